@@ -1,0 +1,3 @@
+export * from './message-bus';
+export * from './kafkajs-message-bus';
+export * from './topics';

@@ -1,0 +1,50 @@
+import { Controller, Get, Header, Inject, Injectable, NestMiddleware } from '@nestjs/common';
+import type { NextFunction, Request, Response } from 'express';
+import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { PLATFORM_OPTIONS } from './tokens';
+import type { PlatformOptions } from './platform.module';
+
+/** One Prometheus registry per service instance (not the global one, so tests can run several). */
+@Injectable()
+export class MetricsRegistry {
+  readonly registry = new Registry();
+  readonly httpRequestSeconds: Histogram<'method' | 'route' | 'status'>;
+
+  constructor(@Inject(PLATFORM_OPTIONS) options: PlatformOptions) {
+    this.registry.setDefaultLabels({ service: options.service });
+    collectDefaultMetrics({ register: this.registry });
+    this.httpRequestSeconds = new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request duration by method, route and status',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [this.registry],
+    });
+  }
+}
+
+@Injectable()
+export class HttpMetricsMiddleware implements NestMiddleware {
+  constructor(private readonly metrics: MetricsRegistry) {}
+
+  use(request: Request, response: Response, next: NextFunction): void {
+    const stop = this.metrics.httpRequestSeconds.startTimer();
+    response.on('finish', () => {
+      // The matched route pattern, not the raw URL, keeps label cardinality bounded.
+      const route = (request.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      stop({ method: request.method, route, status: String(response.statusCode) });
+    });
+    next();
+  }
+}
+
+@Controller()
+export class MetricsController {
+  constructor(private readonly metrics: MetricsRegistry) {}
+
+  @Get('metrics')
+  @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
+  async scrape(): Promise<string> {
+    return this.metrics.registry.metrics();
+  }
+}

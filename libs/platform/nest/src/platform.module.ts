@@ -1,0 +1,80 @@
+import {
+  DynamicModule,
+  Global,
+  Inject,
+  Injectable,
+  MiddlewareConsumer,
+  Module,
+  NestModule,
+  OnApplicationShutdown,
+} from '@nestjs/common';
+import { KafkaJsMessageBus, MessageBus } from '@license-ledger/platform-kafka';
+import type { Logger } from '@license-ledger/platform-logging';
+import { HealthController } from './health.controller';
+import { HttpMetricsMiddleware, MetricsController, MetricsRegistry } from './metrics';
+import { PrismaService } from './prisma.service';
+import { LOGGER, MESSAGE_BUS, PLATFORM_OPTIONS, READINESS_PROBES, ReadinessProbe } from './tokens';
+
+export interface PlatformOptions {
+  /** Service name, as in logs and metrics labels. */
+  readonly service: string;
+  /** Distinguishes replicas of one service (Kafka client id, reply routing). */
+  readonly instanceId: string;
+  readonly logger: Logger;
+  readonly kafkaBrokers: readonly string[];
+  readonly databaseUrl: string;
+  readonly databasePoolSize?: number;
+}
+
+@Injectable()
+class KafkaReadinessProbe implements ReadinessProbe, OnApplicationShutdown {
+  readonly name = 'kafka';
+  constructor(@Inject(MESSAGE_BUS) private readonly bus: MessageBus) {}
+  check(): Promise<void> {
+    return this.bus.ping();
+  }
+  async onApplicationShutdown(): Promise<void> {
+    await this.bus.close();
+  }
+}
+
+/**
+ * What every service has: JSON logger, Kafka bus, Prisma, health and Prometheus endpoints.
+ * Global so feature modules inject these without re-importing.
+ */
+@Global()
+@Module({})
+export class PlatformModule implements NestModule {
+  static forRoot(options: PlatformOptions): DynamicModule {
+    return {
+      module: PlatformModule,
+      controllers: [HealthController, MetricsController],
+      providers: [
+        { provide: PLATFORM_OPTIONS, useValue: options },
+        { provide: LOGGER, useValue: options.logger },
+        {
+          provide: MESSAGE_BUS,
+          useFactory: (): MessageBus =>
+            new KafkaJsMessageBus({
+              clientId: `${options.service}-${options.instanceId}`,
+              brokers: options.kafkaBrokers,
+              logger: options.logger.child({ component: 'kafka' }),
+            }),
+        },
+        MetricsRegistry,
+        PrismaService,
+        KafkaReadinessProbe,
+        {
+          provide: READINESS_PROBES,
+          useFactory: (kafka: KafkaReadinessProbe, database: PrismaService): ReadinessProbe[] => [kafka, database],
+          inject: [KafkaReadinessProbe, PrismaService],
+        },
+      ],
+      exports: [PLATFORM_OPTIONS, LOGGER, MESSAGE_BUS, MetricsRegistry, PrismaService],
+    };
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(HttpMetricsMiddleware).forRoutes('*path');
+  }
+}
