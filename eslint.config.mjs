@@ -21,13 +21,15 @@ export default [
           allow: [],
           depConstraints: [
             // Apps never import each other; they are composed from libraries.
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:nest', 'type:infra', 'type:domain', 'type:util'] },
-            { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:infra', 'type:domain', 'type:util'] },
-            { sourceTag: 'type:nest', onlyDependOnLibsWithTags: ['type:nest', 'type:infra', 'type:domain', 'type:util'] },
-            { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:infra', 'type:domain', 'type:util'], bannedExternalImports: ['@nestjs/*'] },
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:nest', 'type:infra', 'type:domain', 'type:protocol', 'type:util'] },
+            { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:infra', 'type:domain', 'type:protocol', 'type:util'] },
+            { sourceTag: 'type:nest', onlyDependOnLibsWithTags: ['type:nest', 'type:infra', 'type:domain', 'type:protocol', 'type:util'] },
+            { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:infra', 'type:domain', 'type:protocol', 'type:util'], bannedExternalImports: ['@nestjs/*'] },
             { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain', 'type:util'], bannedExternalImports: frameworkPackages },
+            // The wire contract: encoding and crypto only, usable by any gateway-side or server-side code.
+            { sourceTag: 'type:protocol', onlyDependOnLibsWithTags: ['type:protocol', 'type:util'], bannedExternalImports: frameworkPackages },
             { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:util'], bannedExternalImports: ['@nestjs/*', 'kafkajs', '@prisma/*', 'pg'] },
-            { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: ['type:infra', 'type:domain', 'type:util'] },
+            { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: ['type:infra', 'type:domain', 'type:protocol', 'type:util'] },
           ],
         },
       ],

@@ -4,15 +4,15 @@
  * otherwise a local broker (Apache Kafka's own jars, KRaft) and an embedded PostgreSQL (PGlite)
  * are started and stopped with the returned handle.
  */
-import { startEmbeddedPostgres } from './db/embedded-postgres';
+import { EMBEDDED_POOL_SIZE, spawnEmbeddedPostgres } from './db/embedded-postgres';
 import { migrateDeploy } from './db/migrate';
 import { ensureTopics, startLocalKafka } from './kafka/local-kafka';
 
 export interface Environment {
   readonly kafkaBrokers: readonly string[];
   readonly databaseUrl: string;
-  /** True when the database is the embedded one, which serves one connection at a time. */
-  readonly embeddedDatabase: boolean;
+  /** Pool size for services when the database is the embedded one (it runs one query at a time). */
+  readonly databasePoolSize: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -69,27 +69,28 @@ async function kafkaCluster(
 async function migratedDatabase(
   options: EnvironmentOptions,
   stops: Array<() => Promise<void>>,
-): Promise<{ databaseUrl: string; embeddedDatabase: boolean }> {
+): Promise<{ databaseUrl: string; databasePoolSize: number | undefined }> {
   const external = process.env['DATABASE_URL'];
   let databaseUrl: string;
-  let embeddedDatabase = false;
+  let databasePoolSize: number | undefined;
   if (external) {
     options.log(`database: using DATABASE_URL (nothing started)`);
     databaseUrl = external;
   } else {
     options.log(`database: starting embedded PostgreSQL (PGlite) on 127.0.0.1:${options.postgresPort}`);
-    const embedded = await startEmbeddedPostgres({
+    // Its own process, so PGlite's single-threaded engine never competes with our event loop.
+    const embedded = await spawnEmbeddedPostgres({
       port: options.postgresPort,
       ...(options.postgresDataDir ? { dataDir: options.postgresDataDir } : {}),
     });
     stops.push(() => embedded.stop());
     databaseUrl = embedded.url;
-    embeddedDatabase = true;
+    databasePoolSize = EMBEDDED_POOL_SIZE;
   }
   const started = Date.now();
   await migrateDeploy(databaseUrl);
   options.log(`database: migrations applied in ${Date.now() - started} ms`);
-  return { databaseUrl, embeddedDatabase };
+  return { databaseUrl, databasePoolSize };
 }
 
 /**

@@ -35,8 +35,7 @@ function spawnService(spec: ServiceSpec, environment: Environment): RunningServi
       PORT: String(spec.port),
       KAFKA_BROKERS: environment.kafkaBrokers.join(','),
       DATABASE_URL: environment.databaseUrl,
-      // The embedded database serves one connection at a time: keep pools to one short-lived client.
-      ...(environment.embeddedDatabase ? { DATABASE_POOL_SIZE: '1' } : {}),
+      ...(environment.databasePoolSize ? { DATABASE_POOL_SIZE: String(environment.databasePoolSize) } : {}),
     },
   });
   // Services already log JSON lines carrying their name; pass them through untouched.

@@ -5,8 +5,6 @@
  * Everything it started is stopped, whatever the outcome; the exit code is Jest's.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bringUpEnvironment, Environment, onShutdownSignal, portFromEnv } from './environment';
 
@@ -23,7 +21,7 @@ function runJest(args: readonly string[], environment: Environment): Promise<num
       ...process.env,
       KAFKA_BROKERS: environment.kafkaBrokers.join(','),
       DATABASE_URL: environment.databaseUrl,
-      ...(environment.embeddedDatabase ? { DATABASE_POOL_SIZE: '1' } : {}),
+      ...(environment.databasePoolSize ? { DATABASE_POOL_SIZE: String(environment.databasePoolSize) } : {}),
       KAFKAJS_NO_PARTITIONER_WARNING: '1',
     },
   });
@@ -31,11 +29,10 @@ function runJest(args: readonly string[], environment: Environment): Promise<num
 }
 
 async function main(): Promise<number> {
-  const kafkaDataDir = mkdtempSync(join(tmpdir(), 'license-ledger-test-kafka-'));
   let environment: Environment | undefined;
+  // The local broker's data directory is a throw-away one that stopping it removes.
   const cleanUp = async (): Promise<void> => {
     await environment?.stop();
-    rmSync(kafkaDataDir, { recursive: true, force: true });
   };
   onShutdownSignal(async () => {
     await cleanUp();
@@ -46,7 +43,6 @@ async function main(): Promise<number> {
     environment = await bringUpEnvironment({
       kafkaPort: portFromEnv('TEST_KAFKA_PORT', 19092),
       kafkaControllerPort: portFromEnv('TEST_KAFKA_CONTROLLER_PORT', 19093),
-      kafkaDataDir,
       postgresPort: portFromEnv('TEST_POSTGRES_PORT', 15433),
       log: say,
     });

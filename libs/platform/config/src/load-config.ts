@@ -27,8 +27,9 @@ export function loadConfig<Shape extends z.ZodRawShape>(
   if (!result.success) {
     throw new ConfigError(
       result.error.issues.map((issue) => {
-        const name = issue.path.join('.') || '(environment)';
-        const given = picked[String(issue.path[0])];
+        // The variable is the first path segment; deeper segments (list items) stay in the message.
+        const name = issue.path.length > 0 ? String(issue.path[0]) : '(environment)';
+        const given = picked[name];
         return given === undefined
           ? `${name} is required but not set (${issue.message})`
           : `${name}=${JSON.stringify(given)} is invalid: ${issue.message}`;

@@ -121,8 +121,14 @@ export class KafkaJsMessageBus implements MessageBus {
       rebalanceTimeout: 10_000,
     });
     this.consumers.add(consumer);
-    await consumer.connect();
-    await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning });
+    } catch (error) {
+      this.consumers.delete(consumer);
+      await consumer.disconnect().catch(() => undefined);
+      throw error;
+    }
     await consumer.run({
       autoCommit: true,
       eachBatchAutoResolve: false,

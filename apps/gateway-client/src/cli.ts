@@ -1,0 +1,149 @@
+import { readBoxSecretKeyFile, systemRandom, toBase64, writeKeyPairFiles, type RandomBytes } from '@license-ledger/protocol-crypto';
+import { ConfigError, loadConfig } from './config';
+import { collectHostFacts, type HostFacts } from './host-facts';
+import { LicenseClient, type HttpPost } from './license-client';
+import { LicenseKeeper, exitCode, realSleep, systemClock, type Clock, type KeeperEvent, type Sleep } from './license-keeper';
+import { FileTokenStore } from './token-store';
+
+export const usage = `usage:
+  gateway-client keygen --out <dir>
+      writes <dir>/gateway.key (X25519 secret key, mode 0600) and <dir>/gateway.pub (public key, one line of base64)
+  gateway-client run --config <toml> --key <file> [--server <url>]... [--api <name>] [--fetch-token-only]
+      keeps a license token for the gateway described by <toml>; --server replaces [license].servers
+exit codes: 0 stopped or token fetched, 1 usage or configuration error, 2 no valid token (start-up grace over,
+  or --fetch-token-only failed), 3 token expired, 4 clock behind the latest time seen`;
+
+/** What the CLI touches outside itself; tests pass fakes. */
+export interface CliEnvironment {
+  readonly clock: Clock;
+  readonly sleep: Sleep;
+  readonly random: RandomBytes;
+  readonly post?: HttpPost;
+  readonly hostFacts: (nowNs: bigint) => Promise<HostFacts>;
+  readonly signal?: AbortSignal;
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+}
+
+export const realEnvironment = (signal?: AbortSignal): CliEnvironment => ({
+  clock: systemClock,
+  sleep: realSleep,
+  random: systemRandom,
+  hostFacts: collectHostFacts,
+  ...(signal ? { signal } : {}),
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+});
+
+class UsageError extends Error {}
+
+interface Flags {
+  readonly values: Map<string, string[]>;
+  readonly switches: Set<string>;
+}
+
+function parseFlags(args: readonly string[], valued: readonly string[], switches: readonly string[]): Flags {
+  const values = new Map<string, string[]>();
+  const seen = new Set<string>();
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? '';
+    const name = arg.replace(/^--/, '');
+    if (switches.includes(name) && arg.startsWith('--')) seen.add(name);
+    else if (valued.includes(name) && arg.startsWith('--')) {
+      const value = args[++i];
+      if (value === undefined || value.startsWith('--')) throw new UsageError(`${arg} needs a value`);
+      values.set(name, [...(values.get(name) ?? []), value]);
+    } else throw new UsageError(`unknown argument "${arg}"`);
+  }
+  return { values, switches: seen };
+}
+
+function one(flags: Flags, name: string): string {
+  const [value, extra] = flags.values.get(name) ?? [];
+  if (value === undefined) throw new UsageError(`--${name} is required`);
+  if (extra !== undefined) throw new UsageError(`--${name} is given more than once`);
+  return value;
+}
+
+const iso = (ns: bigint): string => new Date(Number(ns / 1_000_000n)).toISOString();
+
+function describe(event: KeeperEvent): string {
+  switch (event.type) {
+    case 'cached-token':
+      return `running on cached license token ${event.token.tokenId} (agreement ${event.token.agreementId}), valid until ${iso(event.token.expiryTimeUtc)}`;
+    case 'cached-token-unusable':
+      return `ignoring cached license token: ${event.reason}`;
+    case 'renewed':
+      return `license token ${event.token.tokenId} from ${event.server} (agreement ${event.token.agreementId}), valid until ${iso(event.token.expiryTimeUtc)}; renewing after ${iso(event.nextRenewNs)}`;
+    case 'fetch-failed':
+      return `license renewal failed: ${event.message}; retrying at ${iso(event.nextAttemptNs)}${event.runningOnTokenUntilNs === null ? '' : `; running on the current token until ${iso(event.runningOnTokenUntilNs)}`}`;
+    default: {
+      const unknown: never = event;
+      return String(unknown);
+    }
+  }
+}
+
+/** Runs one command; returns the process exit code. */
+export async function runCli(args: readonly string[], env: CliEnvironment): Promise<number> {
+  const [command, ...rest] = args;
+  try {
+    switch (command) {
+      case 'keygen': {
+        const flags = parseFlags(rest, ['out'], []);
+        const written = writeKeyPairFiles({ dir: one(flags, 'out'), name: 'gateway', kind: 'box', random: env.random });
+        env.out(`wrote ${written.secretKeyPath} (secret, 0600) and ${written.publicKeyPath}; public key ${toBase64(written.publicKey)}`);
+        return 0;
+      }
+      case 'run': {
+        const flags = parseFlags(rest, ['config', 'key', 'server', 'api'], ['fetch-token-only']);
+        const api = flags.values.get('api')?.[0];
+        const config = loadConfig(one(flags, 'config'), { servers: flags.values.get('server') ?? [], ...(api === undefined ? {} : { api }) });
+        const gatewayKey = readBoxSecretKeyFile(one(flags, 'key'));
+        const client = new LicenseClient({ config, gatewayKey, random: env.random, hostFacts: env.hostFacts, ...(env.post ? { post: env.post } : {}) });
+        const keeper = new LicenseKeeper({
+          clock: env.clock,
+          sleep: env.sleep,
+          store: new FileTokenStore(config.stateDir),
+          settings: config,
+          obtain: (nowNs) => client.obtain(nowNs),
+          openCached: (body) => client.openCached(body),
+          onEvent: (event) => env.err(describe(event)),
+          ...(env.signal ? { signal: env.signal } : {}),
+        });
+        const outcome = flags.switches.has('fetch-token-only') ? await keeper.fetchOnce() : await keeper.run();
+        switch (outcome.kind) {
+          case 'stopped':
+            env.err('stopped');
+            break;
+          case 'fetched':
+            env.out(`fetched license token ${outcome.token.tokenId} from ${outcome.server}, valid until ${iso(outcome.token.expiryTimeUtc)}`);
+            break;
+          case 'fetch-failed':
+          case 'no-token':
+          case 'expired':
+          case 'clock-rollback':
+            env.err(`gateway-client: ${outcome.message}`);
+            break;
+          default: {
+            const unknown: never = outcome;
+            throw new Error(`unexpected outcome ${String(unknown)}`);
+          }
+        }
+        return exitCode(outcome);
+      }
+      default:
+        throw new UsageError(command === undefined ? 'no command given' : `unknown command "${command}"`);
+    }
+  } catch (error: unknown) {
+    if (error instanceof UsageError) {
+      env.err(`gateway-client: ${error.message}\n${usage}`);
+      return 1;
+    }
+    if (error instanceof ConfigError || error instanceof Error) {
+      env.err(`gateway-client: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  }
+}

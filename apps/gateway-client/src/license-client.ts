@@ -1,0 +1,170 @@
+import { randomUUID } from 'node:crypto';
+import { configHash, VerifyKey, type BoxSecretKey, type RandomBytes } from '@license-ledger/protocol-crypto';
+import { LICENSE_CONTENT_TYPE, LICENSE_PATH, openLicenseResponse, parseLicenseErrorBody, sealLicenseRequest, TokenRejectedError } from '@license-ledger/protocol-exchange';
+import { REQUEST_NONCE_BYTES, type AccessToken, type LicenseRequest } from '@license-ledger/protocol-wire';
+import type { GatewayClientConfig } from './config';
+import type { HostFacts } from './host-facts';
+
+/** One HTTP POST; injected so tests can break servers. */
+export type HttpPost = (url: string, body: Uint8Array, timeoutMs: number) => Promise<{ status: number; body: Uint8Array }>;
+
+export const fetchPost: HttpPost = async (url, body, timeoutMs) => {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': LICENSE_CONTENT_TYPE }, body, signal: AbortSignal.timeout(timeoutMs) });
+  return { status: response.status, body: new Uint8Array(await response.arrayBuffer()) };
+};
+
+/** Counters, histograms and feature flags a real gateway reports; the reference client has none to report. */
+export type GatewayStats = Partial<Omit<LicenseRequest, keyof HostFacts | 'nonce' | 'configHash' | 'requestTimeUtc' | 'tokenExpiryTimeUtc'>>;
+
+export interface ObtainedToken {
+  readonly token: AccessToken;
+  /** The 200 body as received: what the client caches. */
+  readonly body: Uint8Array;
+  readonly server: string;
+}
+
+/** Every server failed (or one refused); `message` says what each did. */
+export class LicenseFetchError extends Error {
+  override readonly name = 'LicenseFetchError';
+}
+
+const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/** Builds, seals and sends LicenseRequests, trying each server in turn, and verifies what comes back. */
+export class LicenseClient {
+  readonly configHash: Uint8Array;
+  readonly verifyKey: VerifyKey;
+  private readonly sessionId = randomUUID();
+
+  constructor(
+    private readonly options: {
+      config: GatewayClientConfig;
+      gatewayKey: BoxSecretKey;
+      random: RandomBytes;
+      hostFacts: (nowNs: bigint) => Promise<HostFacts>;
+      post?: HttpPost;
+      stats?: () => GatewayStats;
+    },
+  ) {
+    this.configHash = configHash(options.config.packageName, options.config.logins);
+    this.verifyKey = VerifyKey.fromBytes(options.config.serverSignPublicKey);
+  }
+
+  /** Checks a cached response as strictly as a fresh one, except for the nonce of a request we no longer know. */
+  openCached(body: Uint8Array): AccessToken {
+    return this.open(body);
+  }
+
+  async obtain(nowNs: bigint): Promise<ObtainedToken> {
+    const { config, gatewayKey, random } = this.options;
+    const request: LicenseRequest = {
+      ...this.defaults(),
+      ...(this.options.stats?.() ?? {}),
+      ...(await this.options.hostFacts(nowNs)),
+      requestTimeUtc: nowNs,
+      tokenExpiryTimeUtc: nowNs + config.tokenLifetimeNs,
+      nonce: random(REQUEST_NONCE_BYTES),
+      configHash: this.configHash,
+    };
+    const body = sealLicenseRequest({ request, gatewayKey, serverBoxPublicKey: config.serverBoxPublicKey, random });
+    const post = this.options.post ?? fetchPost;
+    const failures: string[] = [];
+    for (const server of config.servers) {
+      const url = `${server.replace(/\/+$/, '')}${LICENSE_PATH}`;
+      let response: { status: number; body: Uint8Array };
+      try {
+        response = await post(url, body, config.requestTimeoutMs);
+      } catch (error: unknown) {
+        failures.push(`${server}: ${errorText(error)}`);
+        continue;
+      }
+      if (response.status === 200) {
+        try {
+          const token = this.open(response.body, request.nonce);
+          if (token.expiryTimeUtc <= nowNs) throw new TokenRejectedError('token has already expired by this clock');
+          return { token, body: response.body, server };
+        } catch (error: unknown) {
+          // A server that answers with a token we must not trust is as good as down: try the next.
+          failures.push(`${server}: rejected its token: ${errorText(error)}`);
+          continue;
+        }
+      }
+      if (response.status === 400) {
+        const refusal = parseJson(response.body);
+        if (refusal) throw new LicenseFetchError(`${server} refused the license: ${refusal.reason}: ${refusal.message}`);
+      }
+      failures.push(`${server}: HTTP ${response.status}`);
+    }
+    throw new LicenseFetchError(`no license server answered: ${failures.join('; ')}`);
+  }
+
+  private open(body: Uint8Array, nonce?: Uint8Array): AccessToken {
+    const { config, gatewayKey } = this.options;
+    return openLicenseResponse({
+      body,
+      gatewayKey,
+      serverBoxPublicKey: config.serverBoxPublicKey,
+      serverVerifyKey: this.verifyKey,
+      expected: { configHash: this.configHash, packageName: config.packageName, ...(nonce ? { nonce } : {}) },
+    });
+  }
+
+  private defaults(): Omit<LicenseRequest, keyof HostFacts | 'nonce' | 'configHash' | 'requestTimeUtc' | 'tokenExpiryTimeUtc'> {
+    const { config } = this.options;
+    return {
+      packageName: config.packageName,
+      packageVersion: config.packageVersion,
+      packageBuildNumber: config.packageBuildNumber,
+      packageBuildHost: config.packageBuildHost,
+      serviceName: config.serviceName,
+      apiName: config.apiName,
+      api: config.api,
+      instance: config.instance,
+      sessionId: this.sessionId,
+      isUat: config.isUat,
+      symbols: 0n,
+      totalSymbols: 0n,
+      accounts: BigInt(new Set(config.logins).size),
+      users: 0n,
+      createOrder: 0n,
+      modifyOrder: 0n,
+      cancelOrder: 0n,
+      cancelAllOrders: 0n,
+      massQuote: 0n,
+      cancelQuotes: 0n,
+      pleaseReport: false,
+      pleaseReportDetails: false,
+      downloadTrades: false,
+      downloadOrders: false,
+      eventLog: false,
+      positionManager: false,
+      riskManager: false,
+      journal: false,
+      udpPublish: false,
+      internalLatencySum: 0n,
+      internalLatencyCount500ns: 0n,
+      internalLatencyCount1us: 0n,
+      internalLatencyCount2us: 0n,
+      internalLatencyCount5us: 0n,
+      internalLatencyCount10us: 0n,
+      internalLatencyCount20us: 0n,
+      internalLatencyCountInf: 0n,
+      externalLatencySum: 0n,
+      externalLatencyCount10us: 0n,
+      externalLatencyCount100us: 0n,
+      externalLatencyCount1ms: 0n,
+      externalLatencyCount10ms: 0n,
+      externalLatencyCount100ms: 0n,
+      externalLatencyCount1s: 0n,
+      externalLatencyCountInf: 0n,
+    };
+  }
+}
+
+function parseJson(body: Uint8Array): ReturnType<typeof parseLicenseErrorBody> {
+  try {
+    return parseLicenseErrorBody(JSON.parse(new TextDecoder().decode(body)));
+  } catch {
+    return null;
+  }
+}

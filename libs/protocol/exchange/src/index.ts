@@ -1,0 +1,10 @@
+/**
+ * The license exchange of the gateway protocol (docs/protocol.md), without HTTP: gateways seal
+ * requests and verify tokens; the server opens requests and signs and seals tokens.
+ */
+export { LICENSE_CONTENT_TYPE, LICENSE_KEYS_PATH, LICENSE_PATH, TOKEN_SIGNATURE_CONTEXT } from './constants';
+export { InvalidRequestError, TokenRejectedError, licenseErrorBody, licenseErrorReasons, parseLicenseErrorBody, type LicenseErrorBody, type LicenseErrorReason } from './errors';
+export { signToken, tokenSigningMessage, verifySignedToken } from './token-signature';
+export { LicenseServerCrypto, type OpenedRequest, type ServerKeysDocument } from './server';
+export { openLicenseResponse, sealLicenseRequest, type ExpectedToken } from './gateway';
+export { buildTestVectors, type TestVectors } from './test-vectors';

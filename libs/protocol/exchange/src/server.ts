@@ -1,0 +1,81 @@
+import { SharedKeyCache, keyId, openWithSharedKey, sealWithSharedKey, systemRandom, toBase64, toHex, type BoxSecretKey, type RandomBytes, type SigningKey } from '@license-ledger/protocol-crypto';
+import { BOX_NONCE_BYTES, decodeLicenseRequest, decodeSealed, encodeSealed, encodeSignedToken, type AccessToken, type LicenseRequest, type Sealed } from '@license-ledger/protocol-wire';
+import { InvalidRequestError } from './errors';
+import { signToken } from './token-signature';
+
+/** Body of GET /v1/license/keys: the server's two public keys (standard base64) with their key ids. */
+export interface ServerKeysDocument {
+  readonly box: { readonly key_id: string; readonly public_key: string };
+  readonly sign: { readonly key_id: string; readonly public_key: string };
+}
+
+export interface OpenedRequest {
+  readonly gatewayPublicKey: Uint8Array;
+  readonly request: LicenseRequest;
+}
+
+const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/**
+ * The server's side of POST /v1/license, without HTTP: open a sealed request, and sign and seal a
+ * token for its gateway. Public-key work is native and each gateway's precomputed box key is cached.
+ */
+export class LicenseServerCrypto {
+  readonly boxKeyId: string;
+  private readonly sharedKeys: SharedKeyCache;
+  private readonly signingKey: SigningKey;
+  private readonly random: RandomBytes;
+
+  constructor(options: { boxKey: BoxSecretKey; signingKey: SigningKey; cacheCapacity?: number; random?: RandomBytes }) {
+    this.sharedKeys = new SharedKeyCache(options.boxKey, options.cacheCapacity);
+    this.signingKey = options.signingKey;
+    this.random = options.random ?? systemRandom;
+    this.boxKeyId = keyId(options.boxKey.publicKey);
+  }
+
+  get boxPublicKey(): Uint8Array {
+    return this.sharedKeys.secretKey.publicKey;
+  }
+
+  get cacheStats(): { hits: number; misses: number; size: number } {
+    return { hits: this.sharedKeys.hits, misses: this.sharedKeys.misses, size: this.sharedKeys.size };
+  }
+
+  keysDocument(): ServerKeysDocument {
+    return {
+      box: { key_id: this.boxKeyId, public_key: toBase64(this.boxPublicKey) },
+      sign: { key_id: this.signingKey.keyId, public_key: toBase64(this.signingKey.publicKey) },
+    };
+  }
+
+  /** Throws InvalidRequestError (answer 400 invalid_request) for anything that is not a request sealed to us. */
+  openRequest(body: Uint8Array): OpenedRequest {
+    let sealed: Sealed;
+    try {
+      sealed = decodeSealed(body);
+    } catch (error: unknown) {
+      throw new InvalidRequestError(`body is not a Sealed message: ${errorText(error)}`);
+    }
+    let sharedKey: Uint8Array;
+    try {
+      sharedKey = this.sharedKeys.sharedKey(sealed.publicKey);
+    } catch (error: unknown) {
+      throw new InvalidRequestError(`unusable gateway public key ${toHex(sealed.publicKey)}: ${errorText(error)}`);
+    }
+    const payload = openWithSharedKey(sealed.box, sealed.nonce, sharedKey);
+    if (payload === null) throw new InvalidRequestError(`box does not open with server key ${this.boxKeyId} and the given gateway public key (sealed to another key, or altered)`);
+    try {
+      return { gatewayPublicKey: sealed.publicKey, request: decodeLicenseRequest(payload) };
+    } catch (error: unknown) {
+      throw new InvalidRequestError(`box does not hold a valid LicenseRequest: ${errorText(error)}`);
+    }
+  }
+
+  /** The 200 body: a Sealed from the server to the token's gateway, holding the SignedToken. */
+  sealToken(token: AccessToken): Uint8Array {
+    const signed = encodeSignedToken(signToken(token, this.signingKey));
+    const nonce = this.random(BOX_NONCE_BYTES);
+    const box = sealWithSharedKey(signed, nonce, this.sharedKeys.sharedKey(token.gatewayPublicKey));
+    return encodeSealed({ publicKey: this.boxPublicKey, nonce, box });
+  }
+}
