@@ -1,9 +1,14 @@
 import { Module, Type } from '@nestjs/common';
 import { PlatformModule, PlatformOptions } from '@license-ledger/platform-nest';
+import { LEASE_OPTIONS, LeaseOptions, LeaseProcessorService } from './lease-processor.service';
+import { ProjectionService } from './projection.service';
 
 /** The single writer of the lease ledger; its HTTP port serves health and metrics only. */
-export function createLeaseModule(platform: PlatformOptions): Type<unknown> {
-  @Module({ imports: [PlatformModule.forRoot(platform)] })
+export function createLeaseModule(platform: PlatformOptions, options: LeaseOptions): Type<unknown> {
+  @Module({
+    imports: [PlatformModule.forRoot(platform)],
+    providers: [{ provide: LEASE_OPTIONS, useValue: options }, LeaseProcessorService, ProjectionService],
+  })
   class LeaseModule {}
   return LeaseModule;
 }

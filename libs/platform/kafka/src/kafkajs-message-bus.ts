@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   Admin,
   Consumer,
@@ -10,11 +11,20 @@ import {
   Producer,
 } from 'kafkajs';
 import {
+  ConsumedOffset,
   MessageBus,
   OutgoingMessage,
+  PartitionedMessage,
+  PartitionRange,
+  ProducerFencedError,
+  ReadRangesOptions,
   ReceivedMessage,
   SubscribeOptions,
   Subscription,
+  TopicPartition,
+  Transaction,
+  TransactionalPublisher,
+  WrittenBatch,
 } from './message-bus';
 
 export interface KafkaBusLogger {
@@ -116,38 +126,154 @@ export class KafkaJsMessageBus implements MessageBus {
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     const consumer = this.kafka.consumer({
       groupId: options.groupId,
-      sessionTimeout: 10_000,
+      sessionTimeout: 6_000,
       heartbeatInterval: 1_000,
       rebalanceTimeout: 10_000,
+      maxWaitTimeInMs: options.maxWaitMs ?? 500,
     });
     this.consumers.add(consumer);
+    let generation = 0;
+    let assigned: readonly TopicPartition[] = [];
+    let joined: () => void = () => undefined;
+    const firstJoin = new Promise<void>((resolve) => (joined = resolve));
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      generation += 1;
+      assigned = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
+        partitions.map((partition) => ({ topic, partition })),
+      );
+      options.onAssignment?.(assigned);
+      joined();
+    });
     try {
       await consumer.connect();
       await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning });
+      const commit = options.commit ?? 'after-handler';
+      await consumer.run({
+        autoCommit: commit === 'after-handler',
+        eachBatchAutoResolve: false,
+        eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+          if (!isRunning() || isStale() || batch.messages.length === 0) return;
+          const batchGeneration = generation;
+          const received = batch.messages.map((m) => toReceived(batch.topic, batch.partition, m));
+          await options.onMessages(received, {
+            topic: batch.topic,
+            partition: batch.partition,
+            isCurrent: () => isRunning() && !isStale() && generation === batchGeneration,
+          });
+          const last = batch.messages[batch.messages.length - 1];
+          if (last) resolveOffset(last.offset);
+          if (commit === 'after-handler') await commitOffsetsIfNecessary();
+          await heartbeat();
+        },
+      });
+      await firstJoin;
     } catch (error) {
       this.consumers.delete(consumer);
       await consumer.disconnect().catch(() => undefined);
       throw error;
     }
-    await consumer.run({
-      autoCommit: true,
-      eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
-        if (!isRunning() || isStale() || batch.messages.length === 0) return;
-        const received = batch.messages.map((m) => toReceived(batch.topic, batch.partition, m));
-        await options.onMessages(received);
-        const last = batch.messages[batch.messages.length - 1];
-        if (last) resolveOffset(last.offset);
-        await commitOffsetsIfNecessary();
-        await heartbeat();
-      },
-    });
     return {
+      seek: (topic, partition, offset) => consumer.seek({ topic, partition, offset }),
       stop: async () => {
         await consumer.disconnect();
         this.consumers.delete(consumer);
       },
     };
+  }
+
+  async transactionalPublisher(transactionalId: string): Promise<TransactionalPublisher> {
+    const producer = this.kafka.producer({
+      transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: 30_000,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    try {
+      await producer.connect();
+      // kafkajs runs InitProducerId lazily, at the first transaction. Run it now, so that creating
+      // the publisher is what fences: the broker bumps the epoch for this id, aborts the open
+      // transaction of any older producer and refuses that producer's further writes.
+      const opening = await producer.transaction();
+      await opening.abort();
+    } catch (error) {
+      throw isFencing(error) ? new ProducerFencedError(transactionalId, error) : error;
+    }
+    return new KafkaJsTransactionalPublisher(transactionalId, producer);
+  }
+
+  async partitionRanges(topic: string, sinceMs?: number): Promise<PartitionRange[]> {
+    await this.connect();
+    // The admin client lists offsets read-committed: `high` is the last stable offset.
+    const offsets = await this.admin.fetchTopicOffsets(topic);
+    const since = sinceMs === undefined ? undefined : await this.admin.fetchTopicOffsetsByTimestamp(topic, sinceMs);
+    return offsets
+      .map(({ partition, low, high }) => ({
+        partition,
+        start: since?.find((s) => s.partition === partition)?.offset ?? low,
+        end: high,
+      }))
+      .sort((a, b) => a.partition - b.partition);
+  }
+
+  async readRanges(options: ReadRangesOptions): Promise<void> {
+    const { topic } = options;
+    const ranges = new Map(options.ranges.map((r) => [r.partition, { start: BigInt(r.start), end: BigInt(r.end) }]));
+    const pending = new Set([...ranges].filter(([, r]) => r.start < r.end).map(([partition]) => partition));
+    if (pending.size === 0) return;
+    // kafkajs only consumes through a group: a throw-away one that never commits.
+    const groupId = `${this.options.clientId}.read.${randomUUID()}`;
+    const consumer = this.kafka.consumer({ groupId, maxWaitTimeInMs: 200, sessionTimeout: 6_000, heartbeatInterval: 1_000 });
+    this.consumers.add(consumer);
+    let finished: () => void = () => undefined;
+    let failed: (error: unknown) => void = () => undefined;
+    const done = new Promise<void>((resolve, reject) => {
+      finished = resolve;
+      failed = reject;
+    });
+    const advance = (partition: number, lastOffset: string): void => {
+      const range = ranges.get(partition);
+      if (!range) return;
+      const next = BigInt(lastOffset) + 1n;
+      options.onPosition?.(partition, String(next < range.end ? next : range.end));
+      if (next >= range.end && pending.delete(partition) && pending.size === 0) finished();
+    };
+    // Batches of only transaction markers or aborted records never reach eachBatch; this event
+    // reports them too, so a partition whose log ends with a marker still completes.
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      if (payload.topic === topic) advance(payload.partition, payload.lastOffset);
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => failed(payload.error));
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      for (const [partition, range] of ranges) consumer.seek({ topic, partition, offset: String(range.start) });
+    });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [topic], fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatch: async ({ batch, heartbeat }) => {
+          const range = ranges.get(batch.partition);
+          if (!range || !pending.has(batch.partition)) return;
+          // The first fetch may start before the seek lands; records outside the range are dropped.
+          const inRange = batch.messages.filter((m) => BigInt(m.offset) >= range.start && BigInt(m.offset) < range.end);
+          try {
+            if (inRange.length > 0) await options.onMessages(inRange.map((m) => toReceived(batch.topic, batch.partition, m)));
+          } catch (error) {
+            // The caller's error ends the read (kafkajs would retry the batch and restart forever).
+            pending.clear();
+            failed(error);
+            return;
+          }
+          await heartbeat();
+        },
+      });
+      await done;
+    } finally {
+      this.consumers.delete(consumer);
+      await consumer.disconnect().catch(() => undefined);
+      await this.admin.deleteGroups([groupId]).catch(() => undefined);
+    }
   }
 
   async ping(): Promise<void> {
@@ -160,5 +286,69 @@ export class KafkaJsMessageBus implements MessageBus {
     this.consumers.clear();
     await Promise.allSettled([this.producer.disconnect(), this.admin.disconnect()]);
     this.connecting = undefined;
+  }
+}
+
+const FENCING_ERRORS = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED']);
+
+function isFencing(error: unknown): boolean {
+  for (let current: unknown = error; current instanceof Error; current = (current as Error & { originalError?: unknown }).originalError ?? current.cause) {
+    const type = (current as Error & { type?: unknown }).type;
+    if (typeof type === 'string' && FENCING_ERRORS.has(type)) return true;
+    if (/fenced|INVALID_PRODUCER_EPOCH|epoch/i.test(current.message)) return true;
+  }
+  return false;
+}
+
+class KafkaJsTransactionalPublisher implements TransactionalPublisher {
+  constructor(
+    private readonly transactionalId: string,
+    private readonly producer: Producer,
+  ) {}
+
+  async inTransaction<T>(work: (transaction: Transaction) => Promise<T>): Promise<T> {
+    let kafkaTransaction;
+    try {
+      kafkaTransaction = await this.producer.transaction();
+    } catch (error) {
+      throw isFencing(error) ? new ProducerFencedError(this.transactionalId, error) : error;
+    }
+    const active = kafkaTransaction;
+    const transaction: Transaction = {
+      send: async (topic: string, messages: readonly PartitionedMessage[]): Promise<readonly WrittenBatch[]> => {
+        if (messages.length === 0) return [];
+        const metadata = await active.send({
+          topic,
+          acks: -1,
+          messages: messages.map((m) => ({
+            key: m.key,
+            value: m.value,
+            headers: m.headers ? { ...m.headers } : undefined,
+            ...(m.partition === undefined ? {} : { partition: m.partition }),
+          })),
+        });
+        return metadata.map((m) => ({ topic: m.topicName, partition: m.partition, baseOffset: m.baseOffset ?? m.offset ?? '-1' }));
+      },
+      commitConsumerOffsets: async (groupId: string, offsets: readonly ConsumedOffset[]): Promise<void> => {
+        const byTopic = new Map<string, Array<{ partition: number; offset: string }>>();
+        for (const o of offsets) byTopic.set(o.topic, [...(byTopic.get(o.topic) ?? []), { partition: o.partition, offset: o.offset }]);
+        await active.sendOffsets({
+          consumerGroupId: groupId,
+          topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })),
+        });
+      },
+    };
+    try {
+      const result = await work(transaction);
+      await active.commit();
+      return result;
+    } catch (error) {
+      await active.abort().catch(() => undefined);
+      throw isFencing(error) ? new ProducerFencedError(this.transactionalId, error) : error;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.producer.disconnect();
   }
 }

@@ -20,6 +20,49 @@ export interface ReceivedMessage {
   readonly headers: Readonly<Record<string, string>>;
 }
 
+/** A message for an explicit partition (the writer owns that partition) or, without one, by key. */
+export interface PartitionedMessage extends OutgoingMessage {
+  readonly partition?: number;
+}
+
+export interface TopicPartition {
+  readonly topic: string;
+  readonly partition: number;
+}
+
+/** Where a send landed: its messages for one partition occupy offsets baseOffset, baseOffset+1, ... */
+export interface WrittenBatch extends TopicPartition {
+  readonly baseOffset: string;
+}
+
+export interface ConsumedOffset extends TopicPartition {
+  /** The next offset to consume (last processed + 1), as Kafka commits it. */
+  readonly offset: string;
+}
+
+export interface Transaction {
+  send(topic: string, messages: readonly PartitionedMessage[]): Promise<readonly WrittenBatch[]>;
+  /** Commits a consumer group's offsets atomically with the transaction's messages. */
+  commitConsumerOffsets(groupId: string, offsets: readonly ConsumedOffset[]): Promise<void>;
+}
+
+export interface TransactionalPublisher {
+  /**
+   * Runs `work` in one Kafka transaction: committed when it resolves, aborted when it throws.
+   * Read-committed consumers see all of it or none of it.
+   */
+  inTransaction<T>(work: (transaction: Transaction) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** A newer producer with the same transactional id has taken over: this one may never write again. */
+export class ProducerFencedError extends Error {
+  constructor(readonly transactionalId: string, cause: unknown) {
+    super(`producer ${transactionalId} was fenced by a newer instance`, { cause });
+    this.name = 'ProducerFencedError';
+  }
+}
+
 export interface MessagePublisher {
   /** Resolves once the broker has acknowledged every message (acks from all in-sync replicas). */
   publish(topic: string, messages: readonly OutgoingMessage[]): Promise<void>;
@@ -32,19 +75,72 @@ export interface SubscribeOptions {
   /** Where a group with no committed offset starts. */
   readonly fromBeginning: boolean;
   /**
-   * Called with messages of one partition, in offset order. Offsets are committed only after it
-   * resolves, so a crash re-delivers rather than loses (handlers must be idempotent).
+   * Called with messages of one partition, in offset order. Unless `commit` is 'none', offsets are
+   * committed only after it resolves, so a crash re-delivers rather than loses (handlers must be
+   * idempotent).
    */
-  readonly onMessages: (messages: readonly ReceivedMessage[]) => Promise<void>;
+  readonly onMessages: (messages: readonly ReceivedMessage[], batch: BatchContext) => Promise<void>;
+  /**
+   * 'after-handler' (default): the bus commits offsets once onMessages resolves. 'none': never;
+   * for consumers that commit inside a transaction or that always start from the beginning.
+   */
+  readonly commit?: 'after-handler' | 'none';
+  /** Called after every rebalance with this member's partitions: all it had before are revoked. */
+  readonly onAssignment?: (assigned: readonly TopicPartition[]) => void;
+  /** Longest wait for new messages in one fetch; lower means faster stop and lower latency. */
+  readonly maxWaitMs?: number;
+}
+
+export interface BatchContext extends TopicPartition {
+  /** False once a rebalance has taken this partition away; stop working on the batch then. */
+  isCurrent(): boolean;
 }
 
 export interface Subscription {
+  /** Moves this member's position in a partition it is assigned (e.g. back to 0 to re-read). */
+  seek(topic: string, partition: number, offset: string): void;
   stop(): Promise<void>;
+}
+
+/** One partition's records at offsets [start, end): `end` is where the next committed record goes. */
+export interface PartitionRange {
+  readonly partition: number;
+  readonly start: string;
+  readonly end: string;
+}
+
+export interface ReadRangesOptions {
+  readonly topic: string;
+  readonly ranges: readonly PartitionRange[];
+  /** Committed messages of one partition, in offset order, only those inside its range. */
+  readonly onMessages: (messages: readonly ReceivedMessage[]) => Promise<void> | void;
+  /**
+   * After every fetch: the partition's next offset to read. It moves past transaction markers and
+   * aborted records too, which onMessages never sees (progress bars, "how far am I").
+   */
+  readonly onPosition?: (partition: number, nextOffset: string) => void;
 }
 
 export interface MessageBus extends MessagePublisher {
   connect(): Promise<void>;
+  /** Resolves once this member has joined its group and holds its first assignment. */
   subscribe(options: SubscribeOptions): Promise<Subscription>;
+  /**
+   * A producer whose writes are transactions. Creating it fences (and aborts the open transaction
+   * of) any older producer with the same id, so one id per owned partition gives one writer.
+   */
+  transactionalPublisher(transactionalId: string): Promise<TransactionalPublisher>;
+  /**
+   * Every partition of `topic` with `end` = its end offset (last stable offset: open transactions
+   * are not included) and `start` = its earliest retained offset or, with `sinceMs`, the first
+   * offset whose record timestamp is at or after that time (`end` when there is none).
+   */
+  partitionRanges(topic: string, sinceMs?: number): Promise<PartitionRange[]>;
+  /**
+   * Reads the given ranges once, read-committed, and resolves when every partition has reached its
+   * `end`. Keeps no consumer group offsets: for replays and tools, not for services.
+   */
+  readRanges(options: ReadRangesOptions): Promise<void>;
   /** Throws when the cluster cannot be reached; used by readiness checks. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -1,0 +1,34 @@
+export * from './values';
+export * from './commands';
+export * from './events';
+export { lockKeyOf, configHashOf, type LockKey } from './lock-key';
+export {
+  initialState,
+  isLive,
+  liveLockCount,
+  nextExpiry,
+  lockOf,
+  locksOf,
+  holdersOf,
+  holderCount,
+  holdsLock,
+  sameHolder,
+  LockState,
+  type AgreementState,
+  type AgreementStatus,
+  type LockSnapshot,
+} from './state';
+export { decide, evolve, clampPeriod } from './decider';
+export { outcomeOf, type LeaseOutcome, type LeaseOutcomeKind } from './outcome';
+export { checkInvariants, LeaseInvariantChecker, type InvariantRule, type InvariantViolation } from './invariants';
+export {
+  parseLeaseEvent,
+  parseLeaseCommand,
+  serializeLeaseEvent,
+  serializeLeaseCommand,
+  isConfigHash,
+  isGatewayKey,
+  LeaseParseError,
+  LEASE_EVENT_TYPES,
+  LEASE_COMMAND_TYPES,
+} from './serialization';

@@ -1,0 +1,148 @@
+import type { LeaseCommand } from './commands';
+import { decide } from './decider';
+import type { LeaseEvent } from './events';
+import {
+  LEASE_COMMAND_TYPES,
+  LEASE_EVENT_TYPES,
+  LeaseParseError,
+  parseLeaseCommand,
+  parseLeaseEvent,
+  serializeLeaseCommand,
+  serializeLeaseEvent,
+} from './serialization';
+import { initialState } from './state';
+import {
+  acquire,
+  AGREEMENT,
+  bound,
+  changed,
+  closed,
+  deniedAcquire,
+  expired,
+  granted,
+  hashOf,
+  holderOf,
+  HOUR,
+  keyOf,
+  meta,
+  opened,
+  release,
+  released,
+  renewed,
+  revoked,
+  T0,
+} from './testing/fixtures';
+
+const m = meta('req-1', T0);
+const A = hashOf(0xa1);
+const gw = holderOf(1);
+
+const everyEvent: LeaseEvent[] = [
+  opened(m, 3),
+  changed(m, 1, { minMs: 1, defaultMs: 2, maxMs: 3 }, 'Renamed'),
+  closed(m),
+  bound(m, keyOf(1)),
+  revoked(m, keyOf(1)),
+  granted(m, A, gw, T0 + HOUR),
+  renewed(m, A, gw, T0 + 2 * HOUR),
+  released(m, A, gw, true),
+  expired(m, A, T0),
+  deniedAcquire(m, 'no_available_licenses', 'all 3 licenses are held', gw, A),
+  { type: 'RequestDenied', data: { agreementId: AGREEMENT, reason: 'invalid_command', command: 'CloseAgreement', message: 'agreement does not exist' }, metadata: m },
+];
+
+const everyCommand: LeaseCommand[] = [
+  { type: 'OpenAgreement', data: { agreementId: AGREEMENT, name: 'Acme', licenses: 3, bounds: { maxMs: HOUR } }, metadata: { requestId: 'r' } },
+  { type: 'OpenAgreement', data: { agreementId: AGREEMENT, name: 'Acme', licenses: 3 }, metadata: { requestId: 'r' } },
+  { type: 'ChangeAgreement', data: { agreementId: AGREEMENT, licenses: 1 }, metadata: { requestId: 'r' } },
+  { type: 'CloseAgreement', data: { agreementId: AGREEMENT }, metadata: { requestId: 'r' } },
+  { type: 'BindKey', data: { agreementId: AGREEMENT, key: keyOf(1) }, metadata: { requestId: 'r' } },
+  { type: 'RevokeKey', data: { agreementId: AGREEMENT, key: keyOf(1) }, metadata: { requestId: 'r' } },
+  acquire('r', A, gw, HOUR),
+  acquire('r', A, gw),
+  release('r', A, gw),
+  { type: 'ExpireLocks', data: { agreementId: AGREEMENT }, metadata: { requestId: 'r' } },
+];
+
+/** A copy with one nested field replaced (or removed with `undefined`). */
+function withField(value: unknown, path: string[], replacement: unknown): unknown {
+  const copy = JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
+  let target = copy;
+  for (const step of path.slice(0, -1)) target = target[step] as Record<string, unknown>;
+  const last = path[path.length - 1] as string;
+  if (replacement === undefined) delete target[last];
+  else target[last] = replacement;
+  return copy;
+}
+
+describe('event serialization', () => {
+  it('covers every event type', () => {
+    expect(new Set(everyEvent.map((event) => event.type))).toEqual(new Set(LEASE_EVENT_TYPES));
+  });
+
+  it.each(everyEvent.map((event) => [event.type, event] as const))('round-trips %s through JSON text and through a decoded value', (_type, event) => {
+    const text = serializeLeaseEvent(event);
+    expect(parseLeaseEvent(text)).toEqual(event);
+    expect(parseLeaseEvent(JSON.parse(text))).toEqual(event);
+  });
+
+  it('drops unknown fields (a newer writer may add some)', () => {
+    const event = granted(m, A, gw, T0 + HOUR);
+    expect(parseLeaseEvent({ ...event, extra: 1, data: { ...event.data, tenant: 'x' } })).toEqual(event);
+  });
+
+  it.each([
+    ['text that is not JSON', '{"type":', /not JSON/],
+    ['null', null, /expected an object.*got null/],
+    ['an array', [], /got an array/],
+    ['a missing type', { data: {}, metadata: m }, /unknown type nothing; expected one of AgreementOpened, /],
+    ['an unknown type', { type: 'LockStolen', data: {}, metadata: m }, /unknown type "LockStolen"/],
+    ['a prototype key as type', { type: '__proto__', data: {}, metadata: m }, /unknown type "__proto__"/],
+    ['a short config hash', withField(granted(m, A, gw, T0), ['data', 'configHash'], 'abc'), /64 lower-case hex digits[\s\S]*data\.configHash/],
+    ['an upper-case config hash', withField(granted(m, A, gw, T0), ['data', 'configHash'], A.toUpperCase()), /data\.configHash/],
+    ['a malformed key', withField(bound(m, keyOf(1)), ['data', 'key'], 'not-a-key'), /base64 of 32 bytes[\s\S]*data\.key/],
+    ['a fractional time', withField(granted(m, A, gw, T0), ['metadata', 'at'], T0 + 0.5), /metadata\.at/],
+    ['a time as text', withField(granted(m, A, gw, T0), ['data', 'expiresAt'], String(T0)), /data\.expiresAt/],
+    ['a missing holder field', withField(granted(m, A, gw, T0), ['data', 'holder', 'processId'], undefined), /data\.holder\.processId/],
+    ['negative licenses', withField(opened(m), ['data', 'licenses'], -1), /data\.licenses/],
+    ['an unknown denial reason', withField(deniedAcquire(m, 'no_license_agreement', 'x', gw, A), ['data', 'reason'], 'because'), /data\.reason/],
+    ['an empty request id', withField(closed(m), ['metadata', 'requestId'], ''), /must not be empty[\s\S]*metadata\.requestId/],
+    ['missing metadata', withField(closed(m), ['metadata'], undefined), /metadata/],
+  ])('rejects %s with a clear LeaseParseError', (_label, json, message) => {
+    expect(() => parseLeaseEvent(json)).toThrow(LeaseParseError);
+    expect(() => parseLeaseEvent(json)).toThrow(message);
+  });
+});
+
+describe('command serialization', () => {
+  it('covers every command type', () => {
+    expect(new Set(everyCommand.map((command) => command.type))).toEqual(new Set(LEASE_COMMAND_TYPES));
+  });
+
+  it.each(everyCommand.map((command) => [command.type, command] as const))('round-trips %s', (_type, command) => {
+    expect(parseLeaseCommand(serializeLeaseCommand(command))).toEqual(command);
+  });
+
+  it.each([
+    ['an unknown field (likely a typo)', withField(acquire('r', A, gw), ['data', 'requestedPeriod'], HOUR), /Unrecognized key.*requestedPeriod/],
+    ['an unknown holder field', withField(acquire('r', A, gw), ['data', 'holder', 'pid'], 1), /pid/],
+    ['a malformed config hash', withField(acquire('r', A, gw), ['data', 'configHash'], 'xyz'), /data\.configHash/],
+    ['a missing holder', withField(release('r', A, gw), ['data', 'holder'], undefined), /data\.holder/],
+    ['licenses as text', { type: 'OpenAgreement', data: { agreementId: AGREEMENT, name: 'Acme', licenses: '3' }, metadata: { requestId: 'r' } }, /data\.licenses/],
+    ['an unknown type', { type: 'StealLock', data: {}, metadata: { requestId: 'r' } }, /unknown type "StealLock"; expected one of OpenAgreement, /],
+  ])('rejects %s', (_label, json, message) => {
+    expect(() => parseLeaseCommand(json)).toThrow(LeaseParseError);
+    expect(() => parseLeaseCommand(json)).toThrow(message);
+  });
+
+  it('leaves business rules to the decider, which records the denial', () => {
+    const command = parseLeaseCommand({ type: 'OpenAgreement', data: { agreementId: AGREEMENT, name: 'Acme', licenses: -2 }, metadata: { requestId: 'r' } });
+    expect(decide(command, initialState(AGREEMENT), T0)).toEqual([
+      {
+        type: 'RequestDenied',
+        data: { agreementId: AGREEMENT, reason: 'invalid_command', command: 'OpenAgreement', message: 'licenses must be a non-negative integer, got -2' },
+        metadata: { requestId: 'r', at: T0 },
+      },
+    ]);
+  });
+});

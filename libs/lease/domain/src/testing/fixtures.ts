@@ -1,0 +1,92 @@
+import type { AcquireLock, ReleaseLock } from '../commands';
+import type {
+  AgreementChanged,
+  AgreementClosed,
+  AgreementOpened,
+  EventMetadata,
+  KeyBound,
+  KeyRevoked,
+  LockExpired,
+  LockGranted,
+  LockReleased,
+  LockRenewed,
+  RequestDenied,
+} from '../events';
+import { DEFAULT_BOUNDS, type ConfigHash, type DenialReason, type EpochMs, type GatewayKey, type Holder, type LockPeriodBounds } from '../values';
+
+/** Spec fixtures: readable builders for events and commands of one agreement. */
+export const AGREEMENT = 'agreement-0042';
+export const T0: EpochMs = Date.UTC(2026, 0, 1);
+export const MINUTE = 60_000;
+export const HOUR = 60 * MINUTE;
+
+/** A well-formed gateway key (base64 of 32 bytes) distinct per n. */
+export function keyOf(n: number): GatewayKey {
+  return Buffer.alloc(32, n).toString('base64');
+}
+
+/** A well-formed config hash distinct per n (0..255). */
+export function hashOf(n: number): ConfigHash {
+  return n.toString(16).padStart(2, '0').repeat(32);
+}
+
+export function holderOf(n: number, overrides: Partial<Holder> = {}): Holder {
+  return { key: keyOf(n), hostname: `gw-${n}.example.net`, processId: 1000 + n, sessionId: `session-${n}`, ...overrides };
+}
+
+export const meta = (requestId: string, at: EpochMs): EventMetadata => ({ requestId, at });
+
+export const opened = (m: EventMetadata, licenses = 2, bounds: LockPeriodBounds = DEFAULT_BOUNDS, name = 'Acme Trading'): AgreementOpened => ({
+  type: 'AgreementOpened',
+  data: { agreementId: AGREEMENT, name, licenses, bounds },
+  metadata: m,
+});
+export const changed = (m: EventMetadata, licenses: number, bounds: LockPeriodBounds = DEFAULT_BOUNDS, name = 'Acme Trading'): AgreementChanged => ({
+  type: 'AgreementChanged',
+  data: { agreementId: AGREEMENT, name, licenses, bounds },
+  metadata: m,
+});
+export const closed = (m: EventMetadata): AgreementClosed => ({ type: 'AgreementClosed', data: { agreementId: AGREEMENT }, metadata: m });
+export const bound = (m: EventMetadata, key: GatewayKey): KeyBound => ({ type: 'KeyBound', data: { agreementId: AGREEMENT, key }, metadata: m });
+export const revoked = (m: EventMetadata, key: GatewayKey): KeyRevoked => ({ type: 'KeyRevoked', data: { agreementId: AGREEMENT, key }, metadata: m });
+export const granted = (m: EventMetadata, configHash: ConfigHash, holder: Holder, expiresAt: EpochMs): LockGranted => ({
+  type: 'LockGranted',
+  data: { agreementId: AGREEMENT, configHash, holder, expiresAt },
+  metadata: m,
+});
+export const renewed = (m: EventMetadata, configHash: ConfigHash, holder: Holder, expiresAt: EpochMs): LockRenewed => ({
+  type: 'LockRenewed',
+  data: { agreementId: AGREEMENT, configHash, holder, expiresAt },
+  metadata: m,
+});
+export const released = (m: EventMetadata, configHash: ConfigHash, holder: Holder, freed: boolean): LockReleased => ({
+  type: 'LockReleased',
+  data: { agreementId: AGREEMENT, configHash, holder, freed },
+  metadata: m,
+});
+export const expired = (m: EventMetadata, configHash: ConfigHash, expiredAt: EpochMs): LockExpired => ({
+  type: 'LockExpired',
+  data: { agreementId: AGREEMENT, configHash, expiredAt },
+  metadata: m,
+});
+export const deniedAcquire = (m: EventMetadata, reason: DenialReason, message: string, holder: Holder, configHash: ConfigHash, command = 'AcquireLock'): RequestDenied => ({
+  type: 'RequestDenied',
+  data: { agreementId: AGREEMENT, reason, command, message, key: holder.key, configHash },
+  metadata: m,
+});
+
+export const acquire = (requestId: string, configHash: ConfigHash, holder: Holder, requestedPeriodMs?: number): AcquireLock => ({
+  type: 'AcquireLock',
+  data: { agreementId: AGREEMENT, configHash, holder, ...(requestedPeriodMs === undefined ? {} : { requestedPeriodMs }) },
+  metadata: { requestId },
+});
+export const release = (requestId: string, configHash: ConfigHash, holder: Holder): ReleaseLock => ({
+  type: 'ReleaseLock',
+  data: { agreementId: AGREEMENT, configHash, holder },
+  metadata: { requestId },
+});
+
+/** An open agreement with `licenses` licenses and keys 1..keyCount bound, all at T0. */
+export function openWithKeys(licenses: number, keyCount = 3, bounds: LockPeriodBounds = DEFAULT_BOUNDS) {
+  return [opened(meta('r-open', T0), licenses, bounds), ...Array.from({ length: keyCount }, (_, i) => bound(meta(`r-bind-${i + 1}`, T0), keyOf(i + 1)))];
+}

@@ -1,0 +1,4 @@
+export * from './records';
+export * from './partition-ledger';
+export * from './lease-processor';
+export * from './ledger-client';

@@ -1,0 +1,83 @@
+import { LeaseCommand, LeaseOutcome } from '@license-ledger/lease-domain';
+import { MessageBus, Subscription } from '@license-ledger/platform-kafka';
+import { CommandEnvelope, decodeReplyEnvelope, encodeJson } from './records';
+import type { LedgerTopics } from './lease-processor';
+
+export class LedgerTimeoutError extends Error {
+  constructor(readonly requestId: string, timeoutMs: number) {
+    super(`the lease ledger did not answer request ${requestId} within ${timeoutMs} ms`);
+    this.name = 'LedgerTimeoutError';
+  }
+}
+
+export interface LedgerClientOptions {
+  readonly bus: MessageBus;
+  readonly topics: LedgerTopics;
+  /** This instance's id: replies are keyed by it. Must be unique among running instances. */
+  readonly instanceId: string;
+  readonly groupPrefix: string;
+}
+
+/**
+ * Sends commands to the lease ledger and waits for their outcomes. Replies come back on the
+ * replies topic keyed by this instance's id, read through a consumer group of its own: no other
+ * member shares it, so no rebalance of the lease service (or of other clients) can take a reply
+ * away, unlike request/reply schemes that bind replies to a shared group's partitions.
+ */
+export class LedgerClient {
+  private readonly pending = new Map<string, (outcome: LeaseOutcome) => void>();
+  private subscription: Subscription | undefined;
+
+  constructor(private readonly options: LedgerClientOptions) {}
+
+  async start(): Promise<void> {
+    const { bus, topics, instanceId, groupPrefix } = this.options;
+    this.subscription = await bus.subscribe({
+      groupId: `${groupPrefix}.replies.${instanceId}`,
+      topics: [topics.replies],
+      fromBeginning: false,
+      commit: 'none',
+      maxWaitMs: 50,
+      onMessages: async (messages) => {
+        for (const message of messages) {
+          if (message.key !== instanceId) continue;
+          const reply = decodeReplyEnvelope(message.value);
+          this.pending.get(reply.requestId)?.(reply.outcome);
+        }
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.subscription?.stop();
+  }
+
+  /**
+   * Sends `command` and resolves with its outcome. Sending the same request id again (a retry)
+   * gets the first outcome back; the ledger decides each request id once.
+   */
+  async send(command: LeaseCommand, timeoutMs: number): Promise<LeaseOutcome> {
+    const requestId = command.metadata.requestId;
+    let timer: NodeJS.Timeout | undefined;
+    const answered = new Promise<LeaseOutcome>((resolve, reject) => {
+      timer = setTimeout(() => {
+        this.pending.delete(requestId);
+        reject(new LedgerTimeoutError(requestId, timeoutMs));
+      }, timeoutMs);
+      this.pending.set(requestId, (outcome) => {
+        clearTimeout(timer);
+        this.pending.delete(requestId);
+        resolve(outcome);
+      });
+    });
+    const envelope: CommandEnvelope = { command, replyTo: this.options.instanceId };
+    try {
+      await this.options.bus.publish(this.options.topics.commands, [{ key: command.data.agreementId, value: encodeJson(envelope) }]);
+    } catch (error) {
+      clearTimeout(timer);
+      this.pending.delete(requestId);
+      throw error;
+    }
+    return answered;
+  }
+}

@@ -1,0 +1,89 @@
+import {
+  AgreementId,
+  AgreementState,
+  decide,
+  EpochMs,
+  evolve,
+  initialState,
+  LeaseCommand,
+  LeaseEvent,
+  LeaseOutcome,
+  outcomeOf,
+  RequestId,
+} from '@license-ledger/lease-domain';
+import type { LedgerRecord } from './records';
+
+/** How long a request id's outcome is remembered to answer retries (the ingress's replay window). */
+export const DEDUP_WINDOW_MS = 5 * 60_000;
+
+/**
+ * The folded state of one partition of the event topic: every agreement keyed to it, the offset
+ * of the next record to apply, and recent outcomes by request id. Applying is idempotent by offset,
+ * so the owner (applying its own writes) and the state reader (applying the log) never double.
+ */
+export class PartitionLedger {
+  /** Offset of the next record to apply; every record below it is already in the state. */
+  nextOffset = 0n;
+  readonly agreements = new Map<AgreementId, AgreementState>();
+  private readonly outcomes = new Map<RequestId, { readonly at: EpochMs; readonly outcome: LeaseOutcome }>();
+  private latestAt = 0;
+
+  constructor(readonly partition: number) {}
+
+  agreement(agreementId: AgreementId): AgreementState {
+    return this.agreements.get(agreementId) ?? initialState(agreementId);
+  }
+
+  /** Applies a record read from the log at `offset`; false when it was already applied. */
+  applyFromLog(offset: bigint, record: LedgerRecord): boolean {
+    if (offset < this.nextOffset) return false;
+    if (record.type !== 'PartitionClaimed') this.applyEvents([record]);
+    this.nextOffset = offset + 1n;
+    return true;
+  }
+
+  /**
+   * Decides a command against the current state and applies the resulting events at once, so the
+   * next command of the same batch sees them. The caller must write them to the log (and then call
+   * `writtenUpTo`) or discard this ledger.
+   */
+  decideAndApply(command: LeaseCommand, now: EpochMs): { readonly events: readonly LeaseEvent[]; readonly outcome: LeaseOutcome; readonly duplicate: boolean } {
+    const earlier = this.outcomes.get(command.metadata.requestId);
+    if (earlier) return { events: [], outcome: earlier.outcome, duplicate: true };
+    const events = decide(command, this.agreement(command.data.agreementId), now);
+    this.applyEvents(events);
+    return { events, outcome: outcomeOf(events), duplicate: false };
+  }
+
+  /** The owner wrote records up to (excluding) `offset`: the reader will skip them. */
+  writtenUpTo(offset: bigint): void {
+    if (offset > this.nextOffset) this.nextOffset = offset;
+  }
+
+  outcomeOf(requestId: RequestId): LeaseOutcome | undefined {
+    return this.outcomes.get(requestId)?.outcome;
+  }
+
+  private applyEvents(events: readonly LeaseEvent[]): void {
+    const byRequest = new Map<RequestId, LeaseEvent[]>();
+    for (const event of events) {
+      const agreementId = event.data.agreementId;
+      this.agreements.set(agreementId, evolve(this.agreement(agreementId), event));
+      byRequest.set(event.metadata.requestId, [...(byRequest.get(event.metadata.requestId) ?? []), event]);
+      if (event.metadata.at > this.latestAt) this.latestAt = event.metadata.at;
+    }
+    for (const [requestId, requestEvents] of byRequest) {
+      if (!this.outcomes.has(requestId)) this.outcomes.set(requestId, { at: this.latestAt, outcome: outcomeOf(requestEvents) });
+    }
+    this.forgetOldOutcomes();
+  }
+
+  /** Map iteration follows insertion, which follows log order: the oldest entries come first. */
+  private forgetOldOutcomes(): void {
+    const horizon = this.latestAt - DEDUP_WINDOW_MS;
+    for (const [requestId, entry] of this.outcomes) {
+      if (entry.at >= horizon) break;
+      this.outcomes.delete(requestId);
+    }
+  }
+}

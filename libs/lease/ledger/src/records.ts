@@ -1,0 +1,101 @@
+import {
+  AgreementId,
+  EpochMs,
+  LeaseCommand,
+  LeaseEvent,
+  LeaseOutcome,
+  parseLeaseCommand,
+  parseLeaseEvent,
+} from '@license-ledger/lease-domain';
+
+/**
+ * What travels on the ledger's topics, as JSON. Commands and events are keyed by agreement id;
+ * replies by the id of the instance that asked.
+ */
+export interface CommandEnvelope {
+  readonly command: LeaseCommand;
+  /** Instance id to send the outcome to; null when nobody waits (fire and forget). */
+  readonly replyTo: string | null;
+}
+
+/**
+ * Written by a new partition owner right after it fenced the previous one. When its own state
+ * reader reaches this record, it has seen every event the previous owner committed.
+ */
+export interface PartitionClaimed {
+  readonly type: 'PartitionClaimed';
+  readonly data: { readonly partition: number; readonly owner: string; readonly claimId: string };
+  readonly metadata: { readonly at: EpochMs };
+}
+
+export type LedgerRecord = LeaseEvent | PartitionClaimed;
+
+export interface ReplyEnvelope {
+  readonly requestId: string;
+  readonly agreementId: AgreementId;
+  readonly outcome: LeaseOutcome;
+}
+
+export class MalformedRecordError extends Error {
+  constructor(what: string, detail: string) {
+    super(`malformed ${what}: ${detail}`);
+    this.name = 'MalformedRecordError';
+  }
+}
+
+function parseJson(bytes: Buffer, what: string): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch (error) {
+    throw new MalformedRecordError(what, error instanceof Error ? error.message : String(error));
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function encodeJson(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value), 'utf8');
+}
+
+export function decodeCommandEnvelope(bytes: Buffer): CommandEnvelope {
+  const json = parseJson(bytes, 'command');
+  if (!isObject(json)) throw new MalformedRecordError('command', 'not an object');
+  const replyTo = json['replyTo'];
+  if (replyTo !== null && typeof replyTo !== 'string') throw new MalformedRecordError('command', 'replyTo must be a string or null');
+  return { command: parseLeaseCommand(json['command']), replyTo };
+}
+
+export function decodeLedgerRecord(bytes: Buffer): LedgerRecord {
+  const json = parseJson(bytes, 'ledger record');
+  if (isObject(json) && json['type'] === 'PartitionClaimed') {
+    const data = json['data'];
+    const metadata = json['metadata'];
+    if (
+      !isObject(data) ||
+      typeof data['partition'] !== 'number' ||
+      typeof data['owner'] !== 'string' ||
+      typeof data['claimId'] !== 'string' ||
+      !isObject(metadata) ||
+      typeof metadata['at'] !== 'number'
+    ) {
+      throw new MalformedRecordError('ledger record', 'bad PartitionClaimed');
+    }
+    return {
+      type: 'PartitionClaimed',
+      data: { partition: data['partition'], owner: data['owner'], claimId: data['claimId'] },
+      metadata: { at: metadata['at'] },
+    };
+  }
+  return parseLeaseEvent(json);
+}
+
+export function decodeReplyEnvelope(bytes: Buffer): ReplyEnvelope {
+  const json = parseJson(bytes, 'reply');
+  if (!isObject(json) || typeof json['requestId'] !== 'string' || typeof json['agreementId'] !== 'string' || !isObject(json['outcome'])) {
+    throw new MalformedRecordError('reply', 'expected {requestId, agreementId, outcome}');
+  }
+  // Replies come from our own lease service; the outcome's shape is the domain's.
+  return { requestId: json['requestId'], agreementId: json['agreementId'], outcome: json['outcome'] as unknown as LeaseOutcome };
+}
