@@ -1,0 +1,200 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { checkInvariants, LeaseCommand, LeaseEvent, LeaseOutcome } from '@license-ledger/lease-domain';
+import { decodeLedgerRecord, LedgerClient, LedgerTimeoutError } from '@license-ledger/lease-ledger';
+import { KafkaJsMessageBus } from '@license-ledger/platform-kafka';
+
+/**
+ * Two lease services share the ledger's partitions; one is killed with SIGKILL under load. Every
+ * grant that was answered must be in the log exactly once, the log must pass the invariant check
+ * (never more live locks than licenses, each request decided once), and the survivor must take
+ * over the dead instance's partitions within seconds.
+ */
+const kafkaBrokers = process.env['KAFKA_BROKERS'];
+const databaseUrl = process.env['DATABASE_URL'];
+if (!kafkaBrokers || !databaseUrl) throw new Error('KAFKA_BROKERS and DATABASE_URL must be set: run `npm test`');
+const brokers = kafkaBrokers.split(',');
+const workspaceRoot = join(__dirname, '..', '..', '..');
+const silent = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
+const PARTITIONS = 6;
+const AGREEMENTS = 12;
+const LICENSES = 4;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function createTopics(names: readonly string[]): Promise<void> {
+  const admin = new Kafka({ clientId: 'failover-admin', brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: names.map((topic) => ({ topic, numPartitions: PARTITIONS })) });
+    for (let i = 0; i < 100; i++) {
+      const metadata = await admin.fetchTopicMetadata({ topics: [...names] }).catch(() => undefined);
+      if (metadata?.topics.every((t) => t.partitions.length === PARTITIONS && t.partitions.every((p) => p.leader >= 0))) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Every ledger event of the topic, in partition and offset order. */
+async function readEvents(topic: string): Promise<LeaseEvent[]> {
+  const kafka = new Kafka({ clientId: 'failover-reader', brokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = await admin.fetchTopicOffsets(topic);
+  await admin.disconnect();
+  const consumer = kafka.consumer({ groupId: `failover-reader-${randomUUID()}`, maxWaitTimeInMs: 100 });
+  const read: Array<{ partition: number; offset: bigint; event: LeaseEvent }> = [];
+  const positions = new Map<number, bigint>();
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  let idle: NodeJS.Timeout | undefined;
+  await new Promise<void>((resolve) => {
+    const rearm = (): void => {
+      clearTimeout(idle);
+      idle = setTimeout(resolve, 2_000);
+    };
+    rearm();
+    void consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        const record = decodeLedgerRecord(message.value ?? Buffer.alloc(0));
+        if (record.type !== 'PartitionClaimed') read.push({ partition, offset: BigInt(message.offset), event: record });
+        positions.set(partition, BigInt(message.offset));
+        if (ends.every((e) => (positions.get(e.partition) ?? -1n) >= BigInt(e.high) - 1n)) resolve();
+        else rearm();
+      },
+    });
+  });
+  clearTimeout(idle);
+  await consumer.disconnect();
+  return read.sort((a, b) => a.partition - b.partition || Number(a.offset - b.offset)).map((r) => r.event);
+}
+
+interface LeaseService {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly output: string[];
+}
+
+async function startLeaseService(env: Record<string, string>, instanceId: string): Promise<LeaseService> {
+  const port = await freePort();
+  const main = join(workspaceRoot, 'dist', 'apps', 'lease', 'apps', 'lease', 'src', 'main.js');
+  const child = spawn(process.execPath, [main], {
+    cwd: workspaceRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env, PORT: String(port), INSTANCE_ID: instanceId, LOG_LEVEL: 'info' },
+  });
+  const output: string[] = [];
+  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
+  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`lease exited early:\n${output.join('')}`);
+    const ready = await fetch(`http://127.0.0.1:${port}/health/ready`).then((r) => r.ok, () => false);
+    if (ready) return { child, port, output };
+    if (Date.now() > deadline) throw new Error(`lease not ready:\n${output.join('')}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+describe('lease failover', () => {
+  const services: LeaseService[] = [];
+  afterAll(() => {
+    for (const service of services) if (service.child.exitCode === null) service.child.kill('SIGKILL');
+  });
+
+  it('loses and doubles nothing when an instance is killed under load, and the survivor takes over', async () => {
+    const id = randomUUID().slice(0, 8);
+    const topics = { commands: `failover.${id}.commands`, events: `failover.${id}.events`, replies: `failover.${id}.replies` };
+    await createTopics(Object.values(topics));
+    const env = {
+      LEASE_COMMANDS_TOPIC: topics.commands,
+      LEASE_EVENTS_TOPIC: topics.events,
+      LEASE_REPLIES_TOPIC: topics.replies,
+      LEASE_GROUP_ID: `failover-${id}`,
+    };
+    services.push(await startLeaseService(env, `lease-a-${id}`));
+    services.push(await startLeaseService(env, `lease-b-${id}`));
+    const [victim, survivor] = services;
+    if (!victim || !survivor) throw new Error('two services expected');
+
+    const bus = new KafkaJsMessageBus({ clientId: 'failover-ingress', brokers, logger: silent });
+    const client = new LedgerClient({ bus, topics, instanceId: `ingress-${id}`, groupPrefix: `failover-${id}` });
+    await client.start();
+    try {
+      // Like the ingress: a request that times out is retried with the same request id.
+      const sendUntilAnswered = async (command: LeaseCommand): Promise<LeaseOutcome> => {
+        for (let attempt = 0; attempt < 30; attempt++) {
+          try {
+            return await client.send(command, 2_000);
+          } catch (error) {
+            if (!(error instanceof LedgerTimeoutError)) throw error;
+          }
+        }
+        throw new Error(`request ${command.metadata.requestId} never answered`);
+      };
+      const key = Buffer.alloc(32, 5).toString('base64');
+      const agreements = Array.from({ length: AGREEMENTS }, (_, i) => `failover-${id}-${i}`);
+      for (const agreementId of agreements) {
+        await sendUntilAnswered({ type: 'OpenAgreement', data: { agreementId, name: agreementId, licenses: LICENSES }, metadata: { requestId: randomUUID() } });
+        await sendUntilAnswered({ type: 'BindKey', data: { agreementId, key }, metadata: { requestId: randomUUID() } });
+      }
+
+      const answered = new Map<string, LeaseOutcome>();
+      let killedAt = 0;
+      let slowestAfterKillMs = 0;
+      const loadUntil = Date.now() + 12_000;
+      const worker = async (w: number): Promise<void> => {
+        for (let n = 0; Date.now() < loadUntil; n++) {
+          const agreementId = agreements[(w * 7 + n) % AGREEMENTS] ?? '';
+          // More config hashes than licenses, so some requests must be denied.
+          const configHash = Math.floor(Math.random() * (LICENSES + 2)).toString(16).padStart(64, '0');
+          const command: LeaseCommand = {
+            type: 'AcquireLock',
+            data: { agreementId, configHash, holder: { key, hostname: `gw-${w}`, processId: 1000 + w, sessionId: `s-${w}-${n % 3}` }, requestedPeriodMs: 10 * 60_000 },
+            metadata: { requestId: randomUUID() },
+          };
+          const sentAt = Date.now();
+          answered.set(command.metadata.requestId, await sendUntilAnswered(command));
+          if (killedAt > 0 && sentAt >= killedAt - 2_000) slowestAfterKillMs = Math.max(slowestAfterKillMs, Date.now() - sentAt);
+        }
+      };
+      const load = Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
+      await new Promise((resolve) => setTimeout(resolve, 4_000));
+      killedAt = Date.now();
+      victim.child.kill('SIGKILL');
+      await load;
+
+      const granted = [...answered].filter(([, outcome]) => outcome.kind === 'granted');
+      const denied = [...answered.values()].filter((outcome) => outcome.kind === 'denied');
+      expect(granted.length).toBeGreaterThan(20);
+      expect(denied.length).toBeGreaterThan(0);
+      const events = await readEvents(topics.events);
+      const grantEvents = events.filter((e) => e.type === 'LockGranted' || e.type === 'LockRenewed');
+      for (const [requestId] of granted) {
+        expect({ requestId, inLog: grantEvents.filter((e) => e.metadata.requestId === requestId).length }).toEqual({ requestId, inLog: 1 });
+      }
+      expect(checkInvariants(events)).toEqual([]);
+      // The survivor answered for the victim's partitions within seconds of the kill.
+      console.log(`failover: ${answered.size} requests answered, ${granted.length} granted, ${denied.length} denied; slowest request across the kill ${slowestAfterKillMs} ms`);
+      expect(slowestAfterKillMs).toBeLessThan(20_000);
+      expect(survivor.child.exitCode).toBeNull();
+    } finally {
+      await client.stop();
+      await bus.close();
+    }
+  }, 180_000);
+});
