@@ -111,6 +111,8 @@ export class LeaseProcessor {
         fromBeginning: true,
         commit: 'none',
         maxWaitMs: 100,
+        // Partitions have their own writers and state: decide them side by side.
+        partitionsInParallel: 8,
         onAssignment: (assigned) => this.reassign(assigned),
         onMessages: async (messages, batch) => {
           if (batch.isCurrent()) await this.handleCommands(batch, messages);

@@ -1,5 +1,5 @@
 import { LeaseCommand, LeaseOutcome } from '@license-ledger/lease-domain';
-import { MessageBus, Subscription } from '@license-ledger/platform-kafka';
+import { MessageBus, OutgoingMessage, Subscription } from '@license-ledger/platform-kafka';
 import { CommandEnvelope, decodeReplyEnvelope, encodeJson } from './records';
 import type { LedgerTopics } from './lease-processor';
 
@@ -27,6 +27,8 @@ export interface LedgerClientOptions {
 export class LedgerClient {
   private readonly pending = new Map<string, (outcome: LeaseOutcome) => void>();
   private subscription: Subscription | undefined;
+  /** Commands sent in the same tick go out in one produce request (one round trip, not N). */
+  private outbox: Array<{ readonly message: OutgoingMessage; readonly sent: (error?: unknown) => void }> = [];
 
   constructor(private readonly options: LedgerClientOptions) {}
 
@@ -72,12 +74,30 @@ export class LedgerClient {
     });
     const envelope: CommandEnvelope = { command, replyTo: this.options.instanceId };
     try {
-      await this.options.bus.publish(this.options.topics.commands, [{ key: command.data.agreementId, value: encodeJson(envelope) }]);
+      await this.enqueue({ key: command.data.agreementId, value: encodeJson(envelope) });
     } catch (error) {
       clearTimeout(timer);
       this.pending.delete(requestId);
       throw error;
     }
     return answered;
+  }
+
+  private enqueue(message: OutgoingMessage): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.outbox.push({ message, sent: (error) => (error === undefined ? resolve() : reject(error)) });
+      if (this.outbox.length === 1) setImmediate(() => void this.flush());
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.outbox;
+    this.outbox = [];
+    try {
+      await this.options.bus.publish(this.options.topics.commands, batch.map((entry) => entry.message));
+      for (const entry of batch) entry.sent();
+    } catch (error) {
+      for (const entry of batch) entry.sent(error);
+    }
   }
 }

@@ -151,6 +151,7 @@ export class KafkaJsMessageBus implements MessageBus {
       await consumer.run({
         autoCommit: commit === 'after-handler',
         eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: options.partitionsInParallel ?? 1,
         eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
           if (!isRunning() || isStale() || batch.messages.length === 0) return;
           const batchGeneration = generation;

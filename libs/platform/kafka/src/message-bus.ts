@@ -89,6 +89,8 @@ export interface SubscribeOptions {
   readonly onAssignment?: (assigned: readonly TopicPartition[]) => void;
   /** Longest wait for new messages in one fetch; lower means faster stop and lower latency. */
   readonly maxWaitMs?: number;
+  /** How many partitions' batches may be handled at once (each partition stays in order). */
+  readonly partitionsInParallel?: number;
 }
 
 export interface BatchContext extends TopicPartition {
