@@ -27,6 +27,7 @@ export class PartitionLedger {
   readonly agreements = new Map<AgreementId, AgreementState>();
   private readonly outcomes = new Map<RequestId, { readonly at: EpochMs; readonly outcome: LeaseOutcome }>();
   private latestAt = 0;
+  private lastDecision: { readonly requestId: RequestId; readonly events: LeaseEvent[] } | undefined;
 
   constructor(readonly partition: number) {}
 
@@ -65,16 +66,18 @@ export class PartitionLedger {
   }
 
   private applyEvents(events: readonly LeaseEvent[]): void {
-    const byRequest = new Map<RequestId, LeaseEvent[]>();
-    for (const event of events) {
-      const agreementId = event.data.agreementId;
-      this.agreements.set(agreementId, evolve(this.agreement(agreementId), event));
-      byRequest.set(event.metadata.requestId, [...(byRequest.get(event.metadata.requestId) ?? []), event]);
-      if (event.metadata.at > this.latestAt) this.latestAt = event.metadata.at;
-    }
-    for (const [requestId, requestEvents] of byRequest) {
-      if (!this.outcomes.has(requestId)) this.outcomes.set(requestId, { at: this.latestAt, outcome: outcomeOf(requestEvents) });
-    }
+    for (const event of events) this.applyEvent(event);
+  }
+
+  private applyEvent(event: LeaseEvent): void {
+    const agreementId = event.data.agreementId;
+    this.agreements.set(agreementId, evolve(this.agreement(agreementId), event));
+    if (event.metadata.at > this.latestAt) this.latestAt = event.metadata.at;
+    // One decision's events are consecutive in the log; its outcome is that of all of them.
+    const requestId = event.metadata.requestId;
+    if (this.lastDecision?.requestId === requestId) this.lastDecision.events.push(event);
+    else this.lastDecision = { requestId, events: [event] };
+    this.outcomes.set(requestId, { at: this.latestAt, outcome: outcomeOf(this.lastDecision.events) });
     this.forgetOldOutcomes();
   }
 
