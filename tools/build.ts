@@ -10,7 +10,7 @@ import { dirname, join, relative } from 'node:path';
 import { transformFile } from '@swc/core';
 
 const workspaceRoot = join(__dirname, '..');
-const apps: Record<string, string> = { ingress: 'apps/ingress', lease: 'apps/lease', metrics: 'apps/metrics', 'gateway-client': 'apps/gateway-client' };
+const apps: Record<string, string> = { ingress: 'apps/ingress', lease: 'apps/lease', metrics: 'apps/metrics', 'gateway-client': 'apps/gateway-client', 'ledger-cli': 'apps/ledger-cli' };
 
 function sourceFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];

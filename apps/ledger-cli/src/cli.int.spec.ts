@@ -1,0 +1,189 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { LeaseEvent } from '@license-ledger/lease-domain';
+import { encodeJson, LeaseProcessor, LedgerClient, LedgerTopics } from '@license-ledger/lease-ledger';
+import { createScratchSchema, LedgerProjection, LedgerProjector, ScratchSchema } from '@license-ledger/lease-projection';
+import { KafkaJsMessageBus } from '@license-ledger/platform-kafka';
+import { runCli } from './cli';
+
+const brokersVar = process.env['KAFKA_BROKERS'];
+const databaseUrl = process.env['DATABASE_URL'];
+if (!brokersVar || !databaseUrl) throw new Error('KAFKA_BROKERS and DATABASE_URL must be set: run `npm test`');
+const brokers = brokersVar.split(',');
+const silent = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
+const PARTITIONS = 3;
+
+async function createLedgerTopics(): Promise<LedgerTopics> {
+  const id = randomUUID().slice(0, 8);
+  const topics = { commands: `test.${id}.commands`, events: `test.${id}.events`, replies: `test.${id}.replies` };
+  const admin = new Kafka({ clientId: 'test-admin', brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: Object.values(topics).map((topic) => ({ topic, numPartitions: PARTITIONS })) });
+    for (let i = 0; i < 100; i++) {
+      const metadata = await admin.fetchTopicMetadata({ topics: Object.values(topics) }).catch(() => undefined);
+      if (metadata?.topics.every((t) => t.partitions.length === PARTITIONS && t.partitions.every((p) => p.leader >= 0))) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  return topics;
+}
+
+interface CliRun {
+  readonly code: number;
+  readonly out: string;
+  readonly err: string;
+}
+
+describe('ledger-cli against the real broker and database', () => {
+  let scratch: ScratchSchema;
+  let topics: LedgerTopics;
+  let groupId: string;
+  let cliEnv: Record<string, string>;
+  const cleanups: Array<() => Promise<void>> = [];
+  const bus = new KafkaJsMessageBus({ clientId: 'cli-test', brokers, logger: silent });
+
+  const cli = async (...argv: string[]): Promise<CliRun> => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runCli(argv, {
+      env: cliEnv,
+      io: { out: (line) => out.push(line), err: (line) => err.push(line), errRaw: () => undefined, errIsTTY: false },
+      createPrisma: () => scratch.newClient(),
+    });
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  };
+
+  /** Waits until the projector has projected `events` events. */
+  const projected = async (events: number): Promise<void> => {
+    for (let i = 0; i < 300 && (await scratch.prisma.ledgerEvent.count()) < events; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await scratch.prisma.ledgerEvent.count()).toBe(events);
+  };
+
+  beforeAll(async () => {
+    scratch = await createScratchSchema(databaseUrl);
+    topics = await createLedgerTopics();
+    groupId = `test-cli-${randomUUID().slice(0, 8)}`;
+    cliEnv = {
+      KAFKA_BROKERS: brokersVar,
+      DATABASE_URL: databaseUrl,
+      LEASE_COMMANDS_TOPIC: topics.commands,
+      LEASE_EVENTS_TOPIC: topics.events,
+      LEASE_REPLIES_TOPIC: topics.replies,
+      LEASE_GROUP_ID: groupId,
+    };
+    const processor = new LeaseProcessor({
+      bus,
+      topics,
+      groupId,
+      transactionalIdPrefix: `${groupId}.partition`,
+      instanceId: `lease-${randomUUID().slice(0, 6)}`,
+      logger: silent,
+      clock: () => Date.now(),
+      newId: () => randomUUID(),
+    });
+    await processor.start();
+    const projector = new LedgerProjector({
+      bus,
+      projection: new LedgerProjection(scratch.prisma),
+      eventsTopic: topics.events,
+      groupId: `${groupId}.projection`,
+      logger: silent,
+    });
+    await projector.start();
+    cleanups.push(async () => {
+      await projector.stop();
+      await processor.stop();
+      await bus.close();
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+    await scratch.drop();
+  });
+
+  it('sends ops commands through the ledger, lists the projection, replays and verifies the log', async () => {
+    const agreementId = `acme-${randomUUID().slice(0, 6)}`;
+    const key = Buffer.alloc(32, 5).toString('base64');
+    const keyFile = path.join(mkdtempSync(path.join(tmpdir(), 'ledger-cli-')), 'gateway.pub');
+    writeFileSync(keyFile, `${key}\n`);
+
+    const opened = await cli('agreement', 'open', '--id', agreementId, '--name', 'Acme Ltd', '--licenses', '2', '--min', '1m');
+    expect(opened).toMatchObject({ code: 0, err: '' });
+    expect(opened.out).toMatch(new RegExp(`open agreement "${agreementId}": accepted \\(request ops-`));
+    expect(await cli('key', 'bind', '--agreement', agreementId, '--key', keyFile)).toMatchObject({ code: 0 });
+
+    const again = await cli('agreement', 'open', '--id', agreementId, '--name', 'Acme Ltd', '--licenses', '2');
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/DENIED \(invalid_command\): agreement ".*" is already open/);
+
+    // A gateway takes a lock, so the listing has a holder to show.
+    const gateway = new LedgerClient({ bus, topics, instanceId: `gw-${randomUUID().slice(0, 6)}`, groupPrefix: groupId });
+    await gateway.start();
+    const holder = { key, hostname: 'gw-host', processId: 4242, sessionId: 'session-1' };
+    const lock = await gateway.send(
+      { type: 'AcquireLock', data: { agreementId, configHash: 'ab'.repeat(32), holder }, metadata: { requestId: randomUUID() } },
+      30_000,
+    );
+    await gateway.stop();
+    expect(lock.kind).toBe('granted');
+
+    await projected(4); // opened, key bound, denied, lock granted
+    const listed = await cli('list');
+    expect(listed.code).toBe(0);
+    expect(listed.out).toMatch(new RegExp(`${agreementId}\\s+Acme Ltd\\s+open\\s+2\\s+1/2\\s+1\\s+1m/2h/7d`));
+    expect(listed.out).toContain('held by gw-host:4242 session session-1');
+
+    const history = await cli('replay', '--agreement', agreementId);
+    expect(history.code).toBe(0);
+    const rows = history.out.split('\n');
+    expect(rows[0]).toMatch(/^PARTITION\s+OFFSET\s+TIME\s+TYPE\s+REQUEST\s+DETAILS$/);
+    expect(rows.slice(1, -1).map((row) => row.split(/\s{2,}/)[3])).toEqual(['AgreementOpened', 'KeyBound', 'RequestDenied', 'LockGranted']);
+    expect(rows[1]).toMatch(/^\d\s+\d+\s+\d{4}-\d\d-\d\dT/);
+    expect(history.err).toMatch(/^read \d+ record\(s\) from 3 partition\(s\)/);
+
+    const state = await cli('replay');
+    expect(state.out).toContain(`${agreementId} "Acme Ltd" open, 2 license(s), 1 live lock(s), bounds 1m/2h/7d`);
+    const before = await cli('replay', '--as-of', '2000-01-01T00:00:00Z');
+    expect(before.out).toContain('no agreements');
+
+    const verified = await cli('verify');
+    expect(verified.err).not.toContain('FAILED');
+    expect(verified).toMatchObject({ code: 0 });
+    expect(verified.out).toMatch(/^verify OK: 4 event\(s\), 1 agreement\(s\), invariants hold, projection matches the log$/);
+
+    // Break the log: an unreadable record, and a renewal of a lock that was never granted.
+    const renewal: LeaseEvent = {
+      type: 'LockRenewed',
+      data: { agreementId, configHash: 'cd'.repeat(32), holder, expiresAt: Date.now() + 60_000 },
+      metadata: { requestId: 'forged-renewal', at: Date.now() },
+    };
+    await bus.publish(topics.events, [
+      { key: agreementId, value: encodeJson(renewal) },
+      { key: agreementId, value: Buffer.from('{"type":"LockGranted","data":') },
+    ]);
+    const broken = await cli('verify', '--skip-projection');
+    expect(broken.code).toBe(1);
+    expect(broken.err).toMatch(/verify FAILED: 2 problem\(s\) in the log/);
+    expect(broken.err).toMatch(/partition \d offset \d+: renewal_of_dead_lock: agreement ".*", request forged-renewal: renewal of lock (cd){32}, which is not recorded/);
+    expect(broken.err).toMatch(/partition \d offset \d+: unreadable record: malformed ledger record/);
+
+    const replayBroken = await cli('replay');
+    expect(replayBroken.code).toBe(1);
+    expect(replayBroken.err).toMatch(/broken log: 1 unreadable record\(s\):\n {2}partition \d offset \d+: malformed ledger record/);
+  }, 180_000);
+
+  it('names a missing variable and exits 2', async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runCli(['list'], { env: { KAFKA_BROKERS: brokersVar }, io: { out: (l) => out.push(l), err: (l) => err.push(l), errRaw: () => undefined, errIsTTY: false } });
+    expect(code).toBe(2);
+    expect(err.join('\n')).toMatch(/DATABASE_URL is required but not set/);
+  });
+});

@@ -1,0 +1,4 @@
+export * from './ledger-projection';
+export * from './ledger-projector';
+export * from './projection-reader';
+export * from './scratch-schema';

@@ -1,0 +1,175 @@
+import { randomUUID } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
+import { AgreementState, evolve, initialState, LeaseCommand } from '@license-ledger/lease-domain';
+import { decodeLedgerRecord, LeaseProcessor, LedgerClient, LedgerTopics } from '@license-ledger/lease-ledger';
+import { KafkaJsMessageBus } from '@license-ledger/platform-kafka';
+import { PrismaClient } from '@license-ledger/platform-database';
+import { LedgerProjection, PositionedRecord } from './ledger-projection';
+import { LedgerProjector } from './ledger-projector';
+import { projectionDifferences, readProjection } from './projection-reader';
+import { createScratchSchema, ScratchSchema } from './scratch-schema';
+
+const brokersVar = process.env['KAFKA_BROKERS'];
+const databaseUrl = process.env['DATABASE_URL'];
+if (!brokersVar || !databaseUrl) throw new Error('KAFKA_BROKERS and DATABASE_URL must be set: run `npm test`');
+const brokers = brokersVar.split(',');
+const silent = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
+const PARTITIONS = 3;
+
+async function createLedgerTopics(): Promise<LedgerTopics> {
+  const id = randomUUID().slice(0, 8);
+  const topics = { commands: `test.${id}.commands`, events: `test.${id}.events`, replies: `test.${id}.replies` };
+  const admin = new Kafka({ clientId: 'test-admin', brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: Object.values(topics).map((topic) => ({ topic, numPartitions: PARTITIONS })) });
+    for (let i = 0; i < 100; i++) {
+      const metadata = await admin.fetchTopicMetadata({ topics: Object.values(topics) }).catch(() => undefined);
+      if (metadata?.topics.every((t) => t.partitions.length === PARTITIONS && t.partitions.every((p) => p.leader >= 0))) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  return topics;
+}
+
+function command(type: LeaseCommand['type'], data: Record<string, unknown>): LeaseCommand {
+  return { type, data, metadata: { requestId: randomUUID() } } as unknown as LeaseCommand;
+}
+
+const hash = (n: number): string => n.toString(16).padStart(64, '0');
+const holder = (key: string, sessionId: string) => ({ key, hostname: 'gw-host', processId: 4242, sessionId });
+
+/** Every table of the projection, as plain sorted rows: equal snapshots mean equal projections. */
+async function snapshot(prisma: PrismaClient): Promise<unknown> {
+  const [agreements, keys, locks, holders, events] = await Promise.all([
+    prisma.agreement.findMany({ orderBy: { id: 'asc' } }),
+    prisma.gatewayKey.findMany({ orderBy: [{ agreementId: 'asc' }, { key: 'asc' }] }),
+    prisma.liveLock.findMany({ orderBy: [{ agreementId: 'asc' }, { configHash: 'asc' }] }),
+    prisma.lockHolder.findMany({ orderBy: [{ agreementId: 'asc' }, { configHash: 'asc' }, { sessionId: 'asc' }] }),
+    prisma.ledgerEvent.findMany({ orderBy: [{ partition: 'asc' }, { offset: 'asc' }] }),
+  ]);
+  return { agreements, keys, locks, holders, events };
+}
+
+describe('LedgerProjection on the real broker and database', () => {
+  let scratch: ScratchSchema;
+  const cleanups: Array<() => Promise<void>> = [];
+
+  beforeAll(async () => {
+    scratch = await createScratchSchema(databaseUrl);
+  });
+  afterAll(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+    await scratch.drop();
+  });
+
+  it('projects the log idempotently, rebuilds to the same rows, and keeps up through the projector', async () => {
+    const topics = await createLedgerTopics();
+    const groupId = `test-projection-${randomUUID().slice(0, 8)}`;
+    const bus = new KafkaJsMessageBus({ clientId: `lease-${randomUUID().slice(0, 6)}`, brokers, logger: silent });
+    const processor = new LeaseProcessor({
+      bus,
+      topics,
+      groupId,
+      transactionalIdPrefix: `${groupId}.partition`,
+      instanceId: `lease-${randomUUID().slice(0, 6)}`,
+      logger: silent,
+      clock: () => Date.now(),
+      newId: () => randomUUID(),
+    });
+    await processor.start();
+    const client = new LedgerClient({ bus, topics, instanceId: `ops-${randomUUID().slice(0, 6)}`, groupPrefix: groupId });
+    await client.start();
+    cleanups.push(async () => {
+      await client.stop();
+      await processor.stop();
+      await bus.close();
+    });
+
+    const acme = `acme-${randomUUID().slice(0, 6)}`;
+    const globex = `globex-${randomUUID().slice(0, 6)}`;
+    const key = Buffer.alloc(32, 7).toString('base64');
+    const otherKey = Buffer.alloc(32, 8).toString('base64');
+    const send = (c: LeaseCommand) => client.send(c, 30_000);
+    await send(command('OpenAgreement', { agreementId: acme, name: 'Acme', licenses: 2, bounds: { minMs: 60_000 } }));
+    await send(command('BindKey', { agreementId: acme, key }));
+    await send(command('BindKey', { agreementId: acme, key: otherKey }));
+    expect((await send(command('AcquireLock', { agreementId: acme, configHash: hash(1), holder: holder(key, 's1') }))).kind).toBe('granted');
+    expect((await send(command('AcquireLock', { agreementId: acme, configHash: hash(1), holder: holder(otherKey, 's2') }))).kind).toBe('granted');
+    expect((await send(command('AcquireLock', { agreementId: acme, configHash: hash(2), holder: holder(key, 's3') }))).kind).toBe('granted');
+    expect((await send(command('ReleaseLock', { agreementId: acme, configHash: hash(2), holder: holder(key, 's3') }))).kind).toBe('released');
+    expect((await send(command('ReleaseLock', { agreementId: acme, configHash: hash(1), holder: holder(key, 's1') }))).kind).toBe('released');
+    await send(command('RevokeKey', { agreementId: acme, key }));
+    await send(command('ChangeAgreement', { agreementId: acme, licenses: 3 }));
+    await send(command('OpenAgreement', { agreementId: globex, name: 'Globex', licenses: 1 }));
+    await send(command('CloseAgreement', { agreementId: globex }));
+    expect((await send(command('BindKey', { agreementId: globex, key }))).kind).toBe('denied');
+
+    // Read the whole log through the bus port, as the CLI does.
+    const ranges = await bus.partitionRanges(topics.events);
+    const records: PositionedRecord[] = [];
+    await bus.readRanges({
+      topic: topics.events,
+      ranges,
+      onMessages: (messages) => {
+        for (const m of messages) records.push({ partition: m.partition, offset: BigInt(m.offset), record: decodeLedgerRecord(m.value) });
+      },
+    });
+    records.sort((a, b) => a.partition - b.partition || Number(a.offset - b.offset));
+    const eventCount = records.filter((r) => r.record.type !== 'PartitionClaimed').length;
+    expect(eventCount).toBe(13);
+
+    const projection = new LedgerProjection(scratch.prisma);
+    const first = await projection.applyBatch(records);
+    expect(first).toEqual({ applied: 13, duplicates: 0, markers: records.length - 13 });
+    const projected = await snapshot(scratch.prisma);
+
+    const agreements = await readProjection(scratch.prisma);
+    expect(agreements.map((a) => [a.id, a.status, a.licenses, a.bounds.minMs])).toEqual([
+      [acme, 'open', 3, 60_000],
+      [globex, 'closed', 1, 300_000],
+    ]);
+    const acmeRow = agreements[0];
+    expect(acmeRow?.keys).toEqual([otherKey]);
+    expect(acmeRow?.locks.map((l) => [l.configHash, l.holders.map((h) => h.sessionId)])).toEqual([[hash(1), ['s2']]]);
+    const eventRows = await scratch.prisma.ledgerEvent.findMany({ where: { agreementId: acme }, orderBy: { at: 'asc' } });
+    expect(eventRows[0]).toMatchObject({ type: 'AgreementOpened' });
+    expect(eventRows.every((row) => row.partition === eventRows[0]?.partition)).toBe(true);
+
+    // The same records again (a redelivery): nothing changes, one by one or as a batch.
+    const [firstRecord] = records;
+    if (!firstRecord) throw new Error('the log is empty');
+    expect(await projection.apply(firstRecord.partition, firstRecord.offset, firstRecord.record)).toBe(false);
+    expect(await projection.applyBatch(records)).toMatchObject({ applied: 0, duplicates: 13 });
+    expect(await snapshot(scratch.prisma)).toEqual(projected);
+
+    // The fold of the log and the projection agree.
+    const states = new Map<string, AgreementState>();
+    for (const { record } of records) {
+      if (record.type === 'PartitionClaimed') continue;
+      const id = record.data.agreementId;
+      states.set(id, evolve(states.get(id) ?? initialState(id), record));
+    }
+    expect(projectionDifferences(states.values(), agreements)).toEqual([]);
+
+    // From scratch: same rows.
+    await projection.rebuild();
+    expect(await scratch.prisma.ledgerEvent.count()).toBe(0);
+    await projection.applyBatch(records);
+    expect(await snapshot(scratch.prisma)).toEqual(projected);
+
+    // And through the projector (the lease service's consumer), after emptying again.
+    await projection.rebuild();
+    const projectorBus = new KafkaJsMessageBus({ clientId: 'projector', brokers, logger: silent });
+    const projector = new LedgerProjector({ bus: projectorBus, projection, eventsTopic: topics.events, groupId: `${groupId}.projection`, logger: silent });
+    await projector.start();
+    cleanups.push(async () => {
+      await projector.stop();
+      await projectorBus.close();
+    });
+    for (let i = 0; i < 200 && (await scratch.prisma.ledgerEvent.count()) < 13; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await snapshot(scratch.prisma)).toEqual(projected);
+  }, 120_000);
+});
