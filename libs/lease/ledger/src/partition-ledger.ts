@@ -28,6 +28,13 @@ export class PartitionLedger {
   private readonly outcomes = new Map<RequestId, { readonly at: EpochMs; readonly outcome: LeaseOutcome }>();
   private latestAt = 0;
   private lastDecision: { readonly requestId: RequestId; readonly events: LeaseEvent[] } | undefined;
+  /**
+   * Request ids in the order they were decided, to forget them when they leave the window. A
+   * separate queue because iterating a Map from its start after many deletions walks over every
+   * deleted slot (V8 keeps them until it rehashes), which made eviction quadratic.
+   */
+  private readonly decidedOrder: RequestId[] = [];
+  private decidedHead = 0;
 
   constructor(readonly partition: number) {}
 
@@ -76,17 +83,27 @@ export class PartitionLedger {
     // One decision's events are consecutive in the log; its outcome is that of all of them.
     const requestId = event.metadata.requestId;
     if (this.lastDecision?.requestId === requestId) this.lastDecision.events.push(event);
-    else this.lastDecision = { requestId, events: [event] };
+    else {
+      this.lastDecision = { requestId, events: [event] };
+      this.decidedOrder.push(requestId);
+    }
     this.outcomes.set(requestId, { at: this.latestAt, outcome: outcomeOf(this.lastDecision.events) });
     this.forgetOldOutcomes();
   }
 
-  /** Map iteration follows insertion, which follows log order: the oldest entries come first. */
   private forgetOldOutcomes(): void {
     const horizon = this.latestAt - DEDUP_WINDOW_MS;
-    for (const [requestId, entry] of this.outcomes) {
-      if (entry.at >= horizon) break;
+    while (this.decidedHead < this.decidedOrder.length) {
+      const requestId = this.decidedOrder[this.decidedHead] as RequestId;
+      const entry = this.outcomes.get(requestId);
+      if (entry && entry.at >= horizon) break;
       this.outcomes.delete(requestId);
+      this.decidedHead++;
+    }
+    // Drop the consumed front of the queue now and then, not on every eviction.
+    if (this.decidedHead > 65_536 && this.decidedHead * 2 > this.decidedOrder.length) {
+      this.decidedOrder.splice(0, this.decidedHead);
+      this.decidedHead = 0;
     }
   }
 }
