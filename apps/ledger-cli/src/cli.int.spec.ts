@@ -2,36 +2,19 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
 import { LeaseEvent } from '@license-ledger/lease-domain';
 import { encodeJson, LeaseProcessor, LedgerClient, LedgerTopics } from '@license-ledger/lease-ledger';
 import { createScratchSchema, LedgerProjection, LedgerProjector, ScratchSchema } from '@license-ledger/lease-projection';
 import { KafkaJsMessageBus } from '@license-ledger/platform-kafka';
+import { createTestTopics, integrationEnv, silentLogger } from '@license-ledger/platform-testing';
 import { runCli } from './cli';
 
-const brokersVar = process.env['KAFKA_BROKERS'];
-const databaseUrl = process.env['DATABASE_URL'];
-if (!brokersVar || !databaseUrl) throw new Error('KAFKA_BROKERS and DATABASE_URL must be set: run `npm test`');
-const brokers = brokersVar.split(',');
-const silent = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
+const { brokers, databaseUrl } = integrationEnv();
+const silent = silentLogger;
 const PARTITIONS = 3;
 
-async function createLedgerTopics(): Promise<LedgerTopics> {
-  const id = randomUUID().slice(0, 8);
-  const topics = { commands: `test.${id}.commands`, events: `test.${id}.events`, replies: `test.${id}.replies` };
-  const admin = new Kafka({ clientId: 'test-admin', brokers, logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({ topics: Object.values(topics).map((topic) => ({ topic, numPartitions: PARTITIONS })) });
-    for (let i = 0; i < 100; i++) {
-      const metadata = await admin.fetchTopicMetadata({ topics: Object.values(topics) }).catch(() => undefined);
-      if (metadata?.topics.every((t) => t.partitions.length === PARTITIONS && t.partitions.every((p) => p.leader >= 0))) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  } finally {
-    await admin.disconnect();
-  }
-  return topics;
+function createLedgerTopics(): Promise<LedgerTopics> {
+  return createTestTopics(brokers, 'test', ['commands', 'events', 'replies'], PARTITIONS);
 }
 
 interface CliRun {
@@ -70,7 +53,7 @@ describe('ledger-cli against the real broker and database', () => {
     topics = await createLedgerTopics();
     groupId = `test-cli-${randomUUID().slice(0, 8)}`;
     cliEnv = {
-      KAFKA_BROKERS: brokersVar,
+      KAFKA_BROKERS: brokers.join(','),
       DATABASE_URL: databaseUrl,
       LEASE_COMMANDS_TOPIC: topics.commands,
       LEASE_EVENTS_TOPIC: topics.events,
@@ -182,7 +165,7 @@ describe('ledger-cli against the real broker and database', () => {
   it('names a missing variable and exits 2', async () => {
     const out: string[] = [];
     const err: string[] = [];
-    const code = await runCli(['list'], { env: { KAFKA_BROKERS: brokersVar }, io: { out: (l) => out.push(l), err: (l) => err.push(l), errRaw: () => undefined, errIsTTY: false } });
+    const code = await runCli(['list'], { env: { KAFKA_BROKERS: brokers.join(',') }, io: { out: (l) => out.push(l), err: (l) => err.push(l), errRaw: () => undefined, errIsTTY: false } });
     expect(code).toBe(2);
     expect(err.join('\n')).toMatch(/DATABASE_URL is required but not set/);
   });

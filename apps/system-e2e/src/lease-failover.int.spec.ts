@@ -1,11 +1,10 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
 import { checkInvariants, LeaseCommand, LeaseEvent, LeaseOutcome } from '@license-ledger/lease-domain';
 import { decodeLedgerRecord, LedgerClient, LedgerTimeoutError } from '@license-ledger/lease-ledger';
 import { KafkaJsMessageBus } from '@license-ledger/platform-kafka';
+import { createTestTopics, freePort, integrationEnv, readTopic, silentLogger } from '@license-ledger/platform-testing';
 
 /**
  * Two lease services share the ledger's partitions; one is killed with SIGKILL under load. Every
@@ -13,74 +12,16 @@ import { KafkaJsMessageBus } from '@license-ledger/platform-kafka';
  * (never more live locks than licenses, each request decided once), and the survivor must take
  * over the dead instance's partitions within seconds.
  */
-const kafkaBrokers = process.env['KAFKA_BROKERS'];
-const databaseUrl = process.env['DATABASE_URL'];
-if (!kafkaBrokers || !databaseUrl) throw new Error('KAFKA_BROKERS and DATABASE_URL must be set: run `npm test`');
-const brokers = kafkaBrokers.split(',');
+const { brokers } = integrationEnv();
 const workspaceRoot = join(__dirname, '..', '..', '..');
-const silent = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
 const PARTITIONS = 6;
 const AGREEMENTS = 12;
 const LICENSES = 4;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function createTopics(names: readonly string[]): Promise<void> {
-  const admin = new Kafka({ clientId: 'failover-admin', brokers, logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({ topics: names.map((topic) => ({ topic, numPartitions: PARTITIONS })) });
-    for (let i = 0; i < 100; i++) {
-      const metadata = await admin.fetchTopicMetadata({ topics: [...names] }).catch(() => undefined);
-      if (metadata?.topics.every((t) => t.partitions.length === PARTITIONS && t.partitions.every((p) => p.leader >= 0))) return;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-/** Every ledger event of the topic, in partition and offset order. */
 async function readEvents(topic: string): Promise<LeaseEvent[]> {
-  const kafka = new Kafka({ clientId: 'failover-reader', brokers, logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = await admin.fetchTopicOffsets(topic);
-  await admin.disconnect();
-  const consumer = kafka.consumer({ groupId: `failover-reader-${randomUUID()}`, maxWaitTimeInMs: 100 });
-  const read: Array<{ partition: number; offset: bigint; event: LeaseEvent }> = [];
-  const positions = new Map<number, bigint>();
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  let idle: NodeJS.Timeout | undefined;
-  await new Promise<void>((resolve) => {
-    const rearm = (): void => {
-      clearTimeout(idle);
-      idle = setTimeout(resolve, 2_000);
-    };
-    rearm();
-    void consumer.run({
-      eachMessage: async ({ partition, message }) => {
-        const record = decodeLedgerRecord(message.value ?? Buffer.alloc(0));
-        if (record.type !== 'PartitionClaimed') read.push({ partition, offset: BigInt(message.offset), event: record });
-        positions.set(partition, BigInt(message.offset));
-        if (ends.every((e) => (positions.get(e.partition) ?? -1n) >= BigInt(e.high) - 1n)) resolve();
-        else rearm();
-      },
-    });
-  });
-  clearTimeout(idle);
-  await consumer.disconnect();
-  return read.sort((a, b) => a.partition - b.partition || Number(a.offset - b.offset)).map((r) => r.event);
+  return (await readTopic(brokers, topic))
+    .map((message) => decodeLedgerRecord(message.value))
+    .filter((record): record is LeaseEvent => record.type !== 'PartitionClaimed');
 }
 
 interface LeaseService {
@@ -118,8 +59,7 @@ describe('lease failover', () => {
 
   it('loses and doubles nothing when an instance is killed under load, and the survivor takes over', async () => {
     const id = randomUUID().slice(0, 8);
-    const topics = { commands: `failover.${id}.commands`, events: `failover.${id}.events`, replies: `failover.${id}.replies` };
-    await createTopics(Object.values(topics));
+    const topics = await createTestTopics(brokers, 'failover', ['commands', 'events', 'replies'], PARTITIONS);
     const env = {
       LEASE_COMMANDS_TOPIC: topics.commands,
       LEASE_EVENTS_TOPIC: topics.events,
@@ -131,7 +71,7 @@ describe('lease failover', () => {
     const [victim, survivor] = services;
     if (!victim || !survivor) throw new Error('two services expected');
 
-    const bus = new KafkaJsMessageBus({ clientId: 'failover-ingress', brokers, logger: silent });
+    const bus = new KafkaJsMessageBus({ clientId: 'failover-ingress', brokers, logger: silentLogger });
     const client = new LedgerClient({ bus, topics, instanceId: `ingress-${id}`, groupPrefix: `failover-${id}` });
     await client.start();
     try {

@@ -1,31 +1,16 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { KafkaJsMessageBus, Topics } from '@license-ledger/platform-kafka';
+import { eventually, freePort, integrationEnv, silentLogger } from '@license-ledger/platform-testing';
 
 /**
  * The start command, as a user runs it (`tools/start.ts`), against the broker and database the
  * test run provides: every service becomes ready, a message one service's Kafka adapter would
  * publish reaches another service, and Ctrl-C leaves no process behind.
  */
-const kafkaBrokers = process.env['KAFKA_BROKERS'];
-const databaseUrl = process.env['DATABASE_URL'];
-if (!kafkaBrokers || !databaseUrl) throw new Error('KAFKA_BROKERS and DATABASE_URL must be set: run `npm test`');
-
+const { brokers } = integrationEnv();
 const workspaceRoot = join(__dirname, '..', '..', '..');
-const silent = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function isAlive(pid: number): boolean {
   try {
@@ -33,16 +18,6 @@ function isAlive(pid: number): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-async function eventually<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
 
@@ -91,7 +66,7 @@ describe('the start command', () => {
     }
 
     // Publish through the same adapter the services use; the metrics service must consume it.
-    const bus = new KafkaJsMessageBus({ clientId: 'e2e-publisher', brokers: kafkaBrokers.split(','), logger: silent });
+    const bus = new KafkaJsMessageBus({ clientId: 'e2e-publisher', brokers, logger: silentLogger });
     const marker = randomUUID();
     try {
       await bus.publish(Topics.telemetry.name, [{ key: marker, value: Buffer.from(JSON.stringify({ marker })) }]);

@@ -1,69 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
 import { LeaseCommand, LeaseEvent } from '@license-ledger/lease-domain';
 import { KafkaJsMessageBus, ProducerFencedError } from '@license-ledger/platform-kafka';
+import { createTestTopics, integrationEnv, readTopic, silentLogger } from '@license-ledger/platform-testing';
 import { LeaseProcessor, LedgerTopics } from './lease-processor';
 import { LedgerClient } from './ledger-client';
 import { decodeLedgerRecord, LedgerRecord } from './records';
 
-const brokersVar = process.env['KAFKA_BROKERS'];
-if (!brokersVar) throw new Error('KAFKA_BROKERS is not set: run `npm test`');
-const brokers = brokersVar.split(',');
-const silent = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
+const { brokers } = integrationEnv();
 const PARTITIONS = 3;
 
-async function createLedgerTopics(): Promise<LedgerTopics> {
-  const id = randomUUID().slice(0, 8);
-  const topics = { commands: `test.${id}.commands`, events: `test.${id}.events`, replies: `test.${id}.replies` };
-  const admin = new Kafka({ clientId: 'test-admin', brokers, logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({ topics: Object.values(topics).map((topic) => ({ topic, numPartitions: PARTITIONS })) });
-    // Wait for leaders: a fresh topic is not writable for a moment.
-    for (let i = 0; i < 100; i++) {
-      const metadata = await admin.fetchTopicMetadata({ topics: Object.values(topics) }).catch(() => undefined);
-      if (metadata?.topics.every((t) => t.partitions.length === PARTITIONS && t.partitions.every((p) => p.leader >= 0))) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  } finally {
-    await admin.disconnect();
-  }
-  return topics;
+function createLedgerTopics(): Promise<LedgerTopics> {
+  return createTestTopics(brokers, 'test', ['commands', 'events', 'replies'], PARTITIONS);
 }
 
 async function readLedger(topic: string): Promise<LedgerRecord[]> {
-  const kafka = new Kafka({ clientId: 'test-reader', brokers, logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = await admin.fetchTopicOffsets(topic);
-  await admin.disconnect();
-  const records: Array<{ partition: number; offset: bigint; record: LedgerRecord }> = [];
-  const consumer = kafka.consumer({ groupId: `test-reader-${randomUUID()}`, maxWaitTimeInMs: 100 });
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  // Read until every partition reached its end offset (transaction markers occupy the last
-  // offsets, so "reached" means no record is left below the end), or until the log goes quiet.
-  let idle: NodeJS.Timeout | undefined;
-  const done = new Promise<void>((resolve) => {
-    const positions = new Map<number, bigint>();
-    const rearm = (): void => {
-      clearTimeout(idle);
-      idle = setTimeout(resolve, 1_500);
-    };
-    rearm();
-    void consumer.run({
-      eachMessage: async ({ partition, message }) => {
-        records.push({ partition, offset: BigInt(message.offset), record: decodeLedgerRecord(message.value ?? Buffer.alloc(0)) });
-        positions.set(partition, BigInt(message.offset));
-        if (ends.every((e) => (positions.get(e.partition) ?? -1n) >= BigInt(e.high) - 1n)) resolve();
-        else rearm();
-      },
-    });
-  });
-  await done;
-  clearTimeout(idle);
-  await consumer.disconnect();
-  return records.sort((a, b) => a.partition - b.partition || Number(a.offset - b.offset)).map((r) => r.record);
+  return (await readTopic(brokers, topic)).map((message) => decodeLedgerRecord(message.value));
 }
 
 function command(type: LeaseCommand['type'], data: Record<string, unknown>, requestId: string = randomUUID()): LeaseCommand {
@@ -79,14 +30,14 @@ interface Instance {
 }
 
 async function startInstance(topics: LedgerTopics, groupId: string, instanceId: string): Promise<Instance> {
-  const bus = new KafkaJsMessageBus({ clientId: instanceId, brokers, logger: silent });
+  const bus = new KafkaJsMessageBus({ clientId: instanceId, brokers, logger: silentLogger });
   const processor = new LeaseProcessor({
     bus,
     topics,
     groupId,
     transactionalIdPrefix: `${groupId}.partition`,
     instanceId,
-    logger: silent,
+    logger: silentLogger,
     clock: () => Date.now(),
     newId: () => randomUUID(),
     expiryCheckIntervalMs: 200,
@@ -113,7 +64,7 @@ describe('LeaseProcessor on the real broker', () => {
         await node.bus.close();
       });
     }
-    const clientBus = new KafkaJsMessageBus({ clientId: 'test-ingress', brokers, logger: silent });
+    const clientBus = new KafkaJsMessageBus({ clientId: 'test-ingress', brokers, logger: silentLogger });
     const client = new LedgerClient({ bus: clientBus, topics, instanceId: `ingress-${randomUUID().slice(0, 8)}`, groupPrefix: groupId });
     await client.start();
     cleanups.push(async () => {
@@ -182,8 +133,8 @@ describe('LeaseProcessor on the real broker', () => {
   it('fences an old writer: once a new producer takes the partition, the old one cannot write', async () => {
     const topics = await createLedgerTopics();
     const transactionalId = `test-fence-${randomUUID()}`;
-    const oldBus = new KafkaJsMessageBus({ clientId: 'old-owner', brokers, logger: silent });
-    const newBus = new KafkaJsMessageBus({ clientId: 'new-owner', brokers, logger: silent });
+    const oldBus = new KafkaJsMessageBus({ clientId: 'old-owner', brokers, logger: silentLogger });
+    const newBus = new KafkaJsMessageBus({ clientId: 'new-owner', brokers, logger: silentLogger });
     cleanups.push(() => oldBus.close(), () => newBus.close());
     const oldWriter = await oldBus.transactionalPublisher(transactionalId);
     await oldWriter.inTransaction((tx) => tx.send(topics.events, [{ key: 'a', partition: 0, value: Buffer.from('{}') }]));

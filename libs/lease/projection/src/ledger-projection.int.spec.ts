@@ -1,37 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
 import { AgreementState, evolve, initialState, LeaseCommand } from '@license-ledger/lease-domain';
 import { decodeLedgerRecord, LeaseProcessor, LedgerClient, LedgerTopics } from '@license-ledger/lease-ledger';
 import { KafkaJsMessageBus } from '@license-ledger/platform-kafka';
+import { createTestTopics, integrationEnv, silentLogger } from '@license-ledger/platform-testing';
 import { PrismaClient } from '@license-ledger/platform-database';
 import { LedgerProjection, PositionedRecord } from './ledger-projection';
 import { LedgerProjector } from './ledger-projector';
 import { projectionDifferences, readProjection } from './projection-reader';
 import { createScratchSchema, ScratchSchema } from './scratch-schema';
 
-const brokersVar = process.env['KAFKA_BROKERS'];
-const databaseUrl = process.env['DATABASE_URL'];
-if (!brokersVar || !databaseUrl) throw new Error('KAFKA_BROKERS and DATABASE_URL must be set: run `npm test`');
-const brokers = brokersVar.split(',');
-const silent = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
+const { brokers, databaseUrl } = integrationEnv();
+const silent = silentLogger;
 const PARTITIONS = 3;
 
-async function createLedgerTopics(): Promise<LedgerTopics> {
-  const id = randomUUID().slice(0, 8);
-  const topics = { commands: `test.${id}.commands`, events: `test.${id}.events`, replies: `test.${id}.replies` };
-  const admin = new Kafka({ clientId: 'test-admin', brokers, logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({ topics: Object.values(topics).map((topic) => ({ topic, numPartitions: PARTITIONS })) });
-    for (let i = 0; i < 100; i++) {
-      const metadata = await admin.fetchTopicMetadata({ topics: Object.values(topics) }).catch(() => undefined);
-      if (metadata?.topics.every((t) => t.partitions.length === PARTITIONS && t.partitions.every((p) => p.leader >= 0))) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  } finally {
-    await admin.disconnect();
-  }
-  return topics;
+function createLedgerTopics(): Promise<LedgerTopics> {
+  return createTestTopics(brokers, 'test', ['commands', 'events', 'replies'], PARTITIONS);
 }
 
 function command(type: LeaseCommand['type'], data: Record<string, unknown>): LeaseCommand {

@@ -1,3 +1,4 @@
 export * from './message-bus';
 export * from './kafkajs-message-bus';
 export * from './topics';
+export * from './ensure-topics';
