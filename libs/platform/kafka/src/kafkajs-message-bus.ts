@@ -296,7 +296,7 @@ function isFencing(error: unknown): boolean {
   for (let current: unknown = error; current instanceof Error; current = (current as Error & { originalError?: unknown }).originalError ?? current.cause) {
     const type = (current as Error & { type?: unknown }).type;
     if (typeof type === 'string' && FENCING_ERRORS.has(type)) return true;
-    if (/fenced|INVALID_PRODUCER_EPOCH|epoch/i.test(current.message)) return true;
+    if (/fenced|INVALID_PRODUCER_EPOCH/i.test(current.message)) return true;
   }
   return false;
 }
