@@ -1,9 +1,11 @@
 /**
  * Prepares existing infrastructure for the services and exits: creates the project's Kafka topics
- * on KAFKA_BROKERS and applies migrations to DATABASE_URL. docker-compose runs it before the apps.
+ * on KAFKA_BROKERS, applies migrations to DATABASE_URL and, with SERVER_KEYS_DIR, writes the
+ * ingress's key pairs there if missing. docker-compose runs it before the apps.
  */
 import { migrateDeploy } from './db/migrate';
 import { ensureTopics } from './kafka/local-kafka';
+import { ensureServerKeys } from './server-keys';
 
 async function main(): Promise<void> {
   const brokers = process.env['KAFKA_BROKERS'];
@@ -13,6 +15,8 @@ async function main(): Promise<void> {
   console.log('setup: topics ready');
   await migrateDeploy(databaseUrl);
   console.log('setup: migrations applied');
+  const keysDir = process.env['SERVER_KEYS_DIR'];
+  if (keysDir) ensureServerKeys(keysDir, (line) => console.log(`setup: ${line}`));
 }
 
 main().then(

@@ -7,6 +7,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { bringUpEnvironment, Environment, onShutdownSignal, portFromEnv } from './environment';
+import { ensureServerKeys } from './server-keys';
 
 const workspaceRoot = join(__dirname, '..');
 
@@ -24,6 +25,8 @@ const say = (line: string): void => {
   process.stdout.write(`[start] ${line}\n`);
 };
 
+const keysDir = join(workspaceRoot, '.data', 'keys');
+
 function spawnService(spec: ServiceSpec, environment: Environment): RunningService {
   const main = join(workspaceRoot, 'dist', 'apps', spec.name, 'apps', spec.name, 'src', 'main.js');
   const child = spawn(process.execPath, ['--enable-source-maps', main], {
@@ -36,6 +39,7 @@ function spawnService(spec: ServiceSpec, environment: Environment): RunningServi
       KAFKA_BROKERS: environment.kafkaBrokers.join(','),
       DATABASE_URL: environment.databaseUrl,
       ...(environment.databasePoolSize ? { DATABASE_POOL_SIZE: String(environment.databasePoolSize) } : {}),
+      ...(spec.name === 'ingress' ? ensureServerKeys(keysDir, (line) => say(`development ${line}`)) : {}),
     },
   });
   // Services already log JSON lines carrying their name; pass them through untouched.

@@ -1,9 +1,18 @@
 import { Module, Type } from '@nestjs/common';
 import { PlatformModule, PlatformOptions } from '@license-ledger/platform-nest';
+import type { IngressOptions } from './config';
+import { LedgerService } from './ledger.service';
+import { LicenseController } from './license.controller';
+import { LicenseService } from './license.service';
+import { INGRESS_OPTIONS } from './tokens';
 
 /** The gateways' HTTP entry point. */
-export function createIngressModule(platform: PlatformOptions): Type<unknown> {
-  @Module({ imports: [PlatformModule.forRoot(platform)] })
+export function createIngressModule(platform: PlatformOptions, options: IngressOptions): Type<unknown> {
+  @Module({
+    imports: [PlatformModule.forRoot(platform)],
+    controllers: [LicenseController],
+    providers: [{ provide: INGRESS_OPTIONS, useValue: options }, LedgerService, LicenseService],
+  })
   class IngressModule {}
   return IngressModule;
 }

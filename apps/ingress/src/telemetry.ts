@@ -1,0 +1,111 @@
+import { toHex } from '@license-ledger/protocol-crypto';
+import { licenseRequestFields, type LicenseRequest } from '@license-ledger/protocol-wire';
+import type { MessagePublisher } from '@license-ledger/platform-kafka';
+
+/** Decision of the ledger for the request, as published with its telemetry. */
+export type TelemetryDecision = 'granted' | 'no_license_agreement' | 'no_available_licenses' | 'invalid_request';
+
+export interface TelemetryContext {
+  readonly agreementId: string | null;
+  readonly keyFingerprint: string;
+  readonly receivedTimeNs: bigint;
+  readonly decision: TelemetryDecision;
+  readonly ingressInstance: string;
+}
+
+const camel = (snake: string): string => snake.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+const fieldProperty = licenseRequestFields.map(([wire, kind]) => [wire, camel(wire) as keyof LicenseRequest, kind] as const);
+
+/**
+ * One accepted request's telemetry as JSON (docs/telemetry.md): every LicenseRequest field under its
+ * wire (snake_case) name — 64-bit integers as decimal strings, byte vectors as lowercase hex, uint32
+ * vectors as arrays of numbers — plus who and when: schema version, agreement id, key fingerprint,
+ * received time, the ledger's decision and the ingress instance.
+ */
+export function telemetryRecord(request: LicenseRequest, context: TelemetryContext): Record<string, unknown> {
+  const record: Record<string, unknown> = {
+    schema: 'license-ledger/telemetry/v1',
+    agreement_id: context.agreementId,
+    key_fingerprint: context.keyFingerprint,
+    received_time_utc: context.receivedTimeNs.toString(),
+    decision: context.decision,
+    ingress_instance: context.ingressInstance,
+  };
+  for (const [wire, property, kind] of fieldProperty) {
+    const value = request[property];
+    switch (kind) {
+      case 'i64':
+      case 'u64':
+        record[wire] = (value as bigint).toString();
+        break;
+      case 'bytes':
+        record[wire] = toHex(value as Uint8Array);
+        break;
+      case 'u32s':
+        record[wire] = [...(value as readonly number[])];
+        break;
+      default:
+        record[wire] = value;
+    }
+  }
+  return record;
+}
+
+export interface TelemetryPublisherOptions {
+  readonly bus: MessagePublisher;
+  readonly topic: string;
+  /** Records waiting beyond this are dropped (and counted): telemetry must never hold up licensing. */
+  readonly maxQueued?: number;
+  readonly onError?: (error: unknown, dropped: number) => void;
+}
+
+/**
+ * Queues telemetry and publishes it in batches off the request path: enqueue() returns at once; one
+ * publish is in flight at a time and takes everything queued meanwhile.
+ */
+export class TelemetryPublisher {
+  private queue: Array<{ key: string | null; value: Buffer }> = [];
+  private flushing: Promise<void> | undefined;
+  private scheduled = false;
+  published = 0;
+  dropped = 0;
+
+  constructor(private readonly options: TelemetryPublisherOptions) {}
+
+  enqueue(key: string | null, record: Record<string, unknown>): void {
+    if (this.queue.length >= (this.options.maxQueued ?? 50_000)) {
+      this.dropped += 1;
+      return;
+    }
+    this.queue.push({ key, value: Buffer.from(JSON.stringify(record), 'utf8') });
+    if (!this.scheduled && !this.flushing) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        void this.flush();
+      });
+    }
+  }
+
+  /** Publishes what is queued (and what queues up meanwhile) until the queue is empty. */
+  flush(): Promise<void> {
+    this.flushing ??= this.drain().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue;
+      this.queue = [];
+      try {
+        await this.options.bus.publish(this.options.topic, batch);
+        this.published += batch.length;
+      } catch (error) {
+        this.dropped += batch.length;
+        this.options.onError?.(error, batch.length);
+      }
+    }
+  }
+}

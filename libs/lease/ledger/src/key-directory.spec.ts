@@ -1,0 +1,78 @@
+import type { LeaseEvent } from '@license-ledger/lease-domain';
+import type { MessageBus, PartitionRange, ReadRangesOptions, ReceivedMessage, SubscribeOptions, Subscription } from '@license-ledger/platform-kafka';
+import { KeyDirectory } from './key-directory';
+import { encodeJson } from './records';
+
+const KEY_A = Buffer.alloc(32, 1).toString('base64');
+const KEY_B = Buffer.alloc(32, 2).toString('base64');
+const meta = { requestId: 'r', at: 1 };
+const bound = (agreementId: string, key: string): LeaseEvent => ({ type: 'KeyBound', data: { agreementId, key }, metadata: meta });
+const revoked = (agreementId: string, key: string): LeaseEvent => ({ type: 'KeyRevoked', data: { agreementId, key }, metadata: meta });
+const closed = (agreementId: string): LeaseEvent => ({ type: 'AgreementClosed', data: { agreementId }, metadata: meta });
+
+function message(partition: number, offset: number, value: unknown): ReceivedMessage {
+  return { topic: 'events', partition, offset: String(offset), timestampMs: 0, key: null, value: Buffer.isBuffer(value) ? value : encodeJson(value), headers: {} };
+}
+
+/** A bus whose history is `history` and whose live subscription the test drives. */
+class FakeBus {
+  live: SubscribeOptions | undefined;
+  readonly seeks: Array<[number, string]> = [];
+  constructor(private readonly history: ReceivedMessage[], private readonly ends: Record<number, number>) {}
+  async partitionRanges(): Promise<PartitionRange[]> {
+    return Object.entries(this.ends).map(([partition, end]) => ({ partition: Number(partition), start: '0', end: String(end) }));
+  }
+  async readRanges(options: ReadRangesOptions): Promise<void> {
+    for (const range of options.ranges) {
+      await options.onMessages(this.history.filter((m) => m.partition === range.partition));
+      options.onPosition?.(range.partition, range.end);
+    }
+  }
+  async subscribe(options: SubscribeOptions): Promise<Subscription> {
+    this.live = options;
+    return { seek: (_topic, partition, offset) => void this.seeks.push([partition, offset]), stop: async () => undefined };
+  }
+}
+
+describe('KeyDirectory', () => {
+  it('folds bindings, revocations and closed agreements', () => {
+    const directory = new KeyDirectory({ bus: {} as MessageBus, eventsTopic: 'events', groupId: 'g' });
+    directory.apply(bound('a1', KEY_A));
+    directory.apply(bound('a1', KEY_B));
+    expect(directory.agreementOf(KEY_A)).toBe('a1');
+    directory.apply(revoked('a1', KEY_A));
+    expect(directory.agreementOf(KEY_A)).toBeUndefined();
+    expect(directory.agreementOf(KEY_B)).toBe('a1');
+    directory.apply(revoked('other', KEY_B));
+    expect(directory.agreementOf(KEY_B)).toBe('a1');
+    directory.apply(bound('a2', KEY_A));
+    directory.apply(closed('a1'));
+    expect(directory.agreementOf(KEY_B)).toBeUndefined();
+    expect(directory.agreementOf(KEY_A)).toBe('a2');
+    expect(directory.size).toBe(1);
+  });
+
+  it('reads the history before it is ready, then follows the topic from where the history ended', async () => {
+    const history = [
+      message(0, 0, bound('a1', KEY_A)),
+      message(0, 1, { type: 'PartitionClaimed', data: { partition: 0, owner: 'x', claimId: 'c' }, metadata: { at: 1 } }),
+      message(1, 5, bound('a2', KEY_B)),
+      message(1, 6, Buffer.from('not json')),
+    ];
+    const bus = new FakeBus(history, { 0: 3, 1: 8 });
+    const malformed: string[] = [];
+    const directory = new KeyDirectory({ bus: bus as unknown as MessageBus, eventsTopic: 'events', groupId: 'g', onMalformed: (m) => malformed.push(m.offset) });
+    expect(directory.ready).toBe(false);
+    await directory.start();
+    expect(directory.ready).toBe(true);
+    expect(directory.agreementOf(KEY_A)).toBe('a1');
+    expect(directory.agreementOf(KEY_B)).toBe('a2');
+    expect(malformed).toEqual(['6']);
+    expect(bus.seeks).toEqual([[0, '3'], [1, '8']]);
+    // The group's first fetch may start at 0 before the seek lands: old records are not re-applied.
+    await bus.live?.onMessages([message(0, 0, bound('a1', KEY_A)), message(0, 3, revoked('a1', KEY_A))], { topic: 'events', partition: 0, isCurrent: () => true });
+    expect(directory.agreementOf(KEY_A)).toBeUndefined();
+    await bus.live?.onMessages([message(0, 0, bound('a1', KEY_A))], { topic: 'events', partition: 0, isCurrent: () => true });
+    expect(directory.agreementOf(KEY_A)).toBeUndefined();
+  });
+});
