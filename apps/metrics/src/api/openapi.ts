@@ -1,0 +1,106 @@
+const signing = `Every /v1 request carries two headers:
+
+- X-API-Key: your key id (from ops: tools/metrics/api-keys.ts create).
+- X-API-Signature: base64 of the RSA-2048 PKCS#1 v1.5 signature over SHA-256 of the payload
+  METHOD ":" path-with-query-exactly-as-sent, and for a request with a body ":" + its parameters sorted
+  by key as key=value joined by "&" (null values left out). The API has only GET requests, so the
+  payload is e.g. "GET:/v1/usage?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z&group_by=day".
+
+With openssl and curl:
+
+    P='/v1/latency?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z'
+    S=$(printf '%s' "GET:$P" | openssl dgst -sha256 -sign analyst.key | openssl base64 -A)
+    curl -H "X-API-Key: $KEY_ID" -H "X-API-Signature: $S" "http://127.0.0.1:3002$P"
+
+Errors (bodies byte for byte): missing X-API-Key -> 400 {"error":400,"message":"Api key header not provided"};
+missing X-API-Signature -> 400 {"error":400,"message":"Signature header not provided"}; unknown or revoked
+key, or a signature that does not verify -> 401 {"error":401,"message":"Unauthorized"}. Repeated failures
+from one key or one address (10 within a minute) -> 429 {"error":429,"message":"Too many failed attempts"}
+until the minute is over.`;
+
+const rangeParameters = [
+  { name: 'from', in: 'query', schema: { type: 'string', format: 'date-time' }, description: 'Start (inclusive), ISO 8601 with offset. Default: `to` minus 24 hours.' },
+  { name: 'to', in: 'query', schema: { type: 'string', format: 'date-time' }, description: 'End (exclusive). Default: now.' },
+  { name: 'agreement', in: 'query', schema: { type: 'string' }, description: 'Only this agreement id.' },
+  { name: 'package', in: 'query', schema: { type: 'string' }, description: 'Only this package name.' },
+  { name: 'api', in: 'query', schema: { type: 'string' }, description: 'Only this api.' },
+];
+
+const error = (status: number, message: string) => ({
+  description: message,
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' }, example: { error: status, message } } },
+});
+const authErrors = {
+  400: error(400, 'Api key header not provided'),
+  401: error(401, 'Unauthorized'),
+  429: error(429, 'Too many failed attempts'),
+};
+const histogram = {
+  type: 'object',
+  properties: {
+    count: { type: 'number' },
+    sum: { type: 'number', description: 'Sum of the latencies as the gateways report it.' },
+    buckets: { type: 'array', items: { type: 'object', properties: { le_ns: { oneOf: [{ type: 'number' }, { type: 'string', enum: ['+Inf'] }] }, count: { type: 'number', description: 'cumulative' } } } },
+    p50: { $ref: '#/components/schemas/Quantile' },
+    p90: { $ref: '#/components/schemas/Quantile' },
+    p99: { $ref: '#/components/schemas/Quantile' },
+  },
+};
+
+/** The analysts' API as OpenAPI 3.1, served at GET /openapi.json. */
+export const openApiDocument = {
+  openapi: '3.1.0',
+  info: {
+    title: 'License Ledger metrics API',
+    version: '1.0.0',
+    description: `Usage and latency of the gateways, from the telemetry of every accepted license request.\n\n## Signing requests\n\n${signing}`,
+  },
+  security: [{ ApiKey: [], ApiSignature: [] }],
+  components: {
+    securitySchemes: {
+      ApiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'Key id.' },
+      ApiSignature: { type: 'apiKey', in: 'header', name: 'X-API-Signature', description: signing },
+    },
+    schemas: {
+      Error: { type: 'object', properties: { error: { type: 'integer' }, message: { type: 'string' } }, required: ['error', 'message'] },
+      Quantile: {
+        type: ['object', 'null'],
+        description:
+          'Estimated from the merged cumulative buckets: rank = q × count; the bucket whose cumulative count first reaches the rank holds the quantile, placed by linear interpolation between its lower bound (previous bound, 0 for the first) and upper bound. In the +Inf bucket: the last finite bound with overflow=true. Null without samples.',
+        properties: { ns: { type: 'number' }, overflow: { type: 'boolean' } },
+      },
+    },
+  },
+  paths: {
+    '/v1/usage': {
+      get: {
+        summary: 'Active gateways and sessions, order actions, please-report counts and features in use',
+        description:
+          'Over reports received in [from, to). Gateways: distinct (hostname, service name, instance); sessions: distinct session ids; order actions: sums of the counter deltas; please_report: reports with the flag set; features_in_use: sessions that reported the feature on.',
+        parameters: [...rangeParameters, { name: 'group_by', in: 'query', schema: { type: 'string', enum: ['agreement', 'package', 'api', 'day'] }, description: 'Default: one group "all". Days are UTC.' }],
+        responses: { 200: { description: 'Usage per group', content: { 'application/json': { schema: { type: 'object' } } } }, ...authErrors },
+      },
+    },
+    '/v1/latency': {
+      get: {
+        summary: 'Merged internal and external latency histograms with p50, p90, p99',
+        description: 'Internal buckets: 500ns, 1us, 2us, 5us, 10us, 20us, +Inf. External: 10us, 100us, 1ms, 10ms, 100ms, 1s, +Inf. Bounds in nanoseconds.',
+        parameters: rangeParameters,
+        responses: {
+          200: {
+            description: 'Histograms',
+            content: { 'application/json': { schema: { type: 'object', properties: { reports: { type: 'number' }, internal: histogram, external: histogram } } } },
+          },
+          ...authErrors,
+        },
+      },
+    },
+    '/v1/gateways': {
+      get: {
+        summary: 'Sessions seen in the range, with host facts and last-seen time',
+        parameters: [...rangeParameters, { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 } }],
+        responses: { 200: { description: 'Sessions, latest first', content: { 'application/json': { schema: { type: 'object' } } } }, ...authErrors },
+      },
+    },
+  },
+} as const;

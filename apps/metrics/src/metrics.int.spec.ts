@@ -1,0 +1,214 @@
+import { generateKeyPairSync, randomBytes, randomUUID, sign } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Kafka, logLevel } from 'kafkajs';
+import { KafkaJsMessageBus } from '@license-ledger/platform-kafka';
+import { createLogger } from '@license-ledger/platform-logging';
+import { cumulativeBuckets, sampleTelemetryRecord } from '@license-ledger/metrics-usage';
+import { createMetricsModule } from './metrics.module';
+import { createScratchDatabase, ScratchDatabase } from './testing/scratch-database';
+
+const brokersVar = process.env['KAFKA_BROKERS'];
+const databaseUrl = process.env['DATABASE_URL'];
+if (!brokersVar || !databaseUrl) throw new Error('KAFKA_BROKERS and DATABASE_URL must be set: run `npm test`');
+const brokers = brokersVar.split(',');
+const silent = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
+
+jest.setTimeout(90_000);
+
+const nonce = (): string => randomBytes(16).toString('hex');
+const ns = (iso: string): string => (BigInt(Date.parse(iso)) * 1_000_000n).toString();
+
+describe('metrics service on the real broker and database', () => {
+  let db: ScratchDatabase;
+  let app: INestApplication;
+  let base: string;
+  let bus: KafkaJsMessageBus;
+  const topic = `test.metrics.${randomUUID().slice(0, 8)}`;
+  const logLines: string[] = [];
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const keyId = `analyst-${randomUUID().slice(0, 6)}`;
+  let sent = 0;
+
+  const publish = async (records: Array<Record<string, unknown> | string>): Promise<void> => {
+    await bus.publish(
+      topic,
+      records.map((r) => ({
+        key: typeof r === 'string' ? 'garbage' : String(r['session_id']),
+        value: Buffer.from(typeof r === 'string' ? r : JSON.stringify(r)),
+      })),
+    );
+    sent += records.length;
+  };
+  /** Waits until the sink has consumed everything published so far. */
+  const drained = async (): Promise<void> => {
+    for (let i = 0; i < 300; i++) {
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      // Counted once a batch is stored: stored + duplicates + rejected = every message handled.
+      const handled = [...metrics.matchAll(/^telemetry_(?:reports_stored|reports_duplicate|messages_rejected)_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+      if (handled >= sent) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error('sink did not catch up');
+  };
+  const signed = (path: string, key = keyId, pk = privateKey) =>
+    fetch(`${base}${path}`, { headers: { 'X-API-Key': key, 'X-API-Signature': sign('sha256', Buffer.from(`GET:${path}`), pk).toString('base64') } });
+
+  beforeAll(async () => {
+    db = await createScratchDatabase(databaseUrl);
+    await db.query(`INSERT INTO metrics_api_key (key_id, owner, public_key_pem) VALUES ($1, 'alice', $2)`, [keyId, publicKey.export({ type: 'spki', format: 'pem' })]);
+    const admin = new Kafka({ clientId: 'test-admin', brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+    await admin.disconnect();
+    bus = new KafkaJsMessageBus({ clientId: 'test-publisher', brokers, logger: silent });
+    await bus.connect();
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        logLines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+        done();
+      },
+    });
+    const logger = createLogger('metrics', 'warn', sink);
+    const module = createMetricsModule(
+      { service: 'metrics', instanceId: 'test', logger, kafkaBrokers: brokers, databaseUrl: db.url, databasePoolSize: 4 },
+      { consumerGroup: `test-metrics-${randomUUID().slice(0, 8)}`, topic },
+      { maxFailures: 7, windowMs: 60_000 },
+    );
+    app = await NestFactory.create(module, { logger: false });
+    await app.listen(0, '127.0.0.1');
+    base = `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await bus?.close();
+    await db?.drop();
+  });
+
+  it('stores telemetry from the topic: session with host facts, one row per report; skips malformed records', async () => {
+    const record = sampleTelemetryRecord({ session_id: 'flow-1', agreement_id: 'flow', nonce: nonce(), create_order: 3, hostname: 'gw-flow' });
+    await publish(['{not json', JSON.stringify({ ...record, nonce: 'xyz' }), record]);
+    await drained();
+    const sessions = await db.query(`SELECT session_id, agreement_id, hostname, package_name, api, is_uat, host->>'machine' AS machine, reports FROM metrics_session WHERE session_id = 'flow-1'`);
+    expect(sessions).toEqual([{ session_id: 'flow-1', agreement_id: 'flow', hostname: 'gw-flow', package_name: 'fix-gateway', api: 'fix44', is_uat: false, machine: 'x86_64', reports: '1' }]);
+    const reports = await db.query(`SELECT create_order FROM metrics_report WHERE session_id = 'flow-1'`);
+    expect(reports).toEqual([{ create_order: '3' }]);
+    expect(logLines.filter((l) => l.includes('"telemetry_rejected"'))).toHaveLength(2);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/^telemetry_messages_rejected_total\{[^}]*\} 2$/m);
+  });
+
+  it('turns a gateway restart into a new count, never a negative delta', async () => {
+    const at = (minute: number) => ns(`2026-03-01T10:${String(minute).padStart(2, '0')}:00Z`);
+    const cumulative = [100, 150, 20, 30];
+    await publish(
+      cumulative.map((count, i) =>
+        sampleTelemetryRecord({ session_id: 'restart-1', agreement_id: 'restart', nonce: nonce(), create_order: count, cancel_order: i, received_time_utc: at(i) }),
+      ),
+    );
+    await drained();
+    const rows = await db.query<{ create_order: string; restart: boolean }>(`SELECT create_order, restart FROM metrics_report WHERE session_id = 'restart-1' ORDER BY received_at`);
+    expect(rows.map((r) => Number(r.create_order))).toEqual([100, 50, 20, 10]);
+    expect(rows.map((r) => r.restart)).toEqual([true, false, true, false]);
+    const [session] = await db.query(`SELECT restarts, reports FROM metrics_session WHERE session_id = 'restart-1'`);
+    expect(session).toEqual({ restarts: '1', reports: '4' });
+    const usage = (await (await signed('/v1/usage?from=2026-03-01T00:00:00Z&to=2026-03-02T00:00:00Z&agreement=restart')).json()) as {
+      groups: Array<{ order_actions: Record<string, number>; active_sessions: number }>;
+    };
+    expect(usage.groups[0]?.order_actions['create_order']).toBe(180);
+    expect(usage.groups[0]?.active_sessions).toBe(1);
+  });
+
+  it('stores a message delivered twice once, without disturbing the deltas after it', async () => {
+    const first = sampleTelemetryRecord({ session_id: 'dup-1', agreement_id: 'dup', nonce: nonce(), modify_order: 10 });
+    const second = sampleTelemetryRecord({ session_id: 'dup-1', agreement_id: 'dup', nonce: nonce(), modify_order: 15 });
+    await publish([first, first]);
+    await publish([second]);
+    await drained();
+    await publish([first]); // redelivered late, after a newer report
+    await drained();
+    const rows = await db.query(`SELECT modify_order, restart FROM metrics_report WHERE session_id = 'dup-1' ORDER BY id`);
+    expect(rows).toEqual([
+      { modify_order: '10', restart: true },
+      { modify_order: '5', restart: false },
+    ]);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/^telemetry_reports_duplicate_total\{[^}]*\} 2$/m);
+  });
+
+  it('serves the merged histograms with the hand-computed percentiles', async () => {
+    // Two reports of one session, the first at 09:45 (a partial hour: read from the reports) and the
+    // second at 10:30 (a whole hour inside the range: read from the hourly roll-up). Together their
+    // deltas are 10, 30, 40, 15, 4, 1, 0 samples per internal bucket: p50 1250 ns, p90 4000, p99 10000
+    // (libs/metrics/usage/src/usage.spec.ts has the arithmetic).
+    await publish([
+      sampleTelemetryRecord({ session_id: 'lat-1', agreement_id: 'lat', nonce: nonce(), received_time_utc: ns('2026-04-01T09:45:00Z'), ...cumulativeBuckets('internal', [5, 10, 20, 5, 2, 0, 0], 1000), ...cumulativeBuckets('external', [1, 0, 0, 0, 0, 0, 0], 10) }),
+      sampleTelemetryRecord({ session_id: 'lat-1', agreement_id: 'lat', nonce: nonce(), received_time_utc: ns('2026-04-01T10:30:00Z'), ...cumulativeBuckets('internal', [10, 30, 40, 15, 4, 1, 0], 2000), ...cumulativeBuckets('external', [1, 2, 0, 0, 0, 0, 1], 30) }),
+    ]);
+    await drained();
+    const response = await signed('/v1/latency?from=2026-04-01T09:30:00Z&to=2026-04-01T12:30:00Z&agreement=lat');
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as Record<string, { count: number; sum: number; p50: unknown; p90: unknown; p99: unknown }>;
+    expect(body['reports']).toBe(2);
+    expect(body['internal']).toMatchObject({ count: 100, sum: 2000, p50: { ns: 1250, overflow: false }, p90: { ns: 4000, overflow: false }, p99: { ns: 10000, overflow: false } });
+    // External: 1 at <=10us, 2 in (10us, 100us], 1 above 1s: p50 = 10us + 90us * (2-1)/2 = 55us; p99 in +Inf.
+    expect(body['external']).toMatchObject({ count: 4, p50: { ns: 55_000, overflow: false }, p99: { ns: 1_000_000_000, overflow: true } });
+    const hourly = await db.query(`SELECT hour, reports FROM metrics_latency_hourly WHERE agreement_id = 'lat' ORDER BY hour`);
+    expect(hourly.map((h) => Number(h['reports']))).toEqual([1, 1]);
+    // A range holding the whole day: read from the daily roll-up (plus hours and reports at the ends).
+    const daily = (await (await signed('/v1/latency?from=2026-03-31T22:30:00Z&to=2026-04-02T01:30:00Z&agreement=lat')).json()) as typeof body;
+    expect(daily['internal']).toEqual(body['internal']);
+    expect(daily['external']).toEqual(body['external']);
+    const days = await db.query(`SELECT day, reports FROM metrics_latency_daily WHERE agreement_id = 'lat'`);
+    expect(days).toEqual([{ day: new Date('2026-04-01T00:00:00Z'), reports: '2' }]);
+    // Nothing outside the range.
+    const none = (await (await signed('/v1/latency?from=2026-04-01T11:00:00Z&to=2026-04-01T11:30:00Z&agreement=lat')).json()) as Record<string, { count: number; p50: unknown }>;
+    expect(none['internal']).toMatchObject({ count: 0, p50: null });
+    const gateways = (await (await signed('/v1/gateways?from=2026-04-01T00:00:00Z&to=2026-04-02T00:00:00Z&agreement=lat')).json()) as { sessions: Array<Record<string, unknown>> };
+    expect(gateways.sessions).toHaveLength(1);
+    expect(gateways.sessions[0]).toMatchObject({ session_id: 'lat-1', hostname: 'gw-1', last_seen: '2026-04-01T10:30:00.000Z', first_seen: '2026-04-01T09:45:00.000Z' });
+    const byDay = (await (await signed('/v1/usage?from=2026-03-01T00:00:00Z&to=2026-05-01T00:00:00Z&group_by=day')).json()) as { groups: Array<{ key: string }> };
+    expect(byDay.groups.map((g) => g.key)).toEqual(['2026-03-01', '2026-04-01']);
+  });
+
+  it('serves the OpenAPI document with the signing instructions, unauthenticated', async () => {
+    const doc = (await (await fetch(`${base}/openapi.json`)).json()) as { openapi: string; info: { description: string }; paths: Record<string, unknown> };
+    expect(doc.openapi).toBe('3.1.0');
+    expect(doc.info.description).toContain('X-API-Signature');
+    expect(Object.keys(doc.paths)).toEqual(['/v1/usage', '/v1/latency', '/v1/gateways']);
+  });
+
+  it('answers every authentication error byte for byte, logs it, and throttles repeated failures', async () => {
+    const path = '/v1/usage?from=2026-03-01T00:00:00Z&to=2026-03-02T00:00:00Z';
+    const expectBody = async (response: Response, status: number, body: string) => {
+      expect(response.status).toBe(status);
+      expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(await response.text()).toBe(body);
+    };
+    await expectBody(await fetch(`${base}${path}`), 400, '{"error":400,"message":"Api key header not provided"}');
+    await expectBody(await fetch(`${base}${path}`, { headers: { 'X-API-Key': keyId } }), 400, '{"error":400,"message":"Signature header not provided"}');
+    await expectBody(await signed(path, 'nobody'), 401, '{"error":401,"message":"Unauthorized"}');
+    const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+    await expectBody(await signed(path, keyId, other), 401, '{"error":401,"message":"Unauthorized"}');
+    // Signed for another path (query changed after signing).
+    const signature = sign('sha256', Buffer.from(`GET:${path}`), privateKey).toString('base64');
+    await expectBody(await fetch(`${base}${path}&agreement=x`, { headers: { 'X-API-Key': keyId, 'X-API-Signature': signature } }), 401, '{"error":401,"message":"Unauthorized"}');
+    expect((await signed(path)).status).toBe(200);
+    expect(logLines.filter((l) => l.includes('"api_auth_failed"')).map((l) => (JSON.parse(l) as { reason: string }).reason)).toEqual([
+      'missing_key',
+      'missing_signature',
+      'unknown_key',
+      'bad_signature',
+      'bad_signature',
+    ]);
+    // A revoked key stops working at once.
+    await db.query(`UPDATE metrics_api_key SET revoked_at = now() WHERE key_id = $1`, [keyId]);
+    await expectBody(await signed(path), 401, '{"error":401,"message":"Unauthorized"}');
+    // 7 failures from this address within the window: from then on 429.
+    await expectBody(await signed(path, 'nobody'), 401, '{"error":401,"message":"Unauthorized"}');
+    await expectBody(await signed(path, 'nobody'), 429, '{"error":429,"message":"Too many failed attempts"}');
+    await expectBody(await fetch(`${base}${path}`), 429, '{"error":429,"message":"Too many failed attempts"}');
+  });
+});

@@ -1,0 +1,5 @@
+export * from './telemetry-record';
+export * from './deltas';
+export * from './percentiles';
+export * from './signature';
+export * from './sample-record';
