@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import type { LeaseCommand, LeaseOutcome } from '@license-ledger/lease-domain';
 import { LedgerClient, LedgerTimeoutError } from '@license-ledger/lease-ledger';
 import { ensureTopics, KafkaJsMessageBus } from '@license-ledger/platform-kafka';
-import { freePort, integrationEnv, silentLogger } from '@license-ledger/platform-testing';
+import { eventually, freePort, integrationEnv, silentLogger } from '@license-ledger/platform-testing';
+import { Client } from 'pg';
 import { BoxSecretKey, readBoxSecretKeyFile, systemRandom, toBase64, toHex, writeKeyPairFiles } from '@license-ledger/protocol-crypto';
 import { LicenseServerCrypto, licenseErrorBody, sealLicenseRequest, type LicenseErrorReason } from '@license-ledger/protocol-exchange';
 import { exampleLicenseRequest, type LicenseRequest } from '@license-ledger/protocol-wire';
@@ -18,7 +19,7 @@ import { exampleLicenseRequest, type LicenseRequest } from '@license-ledger/prot
  * instances (each client is given both URLs, in turn), on topics of their own, with one agreement of
  * two licenses and 6-second locks.
  */
-const { brokers } = integrationEnv();
+const { brokers, databaseUrl } = integrationEnv();
 const workspaceRoot = join(__dirname, '..', '..', '..');
 const LOCK_MS = 6_000;
 const MAX_BODY_BYTES = 4_096;
@@ -50,7 +51,7 @@ interface Service {
   readonly output: string[];
 }
 
-async function startService(app: 'lease' | 'ingress', env: Record<string, string>, instanceId: string, readyLine?: string): Promise<Service> {
+async function startService(app: 'lease' | 'ingress' | 'metrics', env: Record<string, string>, instanceId: string, readyLine?: string): Promise<Service> {
   const port = await freePort();
   const main = join(workspaceRoot, 'dist', 'apps', app, 'apps', app, 'src', 'main.js');
   const child = spawn(process.execPath, [main], {
@@ -171,6 +172,8 @@ describe('gateway license, end to end', () => {
     ]);
     if (!ingressA || !ingressB || !ingressDead) throw new Error('three ingress instances expected');
     services.push(ingressA, ingressB, ingressDead);
+    // The metrics sink reads this run's telemetry topic into the database.
+    services.push(await startService('metrics', { TELEMETRY_TOPIC: telemetryTopic, TELEMETRY_CONSUMER_GROUP: `gwlic-metrics-${id}` }, `metrics-${id}`));
 
     const keys = await (await fetch(`${ingressA.url}/v1/license/keys`)).json();
     expect(keys).toEqual({ box: { key_id: server.box.keyId, public_key: toBase64(server.box.publicKey) }, sign: { key_id: server.sign.keyId, public_key: toBase64(server.sign.publicKey) } });
@@ -323,6 +326,22 @@ describe('gateway license, end to end', () => {
       received_time_utc: expect.stringMatching(/^\d{19}$/),
       internal_latency_count_inf: '0',
     });
+    // ...and the metrics service stored it: the reference client's telemetry, through the ingress, in rows.
+    const database = new Client({ connectionString: databaseUrl });
+    await database.connect();
+    try {
+      const stored = await eventually('telemetry stored by the metrics service', 30_000, async () => {
+        const result = await database.query<{ reports: number; sessions: number }>(
+          'SELECT (SELECT count(*)::int FROM metrics_report WHERE agreement_id = $1) AS reports, (SELECT count(*)::int FROM metrics_session WHERE agreement_id = $1) AS sessions',
+          [agreementId],
+        );
+        const row = result.rows[0];
+        return row && row.reports > 0 && row.sessions > 0 ? row : undefined;
+      });
+      expect(stored.reports).toBeGreaterThan(0);
+    } finally {
+      await database.end();
+    }
 
     // The client keeps running on its token while no ingress answers, and exits when it expires.
     // (Gateway 2 shares the lock its tampered request above took: a license is free for it.)
