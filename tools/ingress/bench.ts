@@ -16,7 +16,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
+import { freePort } from '@license-ledger/platform-testing';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -42,16 +42,6 @@ const brokers = brokersEnv.split(',');
 const silent = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function startService(app: 'lease' | 'ingress', env: Record<string, string>, readyLine?: string): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();

@@ -6,7 +6,7 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LeaseCommand, LeaseOutcome } from '@license-ledger/lease-domain';
-import { LedgerClient, LedgerTimeoutError } from '@license-ledger/lease-ledger';
+import { LedgerClient } from '@license-ledger/lease-ledger';
 import { ensureTopics, KafkaJsMessageBus } from '@license-ledger/platform-kafka';
 import { eventually, freePort, integrationEnv, silentLogger } from '@license-ledger/platform-testing';
 import { Client } from 'pg';
@@ -129,16 +129,7 @@ describe('gateway license, end to end', () => {
     ledger = new LedgerClient({ bus, topics, instanceId: `ops-${id}`, groupPrefix: `gwlic-ops-${id}` });
     await ledger.start();
     const ops = ledger;
-    const sendUntilAnswered = async (command: LeaseCommand): Promise<LeaseOutcome> => {
-      for (let attempt = 0; attempt < 30; attempt++) {
-        try {
-          return await ops.send(command, 2_000);
-        } catch (error) {
-          if (!(error instanceof LedgerTimeoutError)) throw error;
-        }
-      }
-      throw new Error(`request ${command.metadata.requestId} never answered`);
-    };
+    const sendUntilAnswered = (command: LeaseCommand): Promise<LeaseOutcome> => ops.sendUntilAnswered(command, 2_000, 30);
     const agreementId = `agreement-${id}`;
     expect(
       await sendUntilAnswered({

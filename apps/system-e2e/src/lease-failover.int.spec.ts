@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { checkInvariants, LeaseCommand, LeaseEvent, LeaseOutcome } from '@license-ledger/lease-domain';
-import { decodeLedgerRecord, LedgerClient, LedgerTimeoutError } from '@license-ledger/lease-ledger';
+import { decodeLedgerRecord, LedgerClient } from '@license-ledger/lease-ledger';
 import { KafkaJsMessageBus } from '@license-ledger/platform-kafka';
 import { createTestTopics, freePort, integrationEnv, readTopic, silentLogger } from '@license-ledger/platform-testing';
 
@@ -76,16 +76,7 @@ describe('lease failover', () => {
     await client.start();
     try {
       // Like the ingress: a request that times out is retried with the same request id.
-      const sendUntilAnswered = async (command: LeaseCommand): Promise<LeaseOutcome> => {
-        for (let attempt = 0; attempt < 30; attempt++) {
-          try {
-            return await client.send(command, 2_000);
-          } catch (error) {
-            if (!(error instanceof LedgerTimeoutError)) throw error;
-          }
-        }
-        throw new Error(`request ${command.metadata.requestId} never answered`);
-      };
+      const sendUntilAnswered = (command: LeaseCommand): Promise<LeaseOutcome> => client.sendUntilAnswered(command, 2_000, 30);
       const key = Buffer.alloc(32, 5).toString('base64');
       const agreements = Array.from({ length: AGREEMENTS }, (_, i) => `failover-${id}-${i}`);
       for (const agreementId of agreements) {

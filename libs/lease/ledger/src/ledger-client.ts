@@ -83,6 +83,20 @@ export class LedgerClient {
     return answered;
   }
 
+  /**
+   * Sends `command`, and after each timeout sends the same request id again: the ledger answers a
+   * repeat with the first outcome, so retrying never decides twice (e.g. across a lease failover).
+   */
+  async sendUntilAnswered(command: LeaseCommand, attemptTimeoutMs: number, attempts: number): Promise<LeaseOutcome> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.send(command, attemptTimeoutMs);
+      } catch (error) {
+        if (!(error instanceof LedgerTimeoutError) || attempt >= attempts) throw error;
+      }
+    }
+  }
+
   private enqueue(message: OutgoingMessage): Promise<void> {
     return new Promise((resolve, reject) => {
       this.outbox.push({ message, sent: (error) => (error === undefined ? resolve() : reject(error)) });
