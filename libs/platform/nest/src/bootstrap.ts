@@ -1,4 +1,4 @@
-import { INestApplication, Type } from '@nestjs/common';
+import { INestApplication, NestApplicationOptions, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { Logger } from '@license-ledger/platform-logging';
 import { NestJsonLogger } from './nest-logger';
@@ -9,6 +9,10 @@ export interface HttpServiceOptions {
   readonly logger: Logger;
   readonly host: string;
   readonly port: number;
+  /** Extra Nest options, e.g. httpsOptions or bodyParser: false. */
+  readonly nestOptions?: NestApplicationOptions;
+  /** Extra fields for the "listening" log line. */
+  readonly describe?: Record<string, unknown>;
 }
 
 /**
@@ -17,14 +21,20 @@ export interface HttpServiceOptions {
  * producers flush, database pools close) and only then exits.
  */
 export async function startHttpService(options: HttpServiceOptions): Promise<INestApplication> {
+  const nestOptions = options.nestOptions ?? {};
   const app = await NestFactory.create(options.module, {
     logger: new NestJsonLogger(options.logger),
     bufferLogs: false,
+    // Clients keep connections alive (gateways renewing, scrapers): without this, shutdown would
+    // wait for them forever.
+    forceCloseConnections: true,
+    ...nestOptions,
   });
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   await app.listen(options.port, options.host);
   const address = app.getHttpServer().address() as { port: number } | string | null;
   const port = typeof address === 'object' && address !== null ? address.port : options.port;
-  options.logger.info({ event: 'listening', url: `http://${options.host}:${port}` }, `${options.service} listening on http://${options.host}:${port}`);
+  const url = `${nestOptions.httpsOptions ? 'https' : 'http'}://${options.host}:${port}`;
+  options.logger.info({ event: 'listening', url, ...options.describe }, `${options.service} listening on ${url}`);
   return app;
 }

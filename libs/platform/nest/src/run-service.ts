@@ -1,4 +1,4 @@
-import { Type } from '@nestjs/common';
+import { NestApplicationOptions, Type } from '@nestjs/common';
 import { ConfigError, loadConfig, serviceConfigShape } from '@license-ledger/platform-config';
 import { createLogger, Logger } from '@license-ledger/platform-logging';
 import { z } from 'zod';
@@ -11,30 +11,52 @@ function loadServiceConfig(defaultPort: number) {
   return loadConfig(serviceConfigShape(defaultPort));
 }
 
-export interface ServiceDefinition<Extra extends z.ZodRawShape> {
+/** What `prepare` gives back: usable options, or the variables whose values do not work. */
+export type Prepared<Options> = { readonly options: Options } | { readonly problems: readonly string[] };
+
+export interface ServiceDefinition<Extra extends z.ZodRawShape, Options = z.infer<z.ZodObject<Extra>>> {
   readonly service: string;
   readonly defaultPort: number;
   /** Service-specific variables on top of the common ones. */
   readonly extraConfig: Extra;
-  readonly createModule: (config: z.infer<z.ZodObject<Extra>>, platform: PlatformOptions) => Type<unknown>;
+  /**
+   * Turns the parsed variables into the service's options, reporting values that parse but do not
+   * work (an unreadable key file, say) as configuration problems too. Without it, the options are
+   * the parsed variables.
+   */
+  readonly prepare?: (config: z.infer<z.ZodObject<Extra>>) => Prepared<Options>;
+  readonly createModule: (options: Options, platform: PlatformOptions) => Type<unknown>;
+  /** Nest application options that depend on the service's options (HTTPS, body parsing). */
+  readonly nestOptions?: (options: Options) => NestApplicationOptions;
+  /** Extra fields for the "listening" log line (key ids, say). */
+  readonly describe?: (options: Options) => Record<string, unknown>;
 }
 
 /**
  * A service's main(): validate configuration (exit 1 naming each bad variable), then start the
  * Nest application. Errors at boot are logged as JSON and end the process with a non-zero code.
  */
-export async function runService<Extra extends z.ZodRawShape>(definition: ServiceDefinition<Extra>): Promise<void> {
+export async function runService<Extra extends z.ZodRawShape, Options = z.infer<z.ZodObject<Extra>>>(
+  definition: ServiceDefinition<Extra, Options>,
+): Promise<void> {
   let logger: Logger = createLogger(definition.service);
   try {
-    // Validate both parts before failing, so one error lists every bad variable.
-    const [common, extra] = [
-      attempt(() => loadServiceConfig(definition.defaultPort)),
-      attempt(() => loadConfig(definition.extraConfig)),
-    ];
-    if (!common.ok || !extra.ok) {
-      throw new ConfigError([...(common.ok ? [] : common.error.problems), ...(extra.ok ? [] : extra.error.problems)]);
+    // Validate every part before failing, so one error lists every bad variable.
+    const common = attempt(() => loadServiceConfig(definition.defaultPort));
+    const extra = attempt(() => loadConfig(definition.extraConfig));
+    // Without prepare, Options is (by its default) the parsed variables themselves.
+    const prepared: Prepared<Options> | undefined = extra.ok
+      ? (definition.prepare?.(extra.value) ?? { options: extra.value as unknown as Options })
+      : undefined;
+    if (!common.ok || !prepared || 'problems' in prepared) {
+      throw new ConfigError([
+        ...(common.ok ? [] : common.error.problems),
+        ...(extra.ok ? [] : extra.error.problems),
+        ...(prepared && 'problems' in prepared ? prepared.problems : []),
+      ]);
     }
     const config = common.value;
+    const options = prepared.options;
     logger = createLogger(definition.service, config.LOG_LEVEL);
     const platform: PlatformOptions = {
       service: definition.service,
@@ -46,10 +68,12 @@ export async function runService<Extra extends z.ZodRawShape>(definition: Servic
     };
     await startHttpService({
       service: definition.service,
-      module: definition.createModule(extra.value, platform),
+      module: definition.createModule(options, platform),
       logger,
       host: config.HOST,
       port: config.PORT,
+      nestOptions: definition.nestOptions?.(options) ?? {},
+      describe: definition.describe?.(options) ?? {},
     });
   } catch (error) {
     if (error instanceof ConfigError) {
