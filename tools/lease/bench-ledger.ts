@@ -27,8 +27,8 @@ async function main(): Promise<void> {
 
   const leaseBus = new KafkaJsMessageBus({ clientId: 'bench-lease', brokers, logger: silent });
   const processor = new LeaseProcessor({
-    bus: leaseBus, topics, groupId: `bench-${id}`, transactionalIdPrefix: `bench-${id}.partition`, instanceId: 'bench-lease',
-    logger: silent, clock: () => Date.now(), newId: () => randomUUID(),
+    bus: leaseBus, topics, groupId: `bench-${id}`, instanceId: 'bench-lease',
+    logger: silent,
   });
   await processor.start();
   const clientBus = new KafkaJsMessageBus({ clientId: 'bench-ingress', brokers, logger: silent });

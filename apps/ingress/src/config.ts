@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Topics } from '@license-ledger/platform-kafka';
 import { readBoxSecretKeyFile, readSigningKeyFile, type BoxSecretKey, type SigningKey } from '@license-ledger/protocol-crypto';
 import { z } from 'zod';
+import type { LicenseLimits } from './license-handler';
 
 const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
@@ -45,17 +46,11 @@ export const ingressConfigShape = {
 export type IngressConfig = z.infer<z.ZodObject<typeof ingressConfigShape>>;
 
 /** What the ingress module needs, derived from the validated configuration. */
-export interface IngressOptions {
+export interface IngressOptions extends LicenseLimits {
   readonly boxKey: BoxSecretKey;
   readonly signingKey: SigningKey;
   readonly sharedKeyCacheSize: number;
   readonly tls: { readonly cert: Buffer; readonly key: Buffer } | undefined;
-  readonly ledgerTimeoutMs: number;
-  readonly retryAfterSeconds: number;
-  readonly maxBodyBytes: number;
-  readonly requestTimeWindowMs: number;
-  readonly keyRate: { readonly perSecond: number; readonly burst: number };
-  readonly addressRate: { readonly perSecond: number; readonly burst: number };
   readonly topics: { readonly commands: string; readonly events: string; readonly replies: string; readonly telemetry: string };
   readonly groupPrefix: string;
 }

@@ -28,18 +28,22 @@ export interface HandlerLogger {
   error(fields: object, message: string): void;
 }
 
-export interface LicenseHandlerOptions {
-  readonly crypto: LicenseServerCrypto;
-  readonly ledger: LedgerPort;
-  readonly telemetry: TelemetrySink;
-  readonly logger: HandlerLogger;
-  readonly instanceId: string;
+/** The configurable limits of the license endpoint (from the ingress's configuration). */
+export interface LicenseLimits {
   readonly ledgerTimeoutMs: number;
   readonly retryAfterSeconds: number;
   readonly maxBodyBytes: number;
   readonly requestTimeWindowMs: number;
   readonly keyRate: { readonly perSecond: number; readonly burst: number };
   readonly addressRate: { readonly perSecond: number; readonly burst: number };
+}
+
+export interface LicenseHandlerOptions extends LicenseLimits {
+  readonly crypto: LicenseServerCrypto;
+  readonly ledger: LedgerPort;
+  readonly telemetry: TelemetrySink;
+  readonly logger: HandlerLogger;
+  readonly instanceId: string;
   readonly onAnswer?: (status: number, reason: string) => void;
   /** Seconds from sending the command to the ledger's answer (answered commands only). */
   readonly onLedgerAnswer?: (seconds: number) => void;

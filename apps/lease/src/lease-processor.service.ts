@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { LeaseProcessor } from '@license-ledger/lease-ledger';
 import { MessageBus } from '@license-ledger/platform-kafka';
@@ -30,12 +29,8 @@ export class LeaseProcessorService implements OnApplicationBootstrap, OnApplicat
       bus,
       topics: { commands: options.commandsTopic, events: options.eventsTopic, replies: options.repliesTopic },
       groupId: options.groupId,
-      // One transactional id per partition of this ledger: a new owner fences the previous one.
-      transactionalIdPrefix: `${options.groupId}.partition`,
       instanceId: platform.instanceId,
       logger: logger.child({ component: 'ledger' }),
-      clock: () => Date.now(),
-      newId: () => randomUUID(),
     });
   }
 

@@ -64,11 +64,8 @@ describe('ledger-cli against the real broker and database', () => {
       bus,
       topics,
       groupId,
-      transactionalIdPrefix: `${groupId}.partition`,
       instanceId: `lease-${randomUUID().slice(0, 6)}`,
       logger: silent,
-      clock: () => Date.now(),
-      newId: () => randomUUID(),
     });
     await processor.start();
     const projector = new LedgerProjector({

@@ -8,11 +8,12 @@ import { join } from 'node:path';
 import type { LeaseCommand, LeaseOutcome } from '@license-ledger/lease-domain';
 import { LedgerClient } from '@license-ledger/lease-ledger';
 import { ensureTopics, KafkaJsMessageBus } from '@license-ledger/platform-kafka';
-import { eventually, freePort, integrationEnv, silentLogger } from '@license-ledger/platform-testing';
+import { eventually, integrationEnv, silentLogger } from '@license-ledger/platform-testing';
 import { Client } from 'pg';
 import { BoxSecretKey, readBoxSecretKeyFile, systemRandom, toBase64, toHex, writeKeyPairFiles } from '@license-ledger/protocol-crypto';
 import { LicenseServerCrypto, licenseErrorBody, sealLicenseRequest, type LicenseErrorReason } from '@license-ledger/protocol-exchange';
 import { exampleLicenseRequest, type LicenseRequest } from '@license-ledger/protocol-wire';
+import { startBuiltService, workspaceRoot } from './support/built-service';
 
 /**
  * The reference gateway client against the real system: two lease services and two ingress
@@ -20,7 +21,6 @@ import { exampleLicenseRequest, type LicenseRequest } from '@license-ledger/prot
  * two licenses and 6-second locks.
  */
 const { brokers, databaseUrl } = integrationEnv();
-const workspaceRoot = join(__dirname, '..', '..', '..');
 const LOCK_MS = 6_000;
 const MAX_BODY_BYTES = 4_096;
 const KEY_BURST = 10;
@@ -52,28 +52,15 @@ interface Service {
 }
 
 async function startService(app: 'lease' | 'ingress' | 'metrics', env: Record<string, string>, instanceId: string, readyLine?: string): Promise<Service> {
-  const port = await freePort();
-  const main = join(workspaceRoot, 'dist', 'apps', app, 'apps', app, 'src', 'main.js');
-  const child = spawn(process.execPath, [main], {
-    cwd: workspaceRoot,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env, PORT: String(port), INSTANCE_ID: instanceId, LOG_LEVEL: 'info' },
-  });
-  const output: string[] = [];
-  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
-  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
   const tls = env['TLS_CERT_FILE'] !== undefined;
-  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${app} exited early:\n${output.join('')}`);
+  const urlOf = (port: number): string => `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const started = await startBuiltService(app, env, instanceId, async (port, output) => {
     const ready = tls
-      ? await httpsCall(`${url}/health/ready`, 'GET').then((r) => r.status === 200, () => false)
-      : await fetch(`${url}/health/ready`).then((r) => r.ok, () => false);
-    if (ready && (readyLine === undefined || output.join('').includes(readyLine))) return { child, url, output };
-    if (Date.now() > deadline) throw new Error(`${app} not ready:\n${output.join('')}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+      ? await httpsCall(`${urlOf(port)}/health/ready`, 'GET').then((r) => r.status === 200, () => false)
+      : await fetch(`${urlOf(port)}/health/ready`).then((r) => r.ok, () => false);
+    return ready && (readyLine === undefined || output.includes(readyLine));
+  });
+  return { child: started.child, url: urlOf(started.port), output: started.output };
 }
 
 interface ClientRun {

@@ -1,10 +1,9 @@
-import { ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { checkInvariants, LeaseCommand, LeaseEvent, LeaseOutcome } from '@license-ledger/lease-domain';
 import { decodeLedgerRecord, LedgerClient } from '@license-ledger/lease-ledger';
 import { KafkaJsMessageBus } from '@license-ledger/platform-kafka';
-import { createTestTopics, freePort, integrationEnv, readTopic, silentLogger } from '@license-ledger/platform-testing';
+import { createTestTopics, integrationEnv, readTopic, silentLogger } from '@license-ledger/platform-testing';
+import { BuiltService, startBuiltService } from './support/built-service';
 
 /**
  * Two lease services share the ledger's partitions; one is killed with SIGKILL under load. Every
@@ -13,7 +12,6 @@ import { createTestTopics, freePort, integrationEnv, readTopic, silentLogger } f
  * over the dead instance's partitions within seconds.
  */
 const { brokers } = integrationEnv();
-const workspaceRoot = join(__dirname, '..', '..', '..');
 const PARTITIONS = 6;
 const AGREEMENTS = 12;
 const LICENSES = 4;
@@ -24,35 +22,9 @@ async function readEvents(topic: string): Promise<LeaseEvent[]> {
     .filter((record): record is LeaseEvent => record.type !== 'PartitionClaimed');
 }
 
-interface LeaseService {
-  readonly child: ChildProcess;
-  readonly port: number;
-  readonly output: string[];
-}
-
-async function startLeaseService(env: Record<string, string>, instanceId: string): Promise<LeaseService> {
-  const port = await freePort();
-  const main = join(workspaceRoot, 'dist', 'apps', 'lease', 'apps', 'lease', 'src', 'main.js');
-  const child = spawn(process.execPath, [main], {
-    cwd: workspaceRoot,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env, PORT: String(port), INSTANCE_ID: instanceId, LOG_LEVEL: 'info' },
-  });
-  const output: string[] = [];
-  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
-  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`lease exited early:\n${output.join('')}`);
-    const ready = await fetch(`http://127.0.0.1:${port}/health/ready`).then((r) => r.ok, () => false);
-    if (ready) return { child, port, output };
-    if (Date.now() > deadline) throw new Error(`lease not ready:\n${output.join('')}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 describe('lease failover', () => {
-  const services: LeaseService[] = [];
+  const services: BuiltService[] = [];
   afterAll(() => {
     for (const service of services) if (service.child.exitCode === null) service.child.kill('SIGKILL');
   });
@@ -66,8 +38,8 @@ describe('lease failover', () => {
       LEASE_REPLIES_TOPIC: topics.replies,
       LEASE_GROUP_ID: `failover-${id}`,
     };
-    services.push(await startLeaseService(env, `lease-a-${id}`));
-    services.push(await startLeaseService(env, `lease-b-${id}`));
+    services.push(await startBuiltService('lease', env, `lease-a-${id}`));
+    services.push(await startBuiltService('lease', env, `lease-b-${id}`));
     const [victim, survivor] = services;
     if (!victim || !survivor) throw new Error('two services expected');
 

@@ -1,8 +1,8 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { KafkaJsMessageBus, Topics } from '@license-ledger/platform-kafka';
 import { eventually, freePort, integrationEnv, silentLogger } from '@license-ledger/platform-testing';
+import { workspaceRoot } from './support/built-service';
 
 /**
  * The start command, as a user runs it (`tools/start.ts`), against the broker and database the
@@ -10,7 +10,6 @@ import { eventually, freePort, integrationEnv, silentLogger } from '@license-led
  * publish reaches another service, and Ctrl-C leaves no process behind.
  */
 const { brokers } = integrationEnv();
-const workspaceRoot = join(__dirname, '..', '..', '..');
 
 function isAlive(pid: number): boolean {
   try {

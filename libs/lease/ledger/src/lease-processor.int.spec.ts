@@ -35,11 +35,8 @@ async function startInstance(topics: LedgerTopics, groupId: string, instanceId: 
     bus,
     topics,
     groupId,
-    transactionalIdPrefix: `${groupId}.partition`,
     instanceId,
     logger: silentLogger,
-    clock: () => Date.now(),
-    newId: () => randomUUID(),
     expiryCheckIntervalMs: 200,
   });
   await processor.start();

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   EpochMs,
   ExpireLocks,
@@ -34,14 +35,16 @@ export interface LeaseProcessorLogger {
 export interface LeaseProcessorOptions {
   readonly bus: MessageBus;
   readonly topics: LedgerTopics;
-  /** Consumer group of the commands topic, shared by every lease instance. */
+  /**
+   * Consumer group of the commands topic, shared by every lease instance. It also names the
+   * per-partition transactional ids (`<groupId>.partition-<n>`), the same for every instance.
+   */
   readonly groupId: string;
-  /** Prefix of the per-partition transactional ids; the same for every instance. */
-  readonly transactionalIdPrefix: string;
   readonly instanceId: string;
   readonly logger: LeaseProcessorLogger;
-  readonly clock: () => EpochMs;
-  readonly newId: () => string;
+  /** Defaults to the system clock and random UUIDs; tests may pass their own. */
+  readonly clock?: () => EpochMs;
+  readonly newId?: () => string;
   readonly expiryCheckIntervalMs?: number;
   readonly claimTimeoutMs?: number;
 }
@@ -76,7 +79,13 @@ export class LeaseProcessor {
   private expiryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
-  constructor(private readonly options: LeaseProcessorOptions) {}
+  private readonly clock: () => EpochMs;
+  private readonly newId: () => string;
+
+  constructor(private readonly options: LeaseProcessorOptions) {
+    this.clock = options.clock ?? Date.now;
+    this.newId = options.newId ?? randomUUID;
+  }
 
   /** Owned partitions whose state has caught up (for readiness and tests). */
   ownedPartitions(): number[] {
@@ -175,12 +184,12 @@ export class LeaseProcessor {
 
   /** Fence earlier writers, mark the log, and wait until our state reader has read up to the mark. */
   private async claim(partition: number): Promise<TransactionalPublisher> {
-    const { bus, topics, transactionalIdPrefix, instanceId, clock, newId } = this.options;
-    const publisher = await bus.transactionalPublisher(`${transactionalIdPrefix}-${partition}`);
+    const { bus, topics, groupId, instanceId } = this.options;
+    const publisher = await bus.transactionalPublisher(`${groupId}.partition-${partition}`);
     const marker: PartitionClaimed = {
       type: 'PartitionClaimed',
-      data: { partition, owner: instanceId, claimId: newId() },
-      metadata: { at: clock() },
+      data: { partition, owner: instanceId, claimId: this.newId() },
+      metadata: { at: this.clock() },
     };
     const [written] = await publisher.inTransaction((tx) =>
       tx.send(topics.events, [{ key: null, partition, value: encodeJson(marker) }]),
@@ -204,7 +213,7 @@ export class LeaseProcessor {
       const publisher = await ownership.ready;
       if (ownership.revoked) return;
       const ledger = this.ledger(batch.partition);
-      const now = this.options.clock();
+      const now = this.clock();
       const events: LeaseEvent[] = [];
       const replies: PartitionedMessage[] = [];
       for (const message of messages) {
@@ -281,7 +290,7 @@ export class LeaseProcessor {
   }
 
   private expireDueLocks(): void {
-    const now = this.options.clock();
+    const now = this.clock();
     for (const ownership of this.owned.values()) {
       if (ownership.revoked) continue;
       const ledger = this.ledger(ownership.partition);

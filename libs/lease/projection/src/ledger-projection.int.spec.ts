@@ -56,11 +56,8 @@ describe('LedgerProjection on the real broker and database', () => {
       bus,
       topics,
       groupId,
-      transactionalIdPrefix: `${groupId}.partition`,
       instanceId: `lease-${randomUUID().slice(0, 6)}`,
       logger: silent,
-      clock: () => Date.now(),
-      newId: () => randomUUID(),
     });
     await processor.start();
     const client = new LedgerClient({ bus, topics, instanceId: `ops-${randomUUID().slice(0, 6)}`, groupPrefix: groupId });
