@@ -45,8 +45,8 @@ const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
 async function startService(app: 'lease' | 'ingress', env: Record<string, string>, readyLine?: string): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
-  // BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to the ingress only.
-  const nodeArgs = app === 'ingress' ? (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean) : [];
+  // BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to the ingress, BENCH_LEASE_NODE_ARGS to the lease service.
+  const nodeArgs = (process.env[app === 'ingress' ? 'BENCH_NODE_ARGS' : 'BENCH_LEASE_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, join(workspaceRoot, 'dist', 'apps', app, 'apps', app, 'src', 'main.js')], {
     cwd: workspaceRoot,
     stdio: ['ignore', 'pipe', 'inherit'],

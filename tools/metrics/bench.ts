@@ -13,6 +13,9 @@
  *    the matching hourly roll-up) over 90 days, then times 200 signed GET /v1/latency requests over
  *    random ranges (1 hour to 30 days, half filtered by agreement): p50/p95. Target p95 <= 100 ms.
  * Needs psql on the PATH. The scratch schema is dropped at the end.
+ *
+ * Profiling: BENCH_CPU_PROF=<dir> runs the service with `node --cpu-prof --cpu-prof-dir=<dir>` (the
+ * profile is written when the service exits, at the end of the bench); open it in Chrome DevTools.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, randomUUID, sign } from 'node:crypto';
@@ -99,7 +102,8 @@ async function main(): Promise<void> {
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     await db.query(`INSERT INTO metrics_api_key (key_id, owner, public_key_pem) VALUES ('bench', 'bench', $1)`, [publicKey.export({ type: 'spki', format: 'pem' })]);
     const spawned = performance.now();
-    service = spawn(process.execPath, [mainJs], {
+    const profileDir = process.env['BENCH_CPU_PROF'];
+    service = spawn(process.execPath, [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), mainJs], {
       env: {
         ...process.env,
         DATABASE_URL: url.toString(),
@@ -133,7 +137,10 @@ async function main(): Promise<void> {
     const sinkRate = (reports - firstCount) / ((done - (first as number)) / 1000);
     const sinkRateAll = reports / ((done - spawned) / 1000);
     const negatives = await db.query(`SELECT count(*)::int AS n FROM metrics_report WHERE create_order < 0 OR int_inf < 0`);
-    log(`sink: ${fmt(sinkRate)} stored reports/s (first to last stored; ${fmt(sinkRateAll)}/s including service start and group join); negative deltas: ${negatives.rows[0].n}`);
+    const fallbacks = [...(await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text())).matchAll(/^telemetry_store_fallbacks_total\{[^}]*reason="(\w+)"[^}]*\} (\d+)/gm)]
+      .map((m) => `${m[1]} ${m[2]}`)
+      .join(', ');
+    log(`sink: ${fmt(sinkRate)} stored reports/s (first to last stored; ${fmt(sinkRateAll)}/s including service start and group join); negative deltas: ${negatives.rows[0].n}; batches retried locked: ${fallbacks || 'none'}`);
 
     // --- 2. COPY baseline ---
     const file = `/tmp/${schema}.copy`;
@@ -214,7 +221,10 @@ async function main(): Promise<void> {
     const pct = (q: number) => times[Math.min(times.length - 1, Math.ceil(q * times.length) - 1)] as number;
     log(`latency query over ${fmt(total)} stored reports (200 signed requests, ranges 1 h to 30 d): p50 ${pct(0.5).toFixed(1)} ms, p95 ${pct(0.95).toFixed(1)} ms, max ${pct(1).toFixed(1)} ms`);
   } finally {
+    const exited = service && service.exitCode === null ? new Promise((resolve) => service?.once('exit', resolve)) : undefined;
     service?.kill('SIGTERM');
+    // A CPU profile is written as the service exits.
+    if (process.env['BENCH_CPU_PROF']) await exited;
     await db.query(`DROP SCHEMA ${schema} CASCADE`).catch(() => undefined);
     await db.end();
   }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { PrismaClient } from '@license-ledger/platform-database';
+import type { Pool, PoolClient } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import {
   COUNTER_FIELDS,
   type CumulativeField,
@@ -24,7 +25,34 @@ export interface StoreResult {
   readonly stored: number;
   readonly duplicates: number;
   readonly restarts: number;
+  /** 'fast': cached/loaded state, no locks taken up front; 'slow': sessions locked and stored nonces looked up first. */
+  readonly path: 'fast' | 'slow';
+  /** Why the fast path was given up for this batch (absent when it was not tried or succeeded). */
+  readonly fallback?: 'conflict' | 'error';
 }
+
+/**
+ * What this replica last committed for a session: its cumulative state, the hash of its facts, the
+ * report that carried them and metrics_session.reports after that commit. The count is the version
+ * checked on the next write: any other writer of the session has changed it.
+ */
+export interface CachedSession {
+  readonly state: SessionState;
+  readonly factsHash: string;
+  readonly factsReport: TelemetryReport | undefined;
+  readonly reports: bigint;
+}
+
+/**
+ * Sessions of one partition as this replica last stored them. Only a hint: every write checks it
+ * against the database (see TelemetryStore), so a stale entry costs a retry, never a wrong delta.
+ */
+export type SessionCache = Map<string, CachedSession>;
+
+/** Bounds memory: a partition cache this big is dropped and refilled from the database. */
+const MAX_CACHED_SESSIONS = 200_000;
+/** Reports turned into rows between two turns of the event loop. */
+const COMPUTE_SLICE = 100;
 
 type Row = Record<string, unknown>;
 
@@ -84,9 +112,17 @@ const SESSION_PROGRESS_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['restarts', 'bigint'],
   ['last_state', 'bigint[]'],
 ];
+const ROLL_UP_COLUMNS: ReadonlyArray<readonly [string, string]> = [
+  ['bucket', 'timestamptz'],
+  ['agreement_id', 'text'],
+  ['package_name', 'text'],
+  ['api', 'text'],
+  ['reports', 'bigint'],
+  ...HIST_COLUMNS.map(([column]) => [column, 'bigint'] as const),
+];
 
-const recordset = (columns: ReadonlyArray<readonly [string, string]>): string =>
-  `jsonb_to_recordset($1::jsonb) AS r(${columns.map(([c, t]) => `"${c}" ${t}`).join(', ')})`;
+const recordset = (columns: ReadonlyArray<readonly [string, string]>, param = '$1'): string =>
+  `jsonb_to_recordset(${param}::jsonb) AS r(${columns.map(([c, t]) => `"${c}" ${t}`).join(', ')})`;
 const names = (columns: ReadonlyArray<readonly [string, string]>): string => columns.map(([c]) => `"${c}"`).join(', ');
 
 const HIST_SUMS = HIST_COLUMNS.map(([c]) => `sum("${c}")`).join(', ');
@@ -99,23 +135,20 @@ FROM ins GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
 ON CONFLICT (${bucket}, agreement_id, package_name, api) DO UPDATE SET reports = h.reports + excluded.reports, ${HIST_UPDATES}`;
 
 /**
- * Reports and their hourly and daily latency roll-ups in one statement: only rows actually inserted
- * (not duplicates) reach the roll-ups, grouped and sorted so concurrent writers lock roll-up rows in
- * one order.
+ * Slow path: reports and their hourly and daily latency roll-ups in one statement: only rows
+ * actually inserted (not duplicates) reach the roll-ups, grouped and sorted so concurrent writers
+ * lock roll-up rows in one order.
  */
 const INSERT_REPORTS = `
 WITH ins AS (
   INSERT INTO metrics_report (${names(REPORT_COLUMNS)})
   SELECT ${names(REPORT_COLUMNS)} FROM ${recordset(REPORT_COLUMNS)}
   ON CONFLICT (session_id, nonce) DO NOTHING
-  RETURNING *
+  RETURNING received_at, agreement_id, package_name, api, ${HIST_NAMES}
 ), hourly AS (${rollUp('metrics_latency_hourly', 'hour', 'hour')})
 ${rollUp('metrics_latency_daily', 'day', 'day')}`;
 
-const UPSERT_SESSIONS = `
-INSERT INTO metrics_session AS s (${names(SESSION_COLUMNS)})
-SELECT ${names(SESSION_COLUMNS)} FROM ${recordset(SESSION_COLUMNS)} ORDER BY session_id
-ON CONFLICT (session_id) DO UPDATE SET
+const SESSION_UPDATES = `
   agreement_id = excluded.agreement_id, key_fingerprint = excluded.key_fingerprint, package_name = excluded.package_name,
   package_version = excluded.package_version, api = excluded.api, api_name = excluded.api_name,
   service_name = excluded.service_name, instance = excluded.instance, hostname = excluded.hostname, is_uat = excluded.is_uat,
@@ -123,11 +156,53 @@ ON CONFLICT (session_id) DO UPDATE SET
   reports = s.reports + excluded.reports, restarts = s.restarts + excluded.restarts, facts_hash = excluded.facts_hash,
   last_state = excluded.last_state`;
 
+const UPSERT_SESSIONS = `
+INSERT INTO metrics_session AS s (${names(SESSION_COLUMNS)})
+SELECT ${names(SESSION_COLUMNS)} FROM ${recordset(SESSION_COLUMNS)} ORDER BY session_id
+ON CONFLICT (session_id) DO UPDATE SET ${SESSION_UPDATES}`;
+
 /** Sessions whose facts are unchanged: only progress (the common case; keeps the statement small). */
 const UPDATE_SESSIONS = `
 UPDATE metrics_session AS s SET last_seen = greatest(s.last_seen, r.last_seen), reports = s.reports + r.reports,
   restarts = s.restarts + r.restarts, last_state = r.last_state
 FROM ${recordset(SESSION_PROGRESS_COLUMNS)} WHERE s.session_id = r.session_id`;
+
+/**
+ * Fast path, sessions: every write is conditional on metrics_session.reports still being the count
+ * this replica last committed (or on the row still not existing). Returns how many rows each part
+ * wrote; fewer than sent means another writer got there first, and the batch goes the slow way.
+ * Sessions are taken in session id order, as the slow path's FOR UPDATE takes them.
+ */
+const FAST_SESSIONS = `
+WITH progressed AS (
+  UPDATE metrics_session AS s SET last_seen = greatest(s.last_seen, r.last_seen), reports = s.reports + r.reports,
+    restarts = s.restarts + r.restarts, last_state = r.last_state
+  FROM (SELECT * FROM ${recordset([...SESSION_PROGRESS_COLUMNS, ['expected', 'bigint']], '$1')} ORDER BY session_id) AS r
+  WHERE s.session_id = r.session_id AND s.reports = r.expected
+  RETURNING 1
+), changed AS (
+  UPDATE metrics_session AS s SET ${SESSION_UPDATES.replace(/excluded\./g, 'r.')}
+  FROM (SELECT * FROM ${recordset([...SESSION_COLUMNS, ['expected', 'bigint']], '$2')} ORDER BY session_id) AS r
+  WHERE s.session_id = r.session_id AND s.reports = r.expected
+  RETURNING 1
+), created AS (
+  INSERT INTO metrics_session (${names(SESSION_COLUMNS)})
+  SELECT ${names(SESSION_COLUMNS)} FROM ${recordset(SESSION_COLUMNS, '$3')} ORDER BY session_id
+  ON CONFLICT (session_id) DO NOTHING
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM progressed)::int AS progressed, (SELECT count(*) FROM changed)::int AS changed, (SELECT count(*) FROM created)::int AS created`;
+
+/** Fast path, roll-ups: the batch's sums (computed here from rows COPY stored, all or none), in key order. */
+const rollUpSums = (table: string, bucket: string, param: string) => `
+INSERT INTO ${table} AS h (${bucket}, agreement_id, package_name, api, reports, ${HIST_NAMES})
+SELECT ${names(ROLL_UP_COLUMNS)} FROM ${recordset(ROLL_UP_COLUMNS, param)} ORDER BY 1, 2, 3, 4
+ON CONFLICT (${bucket}, agreement_id, package_name, api) DO UPDATE SET reports = h.reports + excluded.reports, ${HIST_UPDATES}`;
+const FAST_ROLL_UPS = `WITH hourly AS (${rollUpSums('metrics_latency_hourly', 'hour', '$1')}) ${rollUpSums('metrics_latency_daily', 'day', '$2')}`;
+
+const COPY_REPORTS = `COPY metrics_report (${names(REPORT_COLUMNS)}) FROM STDIN`;
+
+const LOAD_SESSIONS = `SELECT session_id, last_state::text[] AS last_state, facts_hash, reports::text AS reports FROM metrics_session WHERE session_id = ANY($1::text[])`;
 
 /** ns since the epoch → ISO 8601 with microseconds (PostgreSQL's precision). */
 export function nsToIso(ns: bigint): string {
@@ -171,18 +246,131 @@ function hostFacts(r: TelemetryReport): Record<string, unknown> {
   };
 }
 
+/** A session's facts as stored (metrics_session columns and host), without progress. */
+function sessionFacts(r: TelemetryReport): Row {
+  return {
+    session_id: r.session_id,
+    agreement_id: r.agreement_id,
+    key_fingerprint: r.key_fingerprint,
+    package_name: r.package_name,
+    package_version: r.package_version,
+    api: r.api,
+    api_name: r.api_name,
+    service_name: r.service_name,
+    instance: r.instance,
+    hostname: r.hostname,
+    is_uat: r.is_uat,
+    host: hostFacts(r),
+  };
+}
+
+const factsHashOf = (facts: Row): string => createHash('sha1').update(JSON.stringify(facts)).digest('base64');
+
+/** Report fields the facts are made of: equal fields mean an equal facts hash, without hashing. */
+const FACT_FIELDS = [
+  'agreement_id', 'key_fingerprint', 'package_name', 'package_version', 'api', 'api_name', 'service_name', 'instance', 'hostname', 'is_uat',
+  'network_hostname', 'machine_id', 'machine', 'cpu_vendor', 'cpu_brand', 'number_of_processors', 'cache_line_size', 'page_size',
+  'kernel_name', 'kernel_release', 'kernel_version', 'system_uptime', 'system_total_memory', 'system_available_memory', 'system_total_swap',
+  'system_available_swap', 'process_id', 'process_start_time_utc', 'process_max_rss', 'package_build_number', 'package_build_host',
+  'config_hash', 'symbols', 'total_symbols', 'accounts', 'users',
+] as const satisfies ReadonlyArray<keyof TelemetryReport>;
+
+function sameFacts(a: TelemetryReport, b: TelemetryReport): boolean {
+  for (const f of FACT_FIELDS) if (a[f] !== b[f]) return false;
+  return sameNumbers(a.cpuid, b.cpuid) && sameNumbers(a.cpu_affinity, b.cpu_affinity);
+}
+function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** COPY text format: backslash, tab, newline and carriage return escaped; \N is NULL. */
+function copyText(value: string | null): string {
+  if (value === null) return '\\N';
+  return /[\\\t\n\r]/.test(value) ? value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : value;
+}
+
+/** The report's metrics_report row as one COPY line, in REPORT_COLUMNS order. */
+function copyLine(r: TelemetryReport, partition: number, offset: string, receivedAt: string, restart: boolean, deltas: Record<CumulativeField, bigint>): string {
+  let line = `${copyText(r.session_id)}\t${copyText(r.nonce)}\t${copyText(r.agreement_id)}\t${copyText(r.package_name)}\t${copyText(r.api)}\t${receivedAt}\t${r.request_time_utc}\t${copyText(r.decision)}\t${partition}\t${offset}\t${restart ? 't' : 'f'}\t${r.symbols}\t${r.accounts}\t${r.users}`;
+  for (const f of COUNTER_FIELDS) line += `\t${deltas[f]}`;
+  for (const f of FEATURE_FIELDS) line += r[f] ? '\tt' : '\tf';
+  for (const [, field] of HIST_COLUMNS) line += `\t${deltas[field]}`;
+  return `${line}\n`;
+}
+
+/** Latency sums of one roll-up row-to-be. */
+interface RollUpSum {
+  readonly bucket: string;
+  readonly agreement: string;
+  readonly packageName: string;
+  readonly api: string;
+  reports: number;
+  readonly sums: bigint[];
+}
+
+const HIST_FIELDS: readonly CumulativeField[] = HIST_COLUMNS.map(([, field]) => field);
+
+function rollUpEntry(target: Map<string, RollUpSum>, bucket: string, agreement: string, packageName: string, api: string): RollUpSum {
+  const key = `${bucket}\u0000${agreement}\u0000${packageName}\u0000${api}`;
+  let entry = target.get(key);
+  if (!entry) {
+    entry = { bucket, agreement, packageName, api, reports: 0, sums: HIST_COLUMNS.map(() => 0n) };
+    target.set(key, entry);
+  }
+  return entry;
+}
+
+const rollUpJson = (sums: Iterable<RollUpSum>): string =>
+  JSON.stringify(
+    [...sums].map((s) => {
+      const row: Row = { bucket: s.bucket, agreement_id: s.agreement, package_name: s.packageName, api: s.api, reports: s.reports };
+      HIST_COLUMNS.forEach(([column], i) => (row[column] = (s.sums[i] as bigint).toString()));
+      return row;
+    }),
+  );
+
+/** The fast path's conditional writes found another writer's work: retry the batch the slow way. */
+class StaleCacheError extends Error {
+  constructor() {
+    super('session state changed under the cache');
+  }
+}
+
+interface SessionProgress {
+  readonly id: string;
+  readonly before: CachedSession | undefined;
+  firstSeen: string;
+  lastSeen: string;
+  reports: number;
+  restarts: number;
+  /** Cumulative state after the session's latest report so far (before the batch: the cached one). */
+  state: SessionState | undefined;
+  last: TelemetryReport;
+}
+
 /**
  * Stores telemetry reports: per report the deltas since the session's previous report, per session
- * its facts and latest cumulative values. One transaction per batch; the session rows are locked
- * first, so two writers of one session (a partition handed over mid-batch) take turns, and reports
- * already stored (same session id and nonce) are skipped before deltas are computed — a redelivered
- * message neither adds a row nor disturbs the deltas of the ones after it.
+ * its facts and latest cumulative values, per hour and day the latency sums. One transaction per
+ * batch, and either of two ways:
+ *
+ * - fast (normal): deltas from the partition's session cache (sessions missing from it are read,
+ *   unlocked); reports are COPYed straight into metrics_report, so a report already stored fails the
+ *   whole COPY (unique (session_id, nonce)); every session write is conditional on the stored report
+ *   count still being what the cache says. Any of these failing rolls everything back.
+ * - slow (after a fast failure, or without a cache): the sessions are locked first (FOR UPDATE, in
+ *   session id order), stored reports are looked up by (session id, nonce) and skipped before deltas
+ *   are computed, and the rest inserted with ON CONFLICT DO NOTHING.
+ *
+ * Either way a redelivered message neither adds a row nor disturbs the deltas after it, and two
+ * writers of one session (a partition handed over mid-batch) cannot both commit from the same state.
  */
 export class TelemetryStore {
-  constructor(private readonly prisma: PrismaClient) {}
+  constructor(private readonly pool: Pool) {}
 
-  async store(batch: readonly PositionedReport[]): Promise<StoreResult> {
-    if (batch.length === 0) return { stored: 0, duplicates: 0, restarts: 0 };
+  async store(batch: readonly PositionedReport[], cache?: SessionCache): Promise<StoreResult> {
+    if (batch.length === 0) return { stored: 0, duplicates: 0, restarts: 0, path: 'fast' };
     // First occurrence of each (session, nonce) in the batch.
     const seen = new Set<string>();
     const unique: PositionedReport[] = [];
@@ -194,95 +382,238 @@ export class TelemetryStore {
       }
     }
     const sessionIds = [...new Set(unique.map((i) => i.report.session_id))].sort();
-    return this.prisma.$transaction(
-      async (tx) => {
-        // One round trip: lock the batch's sessions (their latest state) and find reports already stored.
-        const found = await tx.$queryRawUnsafe<Array<{ session_id: string; last_state: unknown; facts_hash: string | null; nonce: string | null }>>(
-          `WITH locked AS (
-             SELECT session_id, last_state::text[] AS last_state, facts_hash FROM metrics_session
-             WHERE session_id IN (SELECT jsonb_array_elements_text($1::jsonb)) ORDER BY session_id FOR UPDATE)
-           SELECT session_id, last_state, facts_hash, NULL::text AS nonce FROM locked
-           UNION ALL
-           SELECT m.session_id, NULL, NULL, m.nonce FROM metrics_report m JOIN jsonb_to_recordset($2::jsonb) AS r(s text, n text) ON m.session_id = r.s AND m.nonce = r.n`,
-          JSON.stringify(sessionIds),
-          JSON.stringify(unique.map((i) => ({ s: i.report.session_id, n: i.report.nonce }))),
-        );
-        const states = found.filter((f) => f.nonce === null);
-        const existing = found.filter((f) => f.nonce !== null);
-        const stored = new Set(existing.map((e) => `${e.session_id}\u0000${e.nonce}`));
-        const state = new Map<string, SessionState | undefined>(states.map((s) => [s.session_id, stateFromArray(s.last_state)]));
-        const storedFacts = new Map(states.map((s) => [s.session_id, s.facts_hash]));
-        const sessions = new Map<string, Row & { reports: number; restarts: number; first_seen: string; last_seen: string }>();
-        const rows: Row[] = [];
-        let restarts = 0;
-        for (const { report: r, partition, offset } of unique) {
-          if (stored.has(`${r.session_id}\u0000${r.nonce}`)) continue;
-          const before = state.get(r.session_id);
-          const delta = reportDelta(before, r);
-          state.set(r.session_id, delta.state);
-          const restarted = delta.restart && before !== undefined;
-          if (restarted) restarts += 1;
-          const receivedAt = nsToIso(r.received_time_utc);
-          const row: Row = {
-            session_id: r.session_id,
-            nonce: r.nonce,
-            agreement_id: r.agreement_id,
-            package_name: r.package_name,
-            api: r.api,
-            received_at: receivedAt,
-            request_time_utc: String(r.request_time_utc),
-            decision: r.decision,
-            kafka_partition: partition,
-            kafka_offset: offset,
-            restart: delta.restart,
-            symbols: r.symbols,
-            accounts: r.accounts,
-            users: r.users,
-          };
-          for (const f of COUNTER_FIELDS) row[f] = delta.deltas[f].toString();
-          for (const f of FEATURE_FIELDS) row[f] = r[f];
-          for (const [column, field] of HIST_COLUMNS) row[column] = delta.deltas[field].toString();
-          rows.push(row);
-          const previous = sessions.get(r.session_id);
-          sessions.set(r.session_id, {
-            session_id: r.session_id,
-            agreement_id: r.agreement_id,
-            key_fingerprint: r.key_fingerprint,
-            package_name: r.package_name,
-            package_version: r.package_version,
-            api: r.api,
-            api_name: r.api_name,
-            service_name: r.service_name,
-            instance: r.instance,
-            hostname: r.hostname,
-            is_uat: r.is_uat,
-            host: hostFacts(r),
-            first_seen: previous && previous.first_seen < receivedAt ? previous.first_seen : receivedAt,
-            last_seen: previous && previous.last_seen > receivedAt ? previous.last_seen : receivedAt,
-            reports: (previous?.reports ?? 0) + 1,
-            restarts: (previous?.restarts ?? 0) + (restarted ? 1 : 0),
-            last_state: stateToArray(delta.state),
-          });
-        }
-        if (rows.length > 0) {
-          await tx.$executeRawUnsafe(INSERT_REPORTS, JSON.stringify(rows));
-          const changed: Row[] = [];
-          const progressed: Row[] = [];
-          for (const session of sessions.values()) {
-            const { reports: n, restarts: k, first_seen: _firstSeen, last_seen: lastSeen, last_state: lastState, ...facts } = session;
-            const factsHash = createHash('sha1').update(JSON.stringify(facts)).digest('base64');
-            if (storedFacts.get(session.session_id as string) === factsHash) {
-              progressed.push({ session_id: session.session_id, last_seen: lastSeen, reports: n, restarts: k, last_state: lastState });
-            } else {
-              changed.push({ ...session, facts_hash: factsHash });
-            }
-          }
-          if (changed.length > 0) await tx.$executeRawUnsafe(UPSERT_SESSIONS, JSON.stringify(changed));
-          if (progressed.length > 0) await tx.$executeRawUnsafe(UPDATE_SESSIONS, JSON.stringify(progressed));
-        }
-        return { stored: rows.length, duplicates: batch.length - rows.length, restarts };
-      },
-      { timeout: 60_000, maxWait: 30_000 },
-    );
+    if (!cache) return this.storeSlow(batch.length, unique, sessionIds);
+    const client = await this.pool.connect();
+    let fallback: 'conflict' | 'error';
+    try {
+      const result = await this.storeFast(client, batch.length, unique, sessionIds, cache);
+      client.release();
+      return result;
+    } catch (error) {
+      fallback = error instanceof StaleCacheError || isConflict(error) ? 'conflict' : 'error';
+      await client.query('ROLLBACK').then(
+        () => client.release(),
+        (rollbackError: unknown) => client.release(rollbackError instanceof Error ? rollbackError : true),
+      );
+    }
+    // The cache is wrong about some session (or the database failed): forget the batch's sessions.
+    for (const id of sessionIds) cache.delete(id);
+    return { ...(await this.storeSlow(batch.length, unique, sessionIds)), fallback };
   }
+
+  private async storeFast(client: PoolClient, received: number, unique: readonly PositionedReport[], sessionIds: readonly string[], cache: SessionCache): Promise<StoreResult> {
+    const missing = sessionIds.filter((id) => !cache.has(id));
+    const loaded = new Map<string, CachedSession>();
+    if (missing.length > 0) {
+      // Unlocked read: the conditional writes below notice if it is overtaken before commit.
+      const found = await client.query<{ session_id: string; last_state: unknown; facts_hash: string; reports: string }>(LOAD_SESSIONS, [missing]);
+      for (const s of found.rows) {
+        const state = stateFromArray(s.last_state);
+        if (state) loaded.set(s.session_id, { state, factsHash: s.facts_hash, factsReport: undefined, reports: BigInt(s.reports) });
+        // A row without a usable state can only be handled by the slow path's upsert.
+        else throw new StaleCacheError();
+      }
+    }
+    const progress = new Map<string, SessionProgress>();
+    const hourly = new Map<string, RollUpSum>();
+    const lines: string[] = [];
+    let restarts = 0;
+    let index = 0;
+    for (const { report: r, partition, offset } of unique) {
+      // No transaction is open yet: yield now and then so other partitions' transactions can finish.
+      if (++index % COMPUTE_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
+      let session = progress.get(r.session_id);
+      if (!session) {
+        const before = cache.get(r.session_id) ?? loaded.get(r.session_id);
+        session = { id: r.session_id, before, firstSeen: '', lastSeen: '', reports: 0, restarts: 0, state: before?.state, last: r };
+        progress.set(r.session_id, session);
+      }
+      const previous = session.state;
+      const delta = reportDelta(previous, r);
+      const restarted = delta.restart && previous !== undefined;
+      if (restarted) restarts += 1;
+      const receivedAt = nsToIso(r.received_time_utc);
+      lines.push(copyLine(r, partition, offset, receivedAt, delta.restart, delta.deltas));
+      const entry = rollUpEntry(hourly, `${receivedAt.slice(0, 13)}:00:00Z`, r.agreement_id ?? '', r.package_name, r.api);
+      entry.reports += 1;
+      for (let i = 0; i < HIST_FIELDS.length; i++) entry.sums[i] = (entry.sums[i] as bigint) + delta.deltas[HIST_FIELDS[i] as CumulativeField];
+      if (session.reports === 0 || receivedAt < session.firstSeen) session.firstSeen = receivedAt;
+      if (session.reports === 0 || receivedAt > session.lastSeen) session.lastSeen = receivedAt;
+      session.reports += 1;
+      if (restarted) session.restarts += 1;
+      session.state = delta.state;
+      session.last = r;
+    }
+    const daily = new Map<string, RollUpSum>();
+    for (const h of hourly.values()) {
+      const entry = rollUpEntry(daily, `${h.bucket.slice(0, 10)}T00:00:00Z`, h.agreement, h.packageName, h.api);
+      entry.reports += h.reports;
+      for (let i = 0; i < h.sums.length; i++) entry.sums[i] = (entry.sums[i] as bigint) + (h.sums[i] as bigint);
+    }
+
+    const progressed: Row[] = [];
+    const changed: Row[] = [];
+    const created: Row[] = [];
+    const committed = new Map<string, CachedSession>();
+    for (const s of progress.values()) {
+      const state = s.state as SessionState; // every session here had at least one report
+      const lastState = stateToArray(state);
+      const before = s.before;
+      let factsHash: string;
+      if (before?.factsReport && sameFacts(before.factsReport, s.last)) factsHash = before.factsHash;
+      else factsHash = factsHashOf(sessionFacts(s.last));
+      if (before && before.factsHash === factsHash) {
+        progressed.push({ session_id: s.id, last_seen: s.lastSeen, reports: s.reports, restarts: s.restarts, last_state: lastState, expected: before.reports.toString() });
+      } else {
+        const row = { ...sessionFacts(s.last), first_seen: s.firstSeen, last_seen: s.lastSeen, reports: s.reports, restarts: s.restarts, facts_hash: factsHash, last_state: lastState };
+        if (before) changed.push({ ...row, expected: before.reports.toString() });
+        else created.push(row);
+      }
+      committed.set(s.id, { state, factsHash, factsReport: s.last, reports: (before?.reports ?? 0n) + BigInt(s.reports) });
+    }
+
+    // Queued together: pg sends each as soon as the previous one is answered, without waiting for us.
+    const begun = client.query('BEGIN');
+    const writing = client.query<{ progressed: number; changed: number; created: number }>(FAST_SESSIONS, [
+      JSON.stringify(progressed),
+      JSON.stringify(changed),
+      JSON.stringify(created),
+    ]);
+    const [began, wrote] = await Promise.allSettled([begun, writing]);
+    if (began.status === 'rejected') throw began.reason;
+    if (wrote.status === 'rejected') throw wrote.reason;
+    const counts = wrote.value.rows[0];
+    if (!counts || counts.progressed !== progressed.length || counts.changed !== changed.length || counts.created !== created.length) throw new StaleCacheError();
+    await copyRows(client, lines);
+    // Last, so the roll-up rows every partition shares stay locked only until the commit right after.
+    // The commit is queued right behind: the shared rows are not held while this process is busy.
+    // Should the roll-ups fail, PostgreSQL answers that COMMIT with a rollback and the error surfaces here.
+    const rolling = client.query(FAST_ROLL_UPS, [rollUpJson(hourly.values()), rollUpJson(daily.values())]);
+    const committing = client.query('COMMIT');
+    const [rolled, commit] = await Promise.allSettled([rolling, committing]);
+    if (rolled.status === 'rejected') throw rolled.reason;
+    if (commit.status === 'rejected') throw commit.reason;
+
+    if (cache.size + committed.size > MAX_CACHED_SESSIONS) cache.clear();
+    for (const [id, entry] of committed) cache.set(id, entry);
+    return { stored: lines.length, duplicates: received - lines.length, restarts, path: 'fast' };
+  }
+
+  private async storeSlow(received: number, unique: readonly PositionedReport[], sessionIds: readonly string[]): Promise<StoreResult> {
+    return this.inTransaction(async (tx) => {
+      // One round trip: lock the batch's sessions (their latest state) and find reports already stored.
+      const { rows: found } = await tx.query<{ session_id: string; last_state: unknown; facts_hash: string | null; nonce: string | null }>(
+        `WITH locked AS (
+           SELECT session_id, last_state::text[] AS last_state, facts_hash FROM metrics_session
+           WHERE session_id = ANY($1::text[]) ORDER BY session_id FOR UPDATE)
+         SELECT session_id, last_state, facts_hash, NULL::text AS nonce FROM locked
+         UNION ALL
+         SELECT m.session_id, NULL, NULL, m.nonce FROM metrics_report m JOIN jsonb_to_recordset($2::jsonb) AS r(s text, n text) ON m.session_id = r.s AND m.nonce = r.n`,
+        [sessionIds, JSON.stringify(unique.map((i) => ({ s: i.report.session_id, n: i.report.nonce })))],
+      );
+      const states = found.filter((f) => f.nonce === null);
+      const existing = found.filter((f) => f.nonce !== null);
+      const stored = new Set(existing.map((e) => `${e.session_id}\u0000${e.nonce}`));
+      const state = new Map<string, SessionState | undefined>(states.map((s) => [s.session_id, stateFromArray(s.last_state)]));
+      const storedFacts = new Map(states.map((s) => [s.session_id, s.facts_hash]));
+      const sessions = new Map<string, { last: TelemetryReport; reports: number; restarts: number; first_seen: string; last_seen: string; last_state: string[] }>();
+      const rows: Row[] = [];
+      let restarts = 0;
+      for (const { report: r, partition, offset } of unique) {
+        if (stored.has(`${r.session_id}\u0000${r.nonce}`)) continue;
+        const before = state.get(r.session_id);
+        const delta = reportDelta(before, r);
+        state.set(r.session_id, delta.state);
+        const restarted = delta.restart && before !== undefined;
+        if (restarted) restarts += 1;
+        const receivedAt = nsToIso(r.received_time_utc);
+        const row: Row = {
+          session_id: r.session_id,
+          nonce: r.nonce,
+          agreement_id: r.agreement_id,
+          package_name: r.package_name,
+          api: r.api,
+          received_at: receivedAt,
+          request_time_utc: String(r.request_time_utc),
+          decision: r.decision,
+          kafka_partition: partition,
+          kafka_offset: offset,
+          restart: delta.restart,
+          symbols: r.symbols,
+          accounts: r.accounts,
+          users: r.users,
+        };
+        for (const f of COUNTER_FIELDS) row[f] = delta.deltas[f].toString();
+        for (const f of FEATURE_FIELDS) row[f] = r[f];
+        for (const [column, field] of HIST_COLUMNS) row[column] = delta.deltas[field].toString();
+        rows.push(row);
+        const previous = sessions.get(r.session_id);
+        sessions.set(r.session_id, {
+          last: r,
+          first_seen: previous && previous.first_seen < receivedAt ? previous.first_seen : receivedAt,
+          last_seen: previous && previous.last_seen > receivedAt ? previous.last_seen : receivedAt,
+          reports: (previous?.reports ?? 0) + 1,
+          restarts: (previous?.restarts ?? 0) + (restarted ? 1 : 0),
+          last_state: stateToArray(delta.state),
+        });
+      }
+      if (rows.length > 0) {
+        await tx.query(INSERT_REPORTS, [JSON.stringify(rows)]);
+        const changed: Row[] = [];
+        const progressed: Row[] = [];
+        for (const session of sessions.values()) {
+          const facts = sessionFacts(session.last);
+          const factsHash = factsHashOf(facts);
+          const progress = { last_seen: session.last_seen, reports: session.reports, restarts: session.restarts, last_state: session.last_state };
+          if (storedFacts.get(session.last.session_id) === factsHash) progressed.push({ session_id: session.last.session_id, ...progress });
+          else changed.push({ ...facts, ...progress, first_seen: session.first_seen, facts_hash: factsHash });
+        }
+        if (changed.length > 0) await tx.query(UPSERT_SESSIONS, [JSON.stringify(changed)]);
+        if (progressed.length > 0) await tx.query(UPDATE_SESSIONS, [JSON.stringify(progressed)]);
+      }
+      return { stored: rows.length, duplicates: received - rows.length, restarts, path: 'slow' as const };
+    });
+  }
+
+  private async inTransaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      client.release();
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').then(
+        () => client.release(),
+        (rollbackError: unknown) => client.release(rollbackError instanceof Error ? rollbackError : true),
+      );
+      throw error;
+    }
+  }
+}
+
+/** A report already stored (unique violation), or two writers of one session deadlocked. */
+function isConflict(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '23505' || code === '40P01' || code === '40001';
+}
+
+/** Streams the lines through COPY FROM STDIN, in chunks of about 64 kB. */
+async function copyRows(client: PoolClient, lines: readonly string[]): Promise<void> {
+  const stream = client.query(copyFrom(COPY_REPORTS));
+  const finished = new Promise<void>((resolve, reject) => {
+    stream.on('finish', resolve);
+    stream.on('error', reject);
+  });
+  let chunk = '';
+  for (const line of lines) {
+    chunk += line;
+    if (chunk.length >= 65_536) {
+      stream.write(chunk);
+      chunk = '';
+    }
+  }
+  stream.end(chunk);
+  await finished;
 }

@@ -10,8 +10,8 @@ const bound = (agreementId: string, key: string): LeaseEvent => ({ type: 'KeyBou
 const revoked = (agreementId: string, key: string): LeaseEvent => ({ type: 'KeyRevoked', data: { agreementId, key }, metadata: meta });
 const closed = (agreementId: string): LeaseEvent => ({ type: 'AgreementClosed', data: { agreementId }, metadata: meta });
 
-function message(partition: number, offset: number, value: unknown): ReceivedMessage {
-  return { topic: 'events', partition, offset: String(offset), timestampMs: 0, key: null, value: Buffer.isBuffer(value) ? value : encodeJson(value), headers: {} };
+function message(partition: number, offset: number, value: unknown, headers: Record<string, string> = {}): ReceivedMessage {
+  return { topic: 'events', partition, offset: String(offset), timestampMs: 0, key: null, value: Buffer.isBuffer(value) ? value : encodeJson(value), headers };
 }
 
 /** A bus whose history is `history` and whose live subscription the test drives. */
@@ -74,5 +74,20 @@ describe('KeyDirectory', () => {
     expect(directory.agreementOf(KEY_A)).toBeUndefined();
     await bus.live?.onMessages([message(0, 0, bound('a1', KEY_A))], { topic: 'events', partition: 0, isCurrent: () => true });
     expect(directory.agreementOf(KEY_A)).toBeUndefined();
+  });
+
+  it('decodes only the event types that bind keys, by their type label', () => {
+    const malformed: string[] = [];
+    const directory = new KeyDirectory({ bus: {} as MessageBus, eventsTopic: 'events', groupId: 'g', onMalformed: (m) => malformed.push(m.offset) });
+    directory.applyMessages([
+      // A renewal is skipped unread: a body that would not decode shows it was never parsed.
+      message(0, 0, Buffer.from('not json'), { type: 'LockRenewed' }),
+      message(0, 1, bound('a1', KEY_A), { type: 'KeyBound' }),
+      message(0, 2, Buffer.from('not json'), { type: 'KeyRevoked' }),
+      message(0, 3, bound('a1', KEY_B)),
+    ]);
+    expect(malformed).toEqual(['2']);
+    expect(directory.agreementOf(KEY_A)).toBe('a1');
+    expect(directory.agreementOf(KEY_B)).toBe('a1');
   });
 });

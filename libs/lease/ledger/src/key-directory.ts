@@ -21,6 +21,9 @@ export interface KeyDirectoryOptions {
  * directory knows every binding committed before it was called; then it follows the topic through
  * a consumer group of its own, starting where the first read ended.
  */
+/** The event types that change which key belongs to which agreement (see apply()). */
+const KEY_EVENT_TYPES: ReadonlySet<string> = new Set<LeaseEvent['type']>(['KeyBound', 'KeyRevoked', 'AgreementClosed']);
+
 export class KeyDirectory {
   private readonly agreementOfKey = new Map<GatewayKey, AgreementId>();
   private readonly keysOfAgreement = new Map<AgreementId, Set<GatewayKey>>();
@@ -79,6 +82,10 @@ export class KeyDirectory {
       const offset = BigInt(message.offset);
       if (offset < (this.next.get(message.partition) ?? 0n)) continue;
       this.next.set(message.partition, offset + 1n);
+      // The lease service labels each event with its type: most are grants and renewals, which
+      // need no decoding here. Records without the label (claim markers, older writers) are read.
+      const type = message.headers['type'];
+      if (type !== undefined && !KEY_EVENT_TYPES.has(type)) continue;
       let record;
       try {
         record = decodeLedgerRecord(message.value);

@@ -49,19 +49,64 @@ export interface LeaseProcessorOptions {
   readonly claimTimeoutMs?: number;
 }
 
+/** Decisions taken but not yet written: they go out together in the partition's next transaction. */
+interface PendingWrite {
+  readonly events: LeaseEvent[];
+  readonly replies: PartitionedMessage[];
+  /** Where the commands partition's consumption stands once this batch is written. */
+  consumed: ConsumedOffset | undefined;
+  /** Commit `consumed` in this transaction even if the last commit is recent. */
+  commitOffsets: boolean;
+  readonly written: Promise<void>;
+  settle(error?: unknown): void;
+}
+
 /** A commands partition this instance owns in the current generation. */
 interface Ownership {
   readonly partition: number;
   /** Resolves with the fenced-in publisher once this instance's state has caught up. */
   readonly ready: Promise<TransactionalPublisher>;
+  /** Set once `ready` has resolved: decisions may be taken synchronously from then on. */
+  publisher: TransactionalPublisher | undefined;
   revoked: boolean;
-  /** Serialises command batches and expiry runs of the partition (both write and mutate state). */
-  queue: Promise<unknown>;
+  /** Decisions gathered while the previous transaction is in flight (group commit). */
+  pending: PendingWrite | undefined;
+  /** The running write loop, if any; a partition has at most one transaction open at a time. */
+  writing: Promise<void> | undefined;
+  /** Why the partition's last write failed: its state was rebuilt and it must be claimed again. */
+  failed: unknown;
+  /** A consumed offset whose commands are written but which is not committed yet. */
+  uncommitted: ConsumedOffset | undefined;
+  /** performance.now() of the last consumer-offset commit. */
+  offsetsCommittedAt: number;
 }
+
+/**
+ * Consumer offsets are committed inside a transaction at most this often. They cost two of a
+ * transaction's five broker round trips (measured here: 7.5 ms -> 3.7 ms p50 per transaction
+ * without them). Committing them later is safe because every command that changed anything left
+ * events carrying its request id, and a new owner rebuilds the recent outcomes from those events:
+ * commands consumed again after a failover get their first outcome back (or, for a repeat or a
+ * malformed command, change nothing again), well inside the outcome window.
+ */
+const OFFSET_COMMIT_INTERVAL_MS = 100;
 
 interface Decided {
   readonly events: readonly LeaseEvent[];
   readonly replies: readonly PartitionedMessage[];
+}
+
+/** Past this many decided-but-unwritten records a partition's consumer waits for the writer. */
+const MAX_PENDING_COMMANDS = 5_000;
+
+function newPendingWrite(): PendingWrite {
+  let settle: (error?: unknown) => void = () => undefined;
+  const written = new Promise<void>((resolve, reject) => {
+    settle = (error) => (error === undefined ? resolve() : reject(error));
+  });
+  // Observed by whoever waits on it; never an unhandled rejection when nobody does.
+  written.catch(() => undefined);
+  return { events: [], replies: [], consumed: undefined, commitOffsets: false, written, settle };
 }
 
 /**
@@ -69,7 +114,13 @@ interface Decided {
  * (a read-committed reader); the instance the consumer group assigns a commands partition becomes
  * its only writer: it fences earlier writers with a per-partition transactional id, waits until its
  * state includes everything they committed, then decides commands and writes events, replies and
- * the consumed command offsets in one transaction. A crash leaves either all of that or none.
+ * (at most every OFFSET_COMMIT_INTERVAL_MS) the consumed command offsets in one transaction. A
+ * crash leaves either all of that or none.
+ *
+ * Deciding and writing are pipelined: commands are decided as they are consumed, and everything
+ * decided while one transaction is in flight goes out in the next (group commit), so a command
+ * waits for at most one transaction before its own rather than for every fetch-and-commit cycle.
+ * Replies travel inside the transaction, so no client sees an outcome that was not written.
  */
 export class LeaseProcessor {
   private readonly ledgers = new Map<number, PartitionLedger>();
@@ -77,6 +128,7 @@ export class LeaseProcessor {
   private readonly subscriptions: Subscription[] = [];
   private stateReader: Subscription | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
+  private offsetTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
   private readonly clock: () => EpochMs;
@@ -89,7 +141,7 @@ export class LeaseProcessor {
 
   /** Owned partitions whose state has caught up (for readiness and tests). */
   ownedPartitions(): number[] {
-    return [...this.owned.keys()].sort((a, b) => a - b);
+    return [...this.owned.values()].filter((o) => !o.revoked).map((o) => o.partition).sort((a, b) => a - b);
   }
 
   ledger(partition: number): PartitionLedger {
@@ -129,11 +181,18 @@ export class LeaseProcessor {
       }),
     );
     this.expiryTimer = setInterval(() => this.expireDueLocks(), this.options.expiryCheckIntervalMs ?? 1_000);
+    this.offsetTimer = setInterval(() => {
+      const due = performance.now() - OFFSET_COMMIT_INTERVAL_MS;
+      for (const ownership of this.owned.values()) {
+        if (ownership.uncommitted && !ownership.writing && ownership.publisher && !ownership.revoked && ownership.offsetsCommittedAt <= due) this.commitOffsetsSoon(ownership);
+      }
+    }, OFFSET_COMMIT_INTERVAL_MS);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.expiryTimer);
+    clearInterval(this.offsetTimer);
     await Promise.allSettled(this.subscriptions.map((s) => s.stop()));
     await this.dropOwnership([...this.owned.keys()]);
   }
@@ -141,8 +200,11 @@ export class LeaseProcessor {
   private applyFromLog(partition: number, messages: readonly ReceivedMessage[]): void {
     const ledger = this.ledger(partition);
     for (const message of messages) {
+      const offset = BigInt(message.offset);
+      // The owner's own writes are in its state already (writtenUpTo): no need to decode them again.
+      if (offset < ledger.nextOffset) continue;
       try {
-        ledger.applyFromLog(BigInt(message.offset), decodeLedgerRecord(message.value));
+        ledger.applyFromLog(offset, decodeLedgerRecord(message.value));
       } catch (error) {
         // A record we cannot read is a broken log: state past it would be wrong. Stop deciding.
         this.options.logger.error({ event: 'broken_log', partition, offset: message.offset, err: error }, 'cannot apply ledger record');
@@ -157,10 +219,25 @@ export class LeaseProcessor {
     // another instance may have written to it in between.
     void this.dropOwnership([...this.owned.keys()]);
     for (const partition of partitions) {
-      const ownership: Ownership = { partition, ready: this.claim(partition), revoked: false, queue: Promise.resolve() };
-      ownership.ready.catch((error: unknown) => {
-        this.options.logger.warn({ event: 'claim_failed', partition, err: error }, 'could not claim partition');
-      });
+      const ownership: Ownership = {
+        partition,
+        ready: this.claim(partition),
+        publisher: undefined,
+        revoked: false,
+        pending: undefined,
+        writing: undefined,
+        failed: undefined,
+        uncommitted: undefined,
+        offsetsCommittedAt: performance.now(),
+      };
+      ownership.ready.then(
+        (publisher) => {
+          ownership.publisher = publisher;
+        },
+        (error: unknown) => {
+          this.options.logger.warn({ event: 'claim_failed', partition, err: error }, 'could not claim partition');
+        },
+      );
       this.owned.set(partition, ownership);
     }
     this.options.logger.info({ event: 'assigned', partitions }, 'lease partitions assigned');
@@ -175,7 +252,11 @@ export class LeaseProcessor {
     });
     await Promise.allSettled(
       dropped.map(async (ownership) => {
-        await ownership.queue.catch(() => undefined);
+        // Whatever was decided is written (or fails and is rebuilt) before the publisher goes, and
+        // the consumed offset is committed so the next owner does not consume it again.
+        await ownership.writing;
+        if (ownership.uncommitted && ownership.failed === undefined) this.commitOffsetsSoon(ownership);
+        await ownership.writing;
         const publisher = await ownership.ready;
         await publisher.close();
       }),
@@ -207,26 +288,76 @@ export class LeaseProcessor {
   }
 
   private async handleCommands(batch: TopicPartition, messages: readonly ReceivedMessage[]): Promise<void> {
-    const ownership = this.owned.get(batch.partition);
+    let ownership = this.owned.get(batch.partition);
+    if (ownership?.failed !== undefined) throw ownership.failed;
     if (!ownership || ownership.revoked) return;
-    const run = ownership.queue.then(async () => {
+    if (!ownership.publisher) await ownership.ready;
+    // Re-read after the wait: a rebalance may have replaced or revoked it.
+    ownership = this.owned.get(batch.partition);
+    if (!ownership || ownership.revoked || ownership.failed !== undefined || !ownership.publisher) return;
+    const ledger = this.ledger(batch.partition);
+    const now = this.clock();
+    const pending = (ownership.pending ??= newPendingWrite());
+    for (const message of messages) {
+      const decided = this.decideOne(ledger, message, now);
+      pending.events.push(...decided.events);
+      pending.replies.push(...decided.replies);
+    }
+    const last = messages[messages.length - 1];
+    if (last) pending.consumed = { topic: batch.topic, partition: batch.partition, offset: String(BigInt(last.offset) + 1n) };
+    this.startWriting(ownership);
+    // Back-pressure: a writer far behind holds the consumer of this partition.
+    if (pending.replies.length + pending.events.length > MAX_PENDING_COMMANDS) await pending.written;
+  }
+
+  /** Starts the partition's write loop unless it runs: it writes whatever is pending, until nothing is. */
+  private startWriting(ownership: Ownership): void {
+    if (ownership.writing) return;
+    ownership.writing = (async () => {
       const publisher = await ownership.ready;
-      if (ownership.revoked) return;
-      const ledger = this.ledger(batch.partition);
-      const now = this.clock();
-      const events: LeaseEvent[] = [];
-      const replies: PartitionedMessage[] = [];
-      for (const message of messages) {
-        const decided = this.decideOne(ledger, message, now);
-        events.push(...decided.events);
-        replies.push(...decided.replies);
+      const ledger = this.ledger(ownership.partition);
+      while (ownership.pending) {
+        const pending = ownership.pending;
+        ownership.pending = undefined;
+        try {
+          const commitOffsets = pending.commitOffsets || performance.now() - ownership.offsetsCommittedAt >= OFFSET_COMMIT_INTERVAL_MS;
+          const consumed = pending.consumed ?? ownership.uncommitted;
+          if (pending.events.length === 0 && pending.replies.length === 0 && !(commitOffsets && consumed)) {
+            if (consumed) ownership.uncommitted = consumed;
+            pending.settle();
+            continue;
+          }
+          await this.write(ownership, publisher, ledger, pending, commitOffsets && consumed ? [consumed] : []);
+          if (commitOffsets && consumed) {
+            ownership.uncommitted = undefined;
+            ownership.offsetsCommittedAt = performance.now();
+          } else if (consumed) {
+            ownership.uncommitted = consumed;
+          }
+          pending.settle();
+        } catch (error) {
+          pending.settle(error);
+          // Decided after the failed batch, on state that has just been thrown away.
+          const later = ownership.pending as PendingWrite | undefined;
+          later?.settle(error);
+          ownership.pending = undefined;
+        }
       }
-      const last = messages[messages.length - 1];
-      const consumed: ConsumedOffset[] = last ? [{ topic: batch.topic, partition: batch.partition, offset: String(BigInt(last.offset) + 1n) }] : [];
-      await this.write(ownership, publisher, ledger, { events, replies }, consumed);
-    });
-    ownership.queue = run.catch(() => undefined);
-    await run;
+    })()
+      // Only a failed claim gets here (write errors are handled above); the handler reports it.
+      .catch(() => undefined)
+      .finally(() => {
+        ownership.writing = undefined;
+        // Something decided between the last check and now.
+        if (ownership.pending) this.startWriting(ownership);
+      });
+  }
+
+  /** Commits the partition's written-but-uncommitted offset in the next transaction, even if it has nothing else. */
+  private commitOffsetsSoon(ownership: Ownership): void {
+    const pending = (ownership.pending ??= newPendingWrite());
+    pending.commitOffsets = true;
+    this.startWriting(ownership);
   }
 
   private decideOne(ledger: PartitionLedger, message: ReceivedMessage, now: EpochMs): Decided {
@@ -261,11 +392,14 @@ export class LeaseProcessor {
     const { topics, groupId } = this.options;
     try {
       const writtenUpTo = await publisher.inTransaction(async (tx) => {
-        const [written] = await tx.send(
-          topics.events,
-          decided.events.map((event) => ({ key: event.data.agreementId, partition: ledger.partition, value: encodeJson(event), headers: { type: event.type } })),
-        );
-        await tx.send(topics.replies, decided.replies);
+        const batches = await tx.sendAll([
+          {
+            topic: topics.events,
+            messages: decided.events.map((event) => ({ key: event.data.agreementId, partition: ledger.partition, value: encodeJson(event), headers: { type: event.type } })),
+          },
+          { topic: topics.replies, messages: decided.replies },
+        ]);
+        const written = batches.find((b) => b.topic === topics.events);
         if (consumed.length > 0) await tx.commitConsumerOffsets(groupId, consumed);
         return written ? BigInt(written.baseOffset) + BigInt(decided.events.length) : undefined;
       });
@@ -278,7 +412,7 @@ export class LeaseProcessor {
         'ledger write failed; rebuilding partition state',
       );
       ownership.revoked = true;
-      this.owned.delete(ledger.partition);
+      ownership.failed = error;
       this.rebuild(ledger.partition);
       throw error;
     }
@@ -292,28 +426,23 @@ export class LeaseProcessor {
   private expireDueLocks(): void {
     const now = this.clock();
     for (const ownership of this.owned.values()) {
-      if (ownership.revoked) continue;
+      if (ownership.revoked || !ownership.publisher) continue;
       const ledger = this.ledger(ownership.partition);
-      const due = [...ledger.agreements.values()].filter((state) => {
+      let pending: PendingWrite | undefined;
+      for (const state of ledger.agreements.values()) {
         const at = nextExpiry(state);
-        return at !== undefined && at <= now;
-      });
-      if (due.length === 0) continue;
-      const run = ownership.queue.then(async () => {
-        const publisher = await ownership.ready;
-        if (ownership.revoked) return;
-        const events: LeaseEvent[] = [];
-        for (const state of due) {
-          const command: ExpireLocks = {
-            type: 'ExpireLocks',
-            data: { agreementId: state.agreementId },
-            metadata: { requestId: `expire:${state.agreementId}:${now}` },
-          };
-          events.push(...ledger.decideAndApply(command satisfies LeaseCommand, now).events);
-        }
-        await this.write(ownership, publisher, ledger, { events, replies: [] }, []);
-      });
-      ownership.queue = run.catch((error: unknown) => {
+        if (at === undefined || at > now) continue;
+        const command: ExpireLocks = {
+          type: 'ExpireLocks',
+          data: { agreementId: state.agreementId },
+          metadata: { requestId: `expire:${state.agreementId}:${now}` },
+        };
+        pending ??= ownership.pending ??= newPendingWrite();
+        pending.events.push(...ledger.decideAndApply(command satisfies LeaseCommand, now).events);
+      }
+      if (!pending) continue;
+      this.startWriting(ownership);
+      pending.written.catch((error: unknown) => {
         this.options.logger.warn({ event: 'expiry_failed', partition: ownership.partition, err: error }, 'expiry run failed');
       });
     }

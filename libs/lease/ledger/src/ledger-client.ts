@@ -27,7 +27,8 @@ export interface LedgerClientOptions {
 export class LedgerClient {
   private readonly pending = new Map<string, (outcome: LeaseOutcome) => void>();
   private subscription: Subscription | undefined;
-  /** Commands sent in the same tick go out in one produce request (one round trip, not N). */
+  private flushing: Promise<void> | undefined;
+  /** Commands queued while a publish is in flight go out together in the next one. */
   private outbox: Array<{ readonly message: OutgoingMessage; readonly sent: (error?: unknown) => void }> = [];
 
   constructor(private readonly options: LedgerClientOptions) {}
@@ -100,18 +101,30 @@ export class LedgerClient {
   private enqueue(message: OutgoingMessage): Promise<void> {
     return new Promise((resolve, reject) => {
       this.outbox.push({ message, sent: (error) => (error === undefined ? resolve() : reject(error)) });
-      if (this.outbox.length === 1) setImmediate(() => void this.flush());
+      if (!this.flushing && this.outbox.length === 1) setImmediate(() => this.flush());
     });
   }
 
-  private async flush(): Promise<void> {
-    const batch = this.outbox;
-    this.outbox = [];
-    try {
-      await this.options.bus.publish(this.options.topics.commands, batch.map((entry) => entry.message));
-      for (const entry of batch) entry.sent();
-    } catch (error) {
-      for (const entry of batch) entry.sent(error);
-    }
+  /**
+   * One publish in flight at a time, taking everything queued meanwhile: the producer sends one
+   * request at a time anyway (idempotent, in order), so separate publishes per request would
+   * queue one broker round trip each behind one another.
+   */
+  private flush(): void {
+    if (this.flushing) return;
+    this.flushing = (async () => {
+      while (this.outbox.length > 0) {
+        const batch = this.outbox;
+        this.outbox = [];
+        try {
+          await this.options.bus.publish(this.options.topics.commands, batch.map((entry) => entry.message));
+          for (const entry of batch) entry.sent();
+        } catch (error) {
+          for (const entry of batch) entry.sent(error);
+        }
+      }
+    })().finally(() => {
+      this.flushing = undefined;
+    });
   }
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { AgreementState, evolve, initialState, LeaseCommand } from '@license-ledger/lease-domain';
+import { AgreementState, evolve, initialState, LeaseCommand, LeaseEvent } from '@license-ledger/lease-domain';
 import { decodeLedgerRecord, LeaseProcessor, LedgerClient, LedgerTopics } from '@license-ledger/lease-ledger';
 import { KafkaJsMessageBus } from '@license-ledger/platform-kafka';
 import { createTestTopics, integrationEnv, silentLogger } from '@license-ledger/platform-testing';
@@ -152,4 +152,47 @@ describe('LedgerProjection on the real broker and database', () => {
     for (let i = 0; i < 200 && (await scratch.prisma.ledgerEvent.count()) < 13; i++) await new Promise((resolve) => setTimeout(resolve, 100));
     expect(await snapshot(scratch.prisma)).toEqual(projected);
   }, 120_000);
+
+  it('applies runs of renewals as one event at a time would: grants a missing lock, only moves expiry later, adds each holder once', async () => {
+    const own = await createScratchSchema(databaseUrl);
+    cleanups.push(() => own.drop());
+    const agreementId = 'renewals';
+    const at = (s: number) => 1_800_000_000_000 + s * 1000;
+    const meta = (n: number) => ({ requestId: `r${n}`, at: at(n) });
+    const a = holder(Buffer.alloc(32, 1).toString('base64'), 'sA');
+    const b = holder(Buffer.alloc(32, 2).toString('base64'), 'sB');
+    const events: LeaseEvent[] = [
+      { type: 'AgreementOpened', data: { agreementId, name: 'R', licenses: 5, bounds: { minMs: 1, defaultMs: 10, maxMs: 100 } }, metadata: meta(0) },
+      { type: 'LockGranted', data: { agreementId, configHash: hash(1), holder: a, expiresAt: at(100) }, metadata: meta(1) },
+      { type: 'LockRenewed', data: { agreementId, configHash: hash(1), holder: a, expiresAt: at(200) }, metadata: meta(2) },
+      // B joins with an earlier expiry: the lock keeps the later one.
+      { type: 'LockRenewed', data: { agreementId, configHash: hash(1), holder: b, expiresAt: at(150) }, metadata: meta(3) },
+      // A renewal of a lock never granted in this log grants it (as evolve does).
+      { type: 'LockRenewed', data: { agreementId, configHash: hash(2), holder: b, expiresAt: at(300) }, metadata: meta(4) },
+      { type: 'LockRenewed', data: { agreementId, configHash: hash(2), holder: b, expiresAt: at(400) }, metadata: meta(5) },
+      { type: 'LockRenewed', data: { agreementId, configHash: hash(1), holder: a, expiresAt: at(250) }, metadata: meta(6) },
+      { type: 'LockExpired', data: { agreementId, configHash: hash(1), expiredAt: at(250) }, metadata: meta(7) },
+      { type: 'LockRenewed', data: { agreementId, configHash: hash(3), holder: a, expiresAt: at(500) }, metadata: meta(8) },
+    ];
+    const records: PositionedRecord[] = events.map((record, i) => ({ partition: 0, offset: BigInt(i), record }));
+    const projection = new LedgerProjection(own.prisma);
+    // A redelivered prefix first: its renewals must not be applied twice.
+    expect(await projection.applyBatch(records.slice(0, 4))).toEqual({ applied: 4, duplicates: 0, markers: 0 });
+    expect(await projection.applyBatch(records)).toEqual({ applied: 5, duplicates: 4, markers: 0 });
+    const locks = await own.prisma.liveLock.findMany({ orderBy: { configHash: 'asc' }, include: { holders: { orderBy: { sessionId: 'asc' } } } });
+    expect(locks.map((l) => [l.configHash, l.grantedAt.getTime(), l.expiresAt.getTime(), l.holders.map((h) => [h.sessionId, h.joinedAt.getTime()])])).toEqual([
+      [hash(2), at(4), at(400), [['sB', at(4)]]],
+      [hash(3), at(8), at(500), [['sA', at(8)]]],
+    ]);
+    // After B joined (in the same run as A's renewal to a later time), lock 1 keeps the later expiry.
+    const prefix = await createScratchSchema(databaseUrl);
+    cleanups.push(() => prefix.drop());
+    await new LedgerProjection(prefix.prisma).applyBatch(records.slice(0, 4));
+    const lock1 = await prefix.prisma.liveLock.findUniqueOrThrow({ where: { agreementId_configHash: { agreementId, configHash: hash(1) } }, include: { holders: { orderBy: { sessionId: 'asc' } } } });
+    expect([lock1.grantedAt.getTime(), lock1.expiresAt.getTime(), lock1.holders.map((h) => [h.sessionId, h.joinedAt.getTime()])]).toEqual([
+      at(1),
+      at(200),
+      [['sA', at(1)], ['sB', at(3)]],
+    ]);
+  });
 });

@@ -34,7 +34,9 @@ export async function createScratchSchema(databaseUrl: string): Promise<ScratchS
   } finally {
     await client.end();
   }
-  const newClient = (): PrismaClient => new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, max: 4 }, { schema }) });
+  // The adapter's `schema` qualifies Prisma's own queries; search_path does the same for raw SQL.
+  const newClient = (): PrismaClient =>
+    new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, max: 4, options: `-c search_path="${schema}"` }, { schema }) });
   const prisma = newClient();
   return {
     schema,

@@ -3,6 +3,7 @@ import {
   estimateQuantile,
   INTERNAL_BOUNDS_NS,
   parseTelemetry,
+  parseTelemetryBySchema,
   reportDelta,
   sampleTelemetryRecord,
   signaturePayload,
@@ -45,6 +46,45 @@ describe('parseTelemetry', () => {
     const result = parseTelemetry(value);
     expect(result.ok).toBe(false);
   });
+});
+
+describe('parseTelemetry agrees with the zod schema on every field', () => {
+  // The hand-written check must accept exactly what the schema accepts, and give the same report.
+  const base = sampleTelemetryRecord({ create_order: 3, cpuid: [1, 2] });
+  const oddValues: unknown[] = [
+    undefined, null, true, 0, 1.5, -1, 2 ** 32, Number.MAX_SAFE_INTEGER, '', 'x', '0', '00', '01', '-0', '-1', '+1', ' 1', '1 ',
+    '9223372036854775807', '9223372036854775808', '-9223372036854775808', '-9223372036854775809', '18446744073709551615', '1e3',
+    '0f1e2d3c4b5a69788796a5b4c3d2e1f0', '0F1E2D3C4B5A69788796A5B4C3D2E1F0', 'ab'.repeat(32), 'AB'.repeat(32), 'ab'.repeat(31),
+    'x'.repeat(4096), 'x'.repeat(4097), 'granted', 'invalid_request', 'denied', 'license-ledger/telemetry/v1',
+    [], [0, 4294967295], [4294967296], [-1], [1.5], ['1'], new Array(1025).fill(0), new Array(1024).fill(7), {}, { a: 1 },
+  ];
+  const cases: Array<[string, string]> = [
+    ['not an object', '[]'],
+    ['null', 'null'],
+    ['a string', '"x"'],
+    ['extra fields only', JSON.stringify({ ...base, later: { nested: true } })],
+  ];
+  for (const field of Object.keys(base)) {
+    for (const value of oddValues) cases.push([`${field} = ${JSON.stringify(value)?.slice(0, 30)}`, JSON.stringify({ ...base, [field]: value })]);
+  }
+  it(`on ${cases.length} variants`, () => {
+    let accepted = 0;
+    for (const [name, value] of cases) {
+      const quick = parseTelemetry(value);
+      const reference = parseTelemetryBySchema(value);
+      if (quick.ok !== reference.ok || (quick.ok && reference.ok && !sameReport(quick.report, reference.report)) || (!quick.ok && !reference.ok && quick.error !== reference.error)) {
+        throw new Error(`disagree on ${name}: ${JSON.stringify([quick, reference], (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))}`);
+      }
+      if (quick.ok) accepted += 1;
+    }
+    // Both outcomes are exercised.
+    expect(accepted).toBeGreaterThan(100);
+    expect(accepted).toBeLessThan(cases.length - 100);
+  });
+  const sameReport = (a: TelemetryReport, b: TelemetryReport): boolean => {
+    const keys = Object.keys(a).sort();
+    return JSON.stringify(keys) === JSON.stringify(Object.keys(b).sort()) && keys.every((k) => JSON.stringify((a as unknown as Record<string, unknown>)[k], (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) === JSON.stringify((b as unknown as Record<string, unknown>)[k], (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)));
+  };
 });
 
 describe('reportDelta', () => {

@@ -40,8 +40,15 @@ export interface ConsumedOffset extends TopicPartition {
   readonly offset: string;
 }
 
+export interface TopicMessages {
+  readonly topic: string;
+  readonly messages: readonly PartitionedMessage[];
+}
+
 export interface Transaction {
   send(topic: string, messages: readonly PartitionedMessage[]): Promise<readonly WrittenBatch[]>;
+  /** Messages for several topics in one produce request (one round trip instead of one per topic). */
+  sendAll(batches: readonly TopicMessages[]): Promise<readonly WrittenBatch[]>;
   /** Commits a consumer group's offsets atomically with the transaction's messages. */
   commitConsumerOffsets(groupId: string, offsets: readonly ConsumedOffset[]): Promise<void>;
 }
@@ -91,6 +98,12 @@ export interface SubscribeOptions {
   readonly maxWaitMs?: number;
   /** How many partitions' batches may be handled at once (each partition stays in order). */
   readonly partitionsInParallel?: number;
+  /**
+   * Most bytes one fetch takes from one partition (default 1 MiB), and from all together (default
+   * 10 MiB): bigger batches for handlers whose cost is mostly per batch.
+   */
+  readonly maxBytesPerPartition?: number;
+  readonly maxBytes?: number;
 }
 
 export interface BatchContext extends TopicPartition {

@@ -31,6 +31,11 @@ export async function startHttpService(options: HttpServiceOptions): Promise<INe
     ...nestOptions,
   });
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  const server = app.getHttpServer() as { keepAliveTimeout: number; headersTimeout: number };
+  // Node closes idle kept-alive connections after 5 s; a client sending on one just as it closes
+  // gets a reset. Keep them longer than common client idle timeouts (and headers a bit longer still).
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   await app.listen(options.port, options.host);
   const address = app.getHttpServer().address() as { port: number } | string | null;
   const port = typeof address === 'object' && address !== null ? address.port : options.port;
