@@ -10,13 +10,15 @@
  *
  * Phase 1 (closed loop, `concurrency` requests in flight) gives the highest renewal rate; phase 2
  * sends at half that rate (open loop, fixed schedule) and reports the latency a gateway sees then.
- * Request bodies are sealed before each phase, so the client's crypto does not compete for the CPU.
+ * Request bodies are sealed and serialised before each phase, and sent by a lean HTTP/1.1 client
+ * (raw-http.ts), so the load generator takes little CPU from the system measured on the same
+ * machine; its CPU use per phase is printed.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { Agent, request as httpRequest } from 'node:http';
 import { freePort } from '@license-ledger/platform-testing';
+import { RawHttpClient, serializePost } from './raw-http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -81,6 +83,10 @@ async function createTopics(names: readonly string[]): Promise<void> {
   }
 }
 
+const cpuSeconds = (since: NodeJS.CpuUsage): number => {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1e6;
+};
 const percentile = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
 /** open + decode + sign + seal per second on this thread, with every gateway's shared key cached. */
@@ -113,28 +119,17 @@ interface Result {
   readonly statuses: Map<number, number>;
   readonly latencies: number[];
   readonly seconds: number;
+  /** CPU this process (the load generator) used during the phase, in seconds. */
+  readonly clientCpuSeconds: number;
 }
 
-const agent = new Agent({ keepAlive: true, maxSockets: 4 * CONCURRENCY });
+let http: RawHttpClient | undefined;
 
 /** One POST; a kept-alive socket the server closed meanwhile is retried once on a new one. */
-async function post(url: URL, body: Uint8Array): Promise<number> {
-  const status = await postOnce(url, body);
-  return status === 0 ? postOnce(url, body) : status;
-}
-
-function postOnce(url: URL, body: Uint8Array): Promise<number> {
-  return new Promise((resolve) => {
-    const req = httpRequest(
-      { agent, host: url.hostname, port: url.port, path: '/v1/license', method: 'POST', headers: { 'content-type': 'application/octet-stream', 'content-length': body.byteLength } },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on('error', () => resolve(0));
-    req.end(body);
-  });
+async function post(request: Buffer): Promise<number> {
+  if (!http) throw new Error('no HTTP client');
+  const status = await http.post(request);
+  return status === 0 ? http.post(request) : status;
 }
 
 async function main(): Promise<void> {
@@ -179,6 +174,9 @@ async function main(): Promise<void> {
     );
     children.push(ingress.child);
     const url = new URL(ingress.url);
+    http = new RawHttpClient(Number(url.port), url.hostname);
+    // Serialised before a phase starts, so the client's work during it is little more than a write.
+    const requests = (bodies: readonly Uint8Array[]): Buffer[] => bodies.map((body) => serializePost(url.host, '/v1/license', 'application/octet-stream', body));
     const serverBox = box.publicKey;
     // Each gateway its own configuration (config hash), so every request is a grant or a renewal.
     const configHashes = gateways.map((_, i) => {
@@ -196,42 +194,45 @@ async function main(): Promise<void> {
 
     // Warm up: every gateway takes its lock once (and the ingress caches its shared key).
     const warm = sealBodies(GATEWAYS);
-    for (let i = 0; i < warm.length; i += CONCURRENCY) await Promise.all(warm.slice(i, i + CONCURRENCY).map((b) => post(url, b)));
+    const warmRequests = requests(warm);
+    for (let i = 0; i < warmRequests.length; i += CONCURRENCY) await Promise.all(warmRequests.slice(i, i + CONCURRENCY).map((r) => post(r)));
 
     const ceilingCrypto = new LicenseServerCrypto({ boxKey: readBoxSecretKeyFile(box.secretKeyPath), signingKey: readSigningKeyFile(sign.secretKeyPath) });
     const ceilingBodies = warm.slice(0, Math.min(GATEWAYS, 1_000));
     const ceiling = inProcessCeiling(ceilingCrypto, ceilingBodies, 3);
     say(`in-process ceiling (open + decode + sign + seal, one core, no I/O): ${Math.round(ceiling)} /s`);
 
-    const closedLoop = async (bodies: Uint8Array[]): Promise<Result> => {
+    const closedLoop = async (bodies: Buffer[]): Promise<Result> => {
       const statuses = new Map<number, number>();
       const latencies: number[] = [];
       let next = 0;
       const started = performance.now();
+      const cpu = process.cpuUsage();
       const until = started + SECONDS * 1000;
       const worker = async (): Promise<void> => {
         while (performance.now() < until && next < bodies.length) {
-          const body = bodies[next++] as Uint8Array;
+          const body = bodies[next++] as Buffer;
           const sent = performance.now();
-          const status = await post(url, body);
+          const status = await post(body);
           latencies.push(performance.now() - sent);
           statuses.set(status, (statuses.get(status) ?? 0) + 1);
         }
       };
       await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-      return { statuses, latencies: latencies.sort((a, b) => a - b), seconds: (performance.now() - started) / 1000 };
+      return { statuses, latencies: latencies.sort((a, b) => a - b), seconds: (performance.now() - started) / 1000, clientCpuSeconds: cpuSeconds(cpu) };
     };
-    const openLoop = async (bodies: Uint8Array[], rate: number): Promise<Result> => {
+    const openLoop = async (bodies: Buffer[], rate: number): Promise<Result> => {
       const statuses = new Map<number, number>();
       const latencies: number[] = [];
       const started = performance.now();
+      const cpu = process.cpuUsage();
       const inFlight: Array<Promise<void>> = [];
       for (let n = 0; n < bodies.length; n++) {
         const due = started + (n * 1000) / rate;
         const wait = due - performance.now();
         if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
         inFlight.push(
-          post(url, bodies[n] as Uint8Array).then((status) => {
+          post(bodies[n] as Buffer).then((status) => {
             // Latency from when the request was due: a late send counts against us.
             latencies.push(performance.now() - due);
             statuses.set(status, (statuses.get(status) ?? 0) + 1);
@@ -239,14 +240,15 @@ async function main(): Promise<void> {
         );
       }
       await Promise.all(inFlight);
-      return { statuses, latencies: latencies.sort((a, b) => a - b), seconds: (performance.now() - started) / 1000 };
+      return { statuses, latencies: latencies.sort((a, b) => a - b), seconds: (performance.now() - started) / 1000, clientCpuSeconds: cpuSeconds(cpu) };
     };
     const report = (what: string, result: Result): number => {
       const ok = result.statuses.get(200) ?? 0;
       const rate = ok / result.seconds;
       say(
         `${what}: ${Math.round(rate)} renewals/s (${ok} granted in ${result.seconds.toFixed(1)} s; statuses ${JSON.stringify(Object.fromEntries(result.statuses))}); ` +
-          `latency p50 ${percentile(result.latencies, 50).toFixed(1)} ms, p99 ${percentile(result.latencies, 99).toFixed(1)} ms`,
+          `latency p50 ${percentile(result.latencies, 50).toFixed(1)} ms, p99 ${percentile(result.latencies, 99).toFixed(1)} ms; ` +
+          `load generator used ${Math.round((100 * result.clientCpuSeconds) / result.seconds)} % of a core`,
       );
       return rate;
     };
@@ -281,16 +283,16 @@ async function main(): Promise<void> {
     }
 
     say(`phase 1: ${GATEWAYS} gateways, ${CONCURRENCY} requests in flight, ${SECONDS} s`);
-    const maxRate = report('max', await closedLoop(sealBodies(Math.max(20_000, 8_000 * SECONDS))));
+    const maxRate = report('max', await closedLoop(requests(sealBodies(Math.max(20_000, 8_000 * SECONDS)))));
     const halfRate = Math.max(1, Math.round(maxRate / 2));
     say(`phase 2: a fixed ${halfRate} requests/s (half of phase 1) for ${SECONDS} s`);
-    report('half rate', await openLoop(sealBodies(halfRate * SECONDS), halfRate));
+    report('half rate', await openLoop(requests(sealBodies(halfRate * SECONDS)), halfRate));
     const scraped = await fetch(`${ingress.url}/metrics`).then((r) => r.text(), () => '');
     const ledgerLines = scraped.split('\n').filter((line) => line.startsWith('license_ledger_answer_seconds_bucket') || line.startsWith('license_ledger_answer_seconds_count'));
     say(`ingress -> ledger answer time (cumulative buckets, both phases): ${ledgerLines.map((line) => line.replace(/^.*le="([^"]+)".* (\d+)$/, '<=$1s:$2').replace(/^license_ledger_answer_seconds_count.* (\d+)$/, 'count:$1')).join(' ')}`);
     say(`ratio to the in-process ceiling: ${(maxRate / ceiling).toFixed(2)} (target >= 0.5); target 5,000 renewals/s, p99 <= 20 ms at half rate`);
   } finally {
-    agent.destroy();
+    http?.close();
     for (const child of children) child.kill('SIGTERM');
     await ops.stop().catch(() => undefined);
     await bus.close().catch(() => undefined);

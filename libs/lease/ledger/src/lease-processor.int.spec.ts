@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
 import { LeaseCommand, LeaseEvent } from '@license-ledger/lease-domain';
 import { KafkaJsMessageBus, ProducerFencedError } from '@license-ledger/platform-kafka';
 import { createTestTopics, integrationEnv, readTopic, silentLogger } from '@license-ledger/platform-testing';
@@ -142,4 +143,44 @@ describe('LeaseProcessor on the real broker', () => {
     await newWriter.inTransaction((tx) => tx.send(topics.events, [{ key: 'a', partition: 0, value: Buffer.from('{}') }]));
     await Promise.allSettled([oldWriter.close(), newWriter.close()]);
   }, 60_000);
+
+  it('commits the consumed offset when it stops, and a new owner that consumes commands again decides none of them twice', async () => {
+    const { topics, groupId, nodes, client } = await system(1);
+    const agreementId = `agr-${randomUUID()}`;
+    const key = Buffer.alloc(32, 5).toString('base64');
+    await client.send(command('OpenAgreement', { agreementId, name: 'Acme', licenses: 1 }), 30_000);
+    await client.send(command('BindKey', { agreementId, key }), 30_000);
+    const acquire = (n: number, session: string) => client.send(command('AcquireLock', { agreementId, configHash: hash(n), holder: holder(key, session) }), 30_000);
+    expect((await acquire(1, 'a')).kind).toBe('granted');
+    expect(await acquire(2, 'b')).toMatchObject({ kind: 'denied' });
+    const [owner] = nodes;
+    if (!owner) throw new Error('one instance expected');
+    await owner.processor.stop();
+
+    const admin = new Kafka({ clientId: 'test-offsets', brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    cleanups.push(() => admin.disconnect());
+    const ends = await admin.fetchTopicOffsets(topics.commands);
+    const [committed] = await admin.fetchOffsets({ groupId, topics: [topics.commands] });
+    const committedAt = new Map(committed?.partitions.map((p) => [p.partition, p.offset]));
+    const used = ends.filter((e) => e.high !== '0');
+    expect(used.length).toBeGreaterThan(0);
+    for (const end of used) expect([end.partition, committedAt.get(end.partition)]).toEqual([end.partition, end.high]);
+
+    // As after a crash before any offset commit: the next owner consumes every command again. The
+    // outcomes it rebuilt from the log answer them; nothing is decided a second time.
+    await admin.setOffsets({ groupId, topic: topics.commands, partitions: ends.map((e) => ({ partition: e.partition, offset: '0' })) });
+    const eventsOf = async (): Promise<LeaseEvent[]> => (await readLedger(topics.events)).filter((r): r is LeaseEvent => r.type !== 'PartitionClaimed');
+    const before = await eventsOf();
+    const next = await startInstance(topics, groupId, `lease-next-${randomUUID().slice(0, 4)}`);
+    cleanups.push(async () => {
+      await next.processor.stop();
+      await next.bus.close();
+    });
+    // Same agreement, same partition: answered only after the re-consumed commands before it.
+    expect((await acquire(1, 'c')).kind).toBe('granted');
+    const after = await eventsOf();
+    expect(after.slice(0, before.length)).toEqual(before);
+    expect(after.slice(before.length).map((e) => e.type)).toEqual(['LockRenewed']);
+  }, 120_000);
 });
