@@ -64,7 +64,10 @@ export class KeyDirectory {
       topics: [eventsTopic],
       fromBeginning: true,
       commit: 'none',
-      maxWaitMs: 100,
+      // Key bindings change rarely and may take a moment to show; most records here are grants
+      // and renewals: read them in a few large fetches a second rather than one per transaction.
+      maxWaitMs: 200,
+      minBytes: 256 * 1024,
       onMessages: async (messages) => this.applyMessages(messages),
     });
     // The group starts at the beginning; skip what the first read already applied.

@@ -161,7 +161,10 @@ export class LeaseProcessor {
       topics: [topics.events],
       fromBeginning: true,
       commit: 'none',
+      // An owner's own writes are in its state already; the rest matters when a partition is
+      // claimed (at most maxWaitMs later). Large fetches keep a busy log from costing one each.
       maxWaitMs: 100,
+      minBytes: 256 * 1024,
       onMessages: async (messages, batch) => this.applyFromLog(batch.partition, messages),
     });
     this.subscriptions.push(this.stateReader);

@@ -132,6 +132,7 @@ export class KafkaJsMessageBus implements MessageBus {
       heartbeatInterval: 1_000,
       rebalanceTimeout: 10_000,
       maxWaitTimeInMs: options.maxWaitMs ?? 500,
+      ...(options.minBytes === undefined ? {} : { minBytes: options.minBytes }),
       ...(options.maxBytesPerPartition === undefined ? {} : { maxBytesPerPartition: options.maxBytesPerPartition }),
       ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
     });

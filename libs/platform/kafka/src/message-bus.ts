@@ -99,6 +99,12 @@ export interface SubscribeOptions {
   /** How many partitions' batches may be handled at once (each partition stays in order). */
   readonly partitionsInParallel?: number;
   /**
+   * A fetch waits (up to maxWaitMs) until this many bytes are there. Default 1: answer at once.
+   * Readers that need no low latency set more, so a busy topic costs a few fetches a second
+   * instead of one per record written.
+   */
+  readonly minBytes?: number;
+  /**
    * Most bytes one fetch takes from one partition (default 1 MiB), and from all together (default
    * 10 MiB): bigger batches for handlers whose cost is mostly per batch.
    */
