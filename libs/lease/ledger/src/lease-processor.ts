@@ -219,12 +219,14 @@ export class LeaseProcessor {
   private reassign(assigned: readonly TopicPartition[]): void {
     const partitions = assigned.filter((a) => a.topic === this.options.topics.commands).map((a) => a.partition);
     // Kafka's eager rebalance revokes everything: re-claim each partition, even one kept, since
-    // another instance may have written to it in between.
-    void this.dropOwnership([...this.owned.keys()]);
+    // another instance may have written to it in between. A claim starts only once the previous
+    // ownerships have written (or failed and rebuilt) what they decided: fencing our own write in
+    // flight would leave its decisions in memory, unwritten, under the new claim.
+    const dropped = this.dropOwnership([...this.owned.keys()]);
     for (const partition of partitions) {
       const ownership: Ownership = {
         partition,
-        ready: this.claim(partition),
+        ready: dropped.then(() => this.claim(partition)),
         publisher: undefined,
         revoked: false,
         pending: undefined,
