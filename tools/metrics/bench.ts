@@ -23,7 +23,7 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { Client } from 'pg';
-import { sampleTelemetryRecord } from '@license-ledger/metrics-usage';
+import { encodeTelemetryRecord, sampleTelemetryRecord } from '@license-ledger/metrics-usage';
 import { KafkaJsMessageBus } from '@license-ledger/platform-kafka';
 
 const silent = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
@@ -89,7 +89,8 @@ async function main(): Promise<void> {
         internal_latency_count_20us: n * 4,
         internal_latency_count_inf: n * 4,
       });
-      batch.push({ key: `bench-${s}`, value: Buffer.from(JSON.stringify(record)) });
+      // The ingress publishes schema version 2 (binary, docs/telemetry.md).
+      batch.push({ key: `bench-${s}`, value: encodeTelemetryRecord(record) });
       if (batch.length === 300) {
         await bus.publish(topic, batch);
         batch = [];

@@ -2,7 +2,7 @@ import { Module, Type } from '@nestjs/common';
 import { PlatformModule, PlatformOptions } from '@license-ledger/platform-nest';
 import type { IngressOptions } from './config';
 import { LedgerService } from './ledger.service';
-import { LicenseController } from './license.controller';
+import { LicenseController, LicenseFastPath } from './license.controller';
 import { LicenseService } from './license.service';
 import { INGRESS_OPTIONS } from './tokens';
 
@@ -11,7 +11,7 @@ export function createIngressModule(platform: PlatformOptions, options: IngressO
   @Module({
     imports: [PlatformModule.forRoot(platform)],
     controllers: [LicenseController],
-    providers: [{ provide: INGRESS_OPTIONS, useValue: options }, LedgerService, LicenseService],
+    providers: [{ provide: INGRESS_OPTIONS, useValue: options }, LedgerService, LicenseService, LicenseFastPath],
   })
   class IngressModule {}
   return IngressModule;

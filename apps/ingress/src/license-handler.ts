@@ -7,7 +7,7 @@ import { InvalidRequestError, LICENSE_CONTENT_TYPE, licenseErrorBody, type Licen
 import type { AccessToken, LicenseRequest } from '@license-ledger/protocol-wire';
 import { TokenBucketLimiter } from './rate-limiter';
 import { ReplayGuard } from './replay-guard';
-import { telemetryRecord, type TelemetryDecision } from './telemetry';
+import { telemetryEnvelope, type TelemetryDecision, type TelemetryEnvelope } from './telemetry';
 
 /** What the handler needs of the lease ledger (LedgerClient + KeyDirectory in production). */
 export interface LedgerPort {
@@ -18,7 +18,7 @@ export interface LedgerPort {
 }
 
 export interface TelemetrySink {
-  enqueue(key: string | null, record: Record<string, unknown>): void;
+  enqueue(key: string | null, record: TelemetryEnvelope): void;
 }
 
 export interface HandlerLogger {
@@ -240,7 +240,7 @@ export class LicenseHandler {
 
   private publishTelemetry(request: LicenseRequest, agreementId: string | null, keyFingerprint: string, receivedTimeNs: bigint, decision: TelemetryDecision): void {
     try {
-      const record = telemetryRecord(request, { agreementId, keyFingerprint, receivedTimeNs, decision, ingressInstance: this.options.instanceId });
+      const record = telemetryEnvelope(request, { agreementId, keyFingerprint, receivedTimeNs, decision, ingressInstance: this.options.instanceId });
       this.options.telemetry.enqueue(request.sessionId || null, record);
     } catch (error) {
       this.options.logger.warn({ event: 'telemetry_failed', err: error }, 'cannot queue telemetry');

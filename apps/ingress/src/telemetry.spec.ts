@@ -1,5 +1,30 @@
 import type { MessagePublisher, OutgoingMessage } from '@license-ledger/platform-kafka';
-import { TelemetryPublisher } from './telemetry';
+import { parseTelemetry } from '@license-ledger/metrics-usage';
+import { exampleLicenseRequest, type LicenseRequest } from '@license-ledger/protocol-wire';
+import { toHex } from '@license-ledger/protocol-crypto';
+import { encodeTelemetryEnvelope, telemetryEnvelope, telemetryRecord, TelemetryPublisher, type TelemetryEnvelope } from './telemetry';
+
+const envelope = (n: number, request: LicenseRequest = exampleLicenseRequest()): TelemetryEnvelope =>
+  telemetryEnvelope(request, { agreementId: `a-${n}`, keyFingerprint: 'a4d6a7e01b5ef66a', receivedTimeNs: 1795435563652000123n, decision: 'granted', ingressInstance: 'ingress-1' });
+
+describe('the published telemetry record (v2)', () => {
+  it('carries every field the v1 JSON did, read back by the sink as the same report', () => {
+    const request = exampleLicenseRequest({ createOrder: 2n ** 53n + 1n, internalLatencySum: 123n, sessionId: 's-ü' });
+    const env = envelope(1, request);
+    const v2 = parseTelemetry(encodeTelemetryEnvelope(env));
+    const v1 = parseTelemetry(JSON.stringify(telemetryRecord(request, env.context)));
+    if (!v2.ok || !v1.ok) throw new Error(`${v2.ok ? '' : v2.error} ${v1.ok ? '' : v1.error}`);
+    expect({ ...v2.report, version: 1 }).toEqual(v1.report);
+    expect(v2.report.nonce).toBe(toHex(request.nonce));
+    expect(v2.report.cumulativeBig?.[0]).toBe(2n ** 53n + 1n);
+    expect(v2.report.received_at).toBe('2026-11-23T12:06:03.652000Z');
+  });
+
+  it('is rejected by the sink when a uint64 exceeds 2^63-1 (PostgreSQL bigint)', () => {
+    const parsed = parseTelemetry(encodeTelemetryEnvelope(envelope(1, exampleLicenseRequest({ systemTotalMemory: 2n ** 63n + 1n }))));
+    expect(parsed).toEqual({ ok: false, error: 'v2: system_total_memory exceeds 2^63-1' });
+  });
+});
 
 describe('TelemetryPublisher', () => {
   it('publishes off the caller, in batches, one publish at a time', async () => {
@@ -12,18 +37,18 @@ describe('TelemetryPublisher', () => {
       },
     };
     const publisher = new TelemetryPublisher({ bus, topic: 't' });
-    publisher.enqueue('s1', { n: 1 });
-    publisher.enqueue('s2', { n: 2 });
+    publisher.enqueue('s1', envelope(1));
+    publisher.enqueue('s2', envelope(2));
     expect(batches).toEqual([]);
     await new Promise((resolve) => setImmediate(resolve));
     expect(batches.map((b) => b.length)).toEqual([2]);
-    publisher.enqueue('s3', { n: 3 });
+    publisher.enqueue('s3', envelope(3));
     await new Promise((resolve) => setImmediate(resolve));
     expect(batches.map((b) => b.length)).toEqual([2]);
     release();
     await new Promise((resolve) => setImmediate(resolve));
     expect(batches.map((b) => b.length)).toEqual([2, 1]);
-    expect(batches[1]?.[0]).toEqual({ key: 's3', value: Buffer.from('{"n":3}') });
+    expect(batches[1]?.[0]).toEqual({ key: 's3', value: encodeTelemetryEnvelope(envelope(3)) });
     release();
     await publisher.flush();
     expect(publisher.published).toBe(3);
@@ -32,7 +57,7 @@ describe('TelemetryPublisher', () => {
   it('drops (and counts) what it cannot publish or queue', async () => {
     const errors: number[] = [];
     const publisher = new TelemetryPublisher({ bus: { publish: async () => Promise.reject(new Error('down')) }, topic: 't', maxQueued: 2, onError: (_e, n) => errors.push(n) });
-    for (let i = 0; i < 3; i++) publisher.enqueue(null, { i });
+    for (let i = 0; i < 3; i++) publisher.enqueue(null, envelope(i));
     await publisher.flush();
     expect(errors).toEqual([2]);
     expect(publisher.dropped).toBe(3);

@@ -1,9 +1,9 @@
 import { toHex } from '@license-ledger/protocol-crypto';
 import { licenseRequestFields, type LicenseRequest } from '@license-ledger/protocol-wire';
 import type { MessagePublisher } from '@license-ledger/platform-kafka';
+import { encodeTelemetry, type TelemetryDecision } from '@license-ledger/metrics-usage';
 
-/** Decision of the ledger for the request, as published with its telemetry. */
-export type TelemetryDecision = 'granted' | 'no_license_agreement' | 'no_available_licenses' | 'invalid_request';
+export type { TelemetryDecision };
 
 export interface TelemetryContext {
   readonly agreementId: string | null;
@@ -17,7 +17,39 @@ const camel = (snake: string): string => snake.replace(/_([a-z0-9])/g, (_, c: st
 const fieldProperty = licenseRequestFields.map(([wire, kind]) => [wire, camel(wire) as keyof LicenseRequest, kind] as const);
 
 /**
- * One accepted request's telemetry as JSON (docs/telemetry.md): every LicenseRequest field under its
+ * What the handler queues for one accepted request: the decoded request and who/when, the latter also
+ * under their record (snake_case) names for logs and tests. Encoded (v2, binary) when queued.
+ */
+export type TelemetryEnvelope = {
+  readonly agreement_id: string | null;
+  readonly key_fingerprint: string;
+  readonly received_time_utc: string;
+  readonly decision: TelemetryDecision;
+  readonly ingress_instance: string;
+  readonly request: LicenseRequest;
+  readonly context: TelemetryContext;
+};
+
+export function telemetryEnvelope(request: LicenseRequest, context: TelemetryContext): TelemetryEnvelope {
+  return {
+    agreement_id: context.agreementId,
+    key_fingerprint: context.keyFingerprint,
+    received_time_utc: context.receivedTimeNs.toString(),
+    decision: context.decision,
+    ingress_instance: context.ingressInstance,
+    request,
+    context,
+  };
+}
+
+/** The record published for an envelope: schema version 2 (docs/telemetry.md), read by the metrics sink without JSON. */
+export function encodeTelemetryEnvelope(envelope: TelemetryEnvelope): Buffer {
+  return encodeTelemetry(envelope.request, envelope.context);
+}
+
+/**
+ * One accepted request's telemetry as a version-1 JSON object (docs/telemetry.md; no longer published:
+ * the sink still reads v1 records, and this is their reference rendering): every LicenseRequest field under its
  * wire (snake_case) name — 64-bit integers as decimal strings, byte vectors as lowercase hex, uint32
  * vectors as arrays of numbers — plus who and when: schema version, agreement id, key fingerprint,
  * received time, the ledger's decision and the ingress instance.
@@ -72,12 +104,13 @@ export class TelemetryPublisher {
 
   constructor(private readonly options: TelemetryPublisherOptions) {}
 
-  enqueue(key: string | null, record: Record<string, unknown>): void {
+  /** Encodes now (the queue holds compact buffers, not requests) and publishes later. */
+  enqueue(key: string | null, envelope: TelemetryEnvelope): void {
     if (this.queue.length >= (this.options.maxQueued ?? 50_000)) {
       this.dropped += 1;
       return;
     }
-    this.queue.push({ key, value: Buffer.from(JSON.stringify(record), 'utf8') });
+    this.queue.push({ key, value: encodeTelemetryEnvelope(envelope) });
     if (!this.scheduled && !this.flushing) {
       this.scheduled = true;
       setImmediate(() => {

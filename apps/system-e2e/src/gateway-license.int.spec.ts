@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LeaseCommand, LeaseOutcome } from '@license-ledger/lease-domain';
 import { LedgerClient } from '@license-ledger/lease-ledger';
+import { CUMULATIVE_FIELDS, parseTelemetry, type TelemetryReport } from '@license-ledger/metrics-usage';
 import { ensureTopics, KafkaJsMessageBus } from '@license-ledger/platform-kafka';
 import { eventually, integrationEnv, silentLogger } from '@license-ledger/platform-testing';
 import { Client } from 'pg';
@@ -286,24 +287,25 @@ describe('gateway license, end to end', () => {
     for (const reason of ['unsupported_media_type', 'payload_too_large', 'invalid_request', 'rate_limited']) expect(logged).toContain(`"reason":"${reason}"`);
 
     // Telemetry of accepted requests reached the telemetry topic.
-    const telemetry: Array<Record<string, unknown>> = [];
+    const telemetry: TelemetryReport[] = [];
     const telemetryBus = new KafkaJsMessageBus({ clientId: 'gwlic-telemetry', brokers, logger: silentLogger });
     try {
-      for (let i = 0; i < 50 && !telemetry.some((t) => t['decision'] === 'granted'); i++) {
+      for (let i = 0; i < 50 && !telemetry.some((t) => t.decision === 'granted'); i++) {
         telemetry.length = 0;
-        await telemetryBus.readRanges({ topic: telemetryTopic, ranges: await telemetryBus.partitionRanges(telemetryTopic), onMessages: (messages) => void telemetry.push(...messages.map((m) => JSON.parse(m.value.toString('utf8')) as Record<string, unknown>)) });
+        const decode = (value: Buffer): TelemetryReport => {
+          const parsed = parseTelemetry(value);
+          if (!parsed.ok) throw new Error(`telemetry record does not parse: ${parsed.error}`);
+          return parsed.report;
+        };
+        await telemetryBus.readRanges({ topic: telemetryTopic, ranges: await telemetryBus.partitionRanges(telemetryTopic), onMessages: (messages) => void telemetry.push(...messages.map((m) => decode(m.value))) });
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     } finally {
       await telemetryBus.close();
     }
-    expect(telemetry.find((t) => t['decision'] === 'granted' && t['key_fingerprint'] === gateways[0]?.keyId)).toMatchObject({
-      schema: 'license-ledger/telemetry/v1',
-      agreement_id: agreementId,
-      package_name: 'fix-gateway',
-      received_time_utc: expect.stringMatching(/^\d{19}$/),
-      internal_latency_count_inf: '0',
-    });
+    const grantedReport = telemetry.find((t) => t.decision === 'granted' && t.key_fingerprint === gateways[0]?.keyId);
+    expect(grantedReport).toMatchObject({ version: 2, agreement_id: agreementId, package_name: 'fix-gateway', received_time_utc: expect.stringMatching(/^\d{19}$/) });
+    expect(grantedReport?.cumulative[CUMULATIVE_FIELDS.indexOf('internal_latency_count_inf')]).toBe(0);
     // ...and the metrics service stored it: the reference client's telemetry, through the ingress, in rows.
     const database = new Client({ connectionString: databaseUrl });
     await database.connect();

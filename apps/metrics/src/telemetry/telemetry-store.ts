@@ -4,9 +4,15 @@ import { from as copyFrom } from 'pg-copy-streams';
 import {
   COUNTER_FIELDS,
   type CumulativeField,
+  CUMULATIVE_FIELDS,
+  DeltaSums,
+  deltaText,
   EXTERNAL_BUCKETS,
   FEATURE_FIELDS,
+  HISTOGRAM_START,
   INTERNAL_BUCKETS,
+  nsToIso,
+  type ReportDelta,
   reportDelta,
   type SessionState,
   stateFromArray,
@@ -205,13 +211,7 @@ const COPY_REPORTS = `COPY metrics_report (${names(REPORT_COLUMNS)}) FROM STDIN`
 const LOAD_SESSIONS = `SELECT session_id, last_state::text[] AS last_state, facts_hash, reports::text AS reports FROM metrics_session WHERE session_id = ANY($1::text[])`;
 
 /** ns since the epoch → ISO 8601 with microseconds (PostgreSQL's precision). */
-export function nsToIso(ns: bigint): string {
-  const us = ns / 1000n;
-  const ms = us / 1000n;
-  const iso = new Date(Number(ms)).toISOString();
-  const micros = ((us % 1000n) + 1000n) % 1000n;
-  return `${iso.slice(0, 23)}${micros.toString().padStart(3, '0')}Z`;
-}
+export { nsToIso };
 
 function hostFacts(r: TelemetryReport): Record<string, unknown> {
   return {
@@ -232,8 +232,8 @@ function hostFacts(r: TelemetryReport): Record<string, unknown> {
     system_available_memory: r.system_available_memory,
     system_total_swap: r.system_total_swap,
     system_available_swap: r.system_available_swap,
-    process_id: String(r.process_id),
-    process_start_time_utc: String(r.process_start_time_utc),
+    process_id: r.process_id,
+    process_start_time_utc: r.process_start_time_utc,
     process_max_rss: r.process_max_rss,
     cpu_affinity: r.cpu_affinity,
     package_build_number: r.package_build_number,
@@ -292,11 +292,19 @@ function copyText(value: string | null): string {
 }
 
 /** The report's metrics_report row as one COPY line, in REPORT_COLUMNS order. */
-function copyLine(r: TelemetryReport, partition: number, offset: string, receivedAt: string, restart: boolean, deltas: Record<CumulativeField, bigint>): string {
-  let line = `${copyText(r.session_id)}\t${copyText(r.nonce)}\t${copyText(r.agreement_id)}\t${copyText(r.package_name)}\t${copyText(r.api)}\t${receivedAt}\t${r.request_time_utc}\t${copyText(r.decision)}\t${partition}\t${offset}\t${restart ? 't' : 'f'}\t${r.symbols}\t${r.accounts}\t${r.users}`;
-  for (const f of COUNTER_FIELDS) line += `\t${deltas[f]}`;
-  for (const f of FEATURE_FIELDS) line += r[f] ? '\tt' : '\tf';
-  for (const [, field] of HIST_COLUMNS) line += `\t${deltas[field]}`;
+function copyLine(r: TelemetryReport, partition: number, offset: string, delta: ReportDelta): string {
+  let line = `${copyText(r.session_id)}\t${copyText(r.nonce)}\t${copyText(r.agreement_id)}\t${copyText(r.package_name)}\t${copyText(r.api)}\t${r.received_at}\t${r.request_time_utc}\t${r.decision}\t${partition}\t${offset}\t${delta.restart ? 't' : 'f'}\t${r.symbols}\t${r.accounts}\t${r.users}`;
+  // Counters are CUMULATIVE_FIELDS' first entries, the histogram columns (HIST_COLUMNS order) the rest.
+  if (delta.deltasBig) {
+    for (let i = 0; i < HISTOGRAM_START; i++) line += `\t${deltaText(delta, i)}`;
+    for (const f of FEATURE_FIELDS) line += r[f] ? '\tt' : '\tf';
+    for (let i = HISTOGRAM_START; i < CUMULATIVE_COUNT; i++) line += `\t${deltaText(delta, i)}`;
+  } else {
+    const d = delta.deltas;
+    for (let i = 0; i < HISTOGRAM_START; i++) line += `\t${d[i] as number}`;
+    for (const f of FEATURE_FIELDS) line += r[f] ? '\tt' : '\tf';
+    for (let i = HISTOGRAM_START; i < CUMULATIVE_COUNT; i++) line += `\t${d[i] as number}`;
+  }
   return `${line}\n`;
 }
 
@@ -307,16 +315,21 @@ interface RollUpSum {
   readonly packageName: string;
   readonly api: string;
   reports: number;
-  readonly sums: bigint[];
+  /** HIST_COLUMNS order. */
+  readonly sums: DeltaSums;
 }
 
-const HIST_FIELDS: readonly CumulativeField[] = HIST_COLUMNS.map(([, field]) => field);
+const CUMULATIVE_COUNT = CUMULATIVE_FIELDS.length;
+// copyLine and the roll-ups rely on the histogram columns being CUMULATIVE_FIELDS from HISTOGRAM_START on.
+if (HIST_COLUMNS.some(([, field], i) => CUMULATIVE_FIELDS[HISTOGRAM_START + i] !== field) || HISTOGRAM_START + HIST_COLUMNS.length !== CUMULATIVE_COUNT) {
+  throw new Error('histogram columns out of CUMULATIVE_FIELDS order');
+}
 
 function rollUpEntry(target: Map<string, RollUpSum>, bucket: string, agreement: string, packageName: string, api: string): RollUpSum {
   const key = `${bucket}\u0000${agreement}\u0000${packageName}\u0000${api}`;
   let entry = target.get(key);
   if (!entry) {
-    entry = { bucket, agreement, packageName, api, reports: 0, sums: HIST_COLUMNS.map(() => 0n) };
+    entry = { bucket, agreement, packageName, api, reports: 0, sums: new DeltaSums(HIST_COLUMNS.length) };
     target.set(key, entry);
   }
   return entry;
@@ -326,7 +339,7 @@ const rollUpJson = (sums: Iterable<RollUpSum>): string =>
   JSON.stringify(
     [...sums].map((s) => {
       const row: Row = { bucket: s.bucket, agreement_id: s.agreement, package_name: s.packageName, api: s.api, reports: s.reports };
-      HIST_COLUMNS.forEach(([column], i) => (row[column] = (s.sums[i] as bigint).toString()));
+      HIST_COLUMNS.forEach(([column], i) => (row[column] = s.sums.text(i)));
       return row;
     }),
   );
@@ -432,11 +445,11 @@ export class TelemetryStore {
       const delta = reportDelta(previous, r);
       const restarted = delta.restart && previous !== undefined;
       if (restarted) restarts += 1;
-      const receivedAt = nsToIso(r.received_time_utc);
-      lines.push(copyLine(r, partition, offset, receivedAt, delta.restart, delta.deltas));
+      const receivedAt = r.received_at;
+      lines.push(copyLine(r, partition, offset, delta));
       const entry = rollUpEntry(hourly, `${receivedAt.slice(0, 13)}:00:00Z`, r.agreement_id ?? '', r.package_name, r.api);
       entry.reports += 1;
-      for (let i = 0; i < HIST_FIELDS.length; i++) entry.sums[i] = (entry.sums[i] as bigint) + delta.deltas[HIST_FIELDS[i] as CumulativeField];
+      entry.sums.addDelta(delta, HISTOGRAM_START);
       if (session.reports === 0 || receivedAt < session.firstSeen) session.firstSeen = receivedAt;
       if (session.reports === 0 || receivedAt > session.lastSeen) session.lastSeen = receivedAt;
       session.reports += 1;
@@ -448,7 +461,7 @@ export class TelemetryStore {
     for (const h of hourly.values()) {
       const entry = rollUpEntry(daily, `${h.bucket.slice(0, 10)}T00:00:00Z`, h.agreement, h.packageName, h.api);
       entry.reports += h.reports;
-      for (let i = 0; i < h.sums.length; i++) entry.sums[i] = (entry.sums[i] as bigint) + (h.sums[i] as bigint);
+      entry.sums.merge(h.sums);
     }
 
     const progressed: Row[] = [];
@@ -526,7 +539,7 @@ export class TelemetryStore {
         state.set(r.session_id, delta.state);
         const restarted = delta.restart && before !== undefined;
         if (restarted) restarts += 1;
-        const receivedAt = nsToIso(r.received_time_utc);
+        const receivedAt = r.received_at;
         const row: Row = {
           session_id: r.session_id,
           nonce: r.nonce,
@@ -534,7 +547,7 @@ export class TelemetryStore {
           package_name: r.package_name,
           api: r.api,
           received_at: receivedAt,
-          request_time_utc: String(r.request_time_utc),
+          request_time_utc: r.request_time_utc,
           decision: r.decision,
           kafka_partition: partition,
           kafka_offset: offset,
@@ -543,9 +556,9 @@ export class TelemetryStore {
           accounts: r.accounts,
           users: r.users,
         };
-        for (const f of COUNTER_FIELDS) row[f] = delta.deltas[f].toString();
+        COUNTER_FIELDS.forEach((f, i) => (row[f] = deltaText(delta, i)));
         for (const f of FEATURE_FIELDS) row[f] = r[f];
-        for (const [column, field] of HIST_COLUMNS) row[column] = delta.deltas[field].toString();
+        HIST_COLUMNS.forEach(([column], i) => (row[column] = deltaText(delta, HISTOGRAM_START + i)));
         rows.push(row);
         const previous = sessions.get(r.session_id);
         sessions.set(r.session_id, {

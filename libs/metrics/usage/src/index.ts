@@ -1,4 +1,6 @@
 export * from './telemetry-record';
+export * from './telemetry-binary';
+export * from './telemetry-parse';
 export * from './deltas';
 export * from './percentiles';
 export * from './signature';

@@ -1,5 +1,10 @@
 import {
+  CUMULATIVE_FIELDS,
+  type CumulativeField,
   cumulativeBuckets,
+  DeltaSums,
+  deltaText,
+  encodeTelemetryRecord,
   estimateQuantile,
   INTERNAL_BOUNDS_NS,
   parseTelemetry,
@@ -17,12 +22,21 @@ const parse = (overrides: Record<string, unknown> = {}): TelemetryReport => {
   if (!result.ok) throw new Error(result.error);
   return result.report;
 };
+const parse2 = (overrides: Record<string, unknown> = {}): TelemetryReport => {
+  const result = parseTelemetry(encodeTelemetryRecord(sampleTelemetryRecord(overrides)));
+  if (!result.ok) throw new Error(result.error);
+  return result.report;
+};
+const at = (field: CumulativeField): number => CUMULATIVE_FIELDS.indexOf(field);
+const value = (r: TelemetryReport, field: CumulativeField): number => r.cumulative[at(field)] as number;
 
 describe('parseTelemetry', () => {
-  it('accepts the ingress format and turns 64-bit values into bigints', () => {
+  it('accepts the v1 format: cumulative values as exact doubles, other 64-bit values as decimal strings', () => {
     const report = parse({ create_order: 12 });
-    expect(report.create_order).toBe(12n);
-    expect(report.received_time_utc).toBe(1795000000000000000n);
+    expect(value(report, 'create_order')).toBe(12);
+    expect(report.cumulativeBig).toBeUndefined();
+    expect(report.received_time_utc).toBe('1795000000000000000');
+    expect(report.received_at).toBe('2026-11-18T11:06:40.000000Z');
     expect(report.cpu_affinity).toEqual([2, 3]);
   });
 
@@ -42,6 +56,8 @@ describe('parseTelemetry', () => {
     ['missing field', JSON.stringify((({ session_id: _s, ...rest }) => rest)(sampleTelemetryRecord()))],
     ['uint32 out of range', JSON.stringify(sampleTelemetryRecord({ cpuid: [2 ** 32] }))],
     ['beyond bigint', JSON.stringify(sampleTelemetryRecord({ users: '18446744073709551615' }))],
+    ['U+0000 in a string', JSON.stringify(sampleTelemetryRecord({ hostname: 'gw\u0000-1' }))],
+    ['U+0000 in the agreement', JSON.stringify(sampleTelemetryRecord({ agreement_id: '\u0000' }))],
   ])('rejects %s', (_name, value) => {
     const result = parseTelemetry(value);
     expect(result.ok).toBe(false);
@@ -55,7 +71,7 @@ describe('parseTelemetry agrees with the zod schema on every field', () => {
     undefined, null, true, 0, 1.5, -1, 2 ** 32, Number.MAX_SAFE_INTEGER, '', 'x', '0', '00', '01', '-0', '-1', '+1', ' 1', '1 ',
     '9223372036854775807', '9223372036854775808', '-9223372036854775808', '-9223372036854775809', '18446744073709551615', '1e3',
     '0f1e2d3c4b5a69788796a5b4c3d2e1f0', '0F1E2D3C4B5A69788796A5B4C3D2E1F0', 'ab'.repeat(32), 'AB'.repeat(32), 'ab'.repeat(31),
-    'x'.repeat(4096), 'x'.repeat(4097), 'granted', 'invalid_request', 'denied', 'license-ledger/telemetry/v1',
+    'x'.repeat(4096), 'x'.repeat(4097), 'a\u0000b', '\u0000', 'granted', 'invalid_request', 'denied', 'license-ledger/telemetry/v1',
     [], [0, 4294967295], [4294967296], [-1], [1.5], ['1'], new Array(1025).fill(0), new Array(1024).fill(7), {}, { a: 1 },
   ];
   const cases: Array<[string, string]> = [
@@ -87,34 +103,136 @@ describe('parseTelemetry agrees with the zod schema on every field', () => {
   };
 });
 
+describe('v2 (binary) records', () => {
+  it('read back as the v1 JSON of the same record reads', () => {
+    for (const overrides of [
+      {},
+      { agreement_id: null, decision: 'no_license_agreement', session_id: '', cpuid: [], cpu_affinity: [0, 4294967295] },
+      { hostname: 'gw-ü-€-😀', package_version: '', users: '9223372036854775807', received_time_utc: '-5', request_time_utc: '-9223372036854775808' },
+      { ...cumulativeBuckets('external', [1, 2, 3, 4, 5, 6, 7], 123456789), create_order: '9007199254740992', system_uptime: '9007199254740993' },
+    ]) {
+      const record = sampleTelemetryRecord(overrides);
+      const v1 = parse(overrides);
+      const v2 = parse2(overrides);
+      expect({ ...v2, version: 1 }).toEqual(v1);
+      expect(v2.version).toBe(2);
+      expect(JSON.stringify(record).length).toBeGreaterThan(encodeTelemetryRecord(record).length);
+    }
+  });
+
+  const valid = (): Buffer => encodeTelemetryRecord(sampleTelemetryRecord());
+  const STRINGS_AT = 428;
+  const hostnameAt = (b: Buffer): number => {
+    let offset = STRINGS_AT;
+    for (let i = 0; i < 6; i++) offset += b.readUInt16LE(384 + 2 * i);
+    return offset;
+  };
+  it.each<[string, (b: Buffer) => Buffer]>([
+    ['empty after the marker', () => Buffer.from([0])],
+    ['truncated fixed part', (b) => b.subarray(0, 400)],
+    ['truncated strings', (b) => b.subarray(0, b.length - 40)],
+    ['unknown version', (b) => ((b[1] = 3), b)],
+    ['unknown decision', (b) => ((b[2] = 4), b)],
+    ['unknown presence bit', (b) => ((b[3] = 3), b)],
+    ['unknown flag bit', (b) => (b.writeUInt16LE(1 << 10, 4), b)],
+    ['reserved bytes set', (b) => (b.writeUInt16LE(1, 6), b)],
+    ['u64 above 2^63-1', (b) => ((b[40 + 7] = 0x80), b)],
+    ['cumulative above 2^63-1', (b) => ((b[160 + 7] = 0xff), b)],
+    ['agreement flagged present but empty', () => Buffer.from(encodeTelemetryRecord(sampleTelemetryRecord({ agreement_id: null })).fill(1, 3, 4))],
+    ['agreement flagged absent but given', (b) => ((b[3] = 0), b)],
+    ['empty package name', () => encodeTelemetryRecord(sampleTelemetryRecord({ package_name: '' }))],
+    ['empty key fingerprint', () => encodeTelemetryRecord(sampleTelemetryRecord({ key_fingerprint: '' }))],
+    ['U+0000 in a string', () => encodeTelemetryRecord(sampleTelemetryRecord({ hostname: 'gw\u0000' }))],
+    ['U+0000 in the session id', () => encodeTelemetryRecord(sampleTelemetryRecord({ session_id: '\u0000' }))],
+    ['invalid UTF-8', (b) => ((b[hostnameAt(b)] = 0xff), b)],
+    ['a string starting inside a character', () => {
+      const b = encodeTelemetryRecord(sampleTelemetryRecord({ package_build_host: 'é', hostname: 'x' }));
+      // Move one byte of é from package_build_host to hostname: still valid UTF-8 as a whole.
+      b.writeUInt16LE(1, 384 + 2 * 5);
+      b.writeUInt16LE(2, 384 + 2 * 6);
+      return b;
+    }],
+    ['string over 4096 characters', () => encodeTelemetryRecord(sampleTelemetryRecord({ machine: 'm'.repeat(4097) }))],
+    ['too many cpuid values', (b) => (b.writeUInt16LE(1025, 424), b)],
+  ])('rejects %s', (_name, corrupt) => {
+    const result = parseTelemetry(corrupt(valid()));
+    expect(result.ok).toBe(false);
+  });
+
+  it('never throws on corrupted bytes, and never accepts a U+0000', () => {
+    const base = encodeTelemetryRecord(sampleTelemetryRecord({ hostname: 'gw-é' }));
+    let seed = 7;
+    const random = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+    for (let i = 0; i < 1000; i++) {
+      const b = Buffer.from(base);
+      for (let k = 0; k <= random(4); k++) b[1 + random(b.length - 1)] = random(256);
+      const cut = random(10) === 0 ? b.subarray(0, random(b.length)) : b;
+      const result = parseTelemetry(cut);
+      if (result.ok) for (const v of Object.values(result.report)) if (typeof v === 'string') expect(v.includes('\u0000')).toBe(false);
+    }
+  });
+});
+
 describe('reportDelta', () => {
   it('takes a first report as its own delta, then differences', () => {
     const first = reportDelta(undefined, parse({ create_order: 5, ...cumulativeBuckets('internal', [1, 2, 0, 0, 0, 0, 0], 1500) }));
     expect(first.restart).toBe(true);
-    expect(first.deltas.create_order).toBe(5n);
-    const second = reportDelta(first.state, parse({ create_order: 8, ...cumulativeBuckets('internal', [1, 4, 1, 0, 0, 0, 0], 4000) }));
+    expect(deltaText(first, at('create_order'))).toBe('5');
+    const second = reportDelta(first.state, parse2({ create_order: 8, ...cumulativeBuckets('internal', [1, 4, 1, 0, 0, 0, 0], 4000) }));
     expect(second.restart).toBe(false);
-    expect(second.deltas.create_order).toBe(3n);
-    expect(second.deltas.internal_latency_count_1us).toBe(2n);
-    expect(second.deltas.internal_latency_count_inf).toBe(3n);
-    expect(second.deltas.internal_latency_sum).toBe(2500n);
+    expect(second.deltasBig).toBeUndefined();
+    expect(second.deltas[at('create_order')]).toBe(3);
+    expect(second.deltas[at('internal_latency_count_1us')]).toBe(2);
+    expect(second.deltas[at('internal_latency_count_inf')]).toBe(3);
+    expect(second.deltas[at('internal_latency_sum')]).toBe(2500);
   });
 
   it('treats a counter going down or a new process as a restart, never a negative delta', () => {
     const first = reportDelta(undefined, parse({ create_order: 50, cancel_order: 10 }));
     const down = reportDelta(first.state, parse({ create_order: 2, cancel_order: 20 }));
     expect(down.restart).toBe(true);
-    expect(down.deltas.create_order).toBe(2n);
-    expect(down.deltas.cancel_order).toBe(20n);
+    expect(down.deltas[at('create_order')]).toBe(2);
+    expect(down.deltas[at('cancel_order')]).toBe(20);
     const newProcess = reportDelta(first.state, parse({ create_order: 60, cancel_order: 10, process_id: 9 }));
     expect(newProcess.restart).toBe(true);
-    expect(newProcess.deltas.create_order).toBe(60n);
+    expect(newProcess.deltas[at('create_order')]).toBe(60);
+    const newStart = reportDelta(first.state, parse2({ create_order: 60, cancel_order: 10, process_start_time_utc: '1794990000000000001' }));
+    expect(newStart.restart).toBe(true);
+  });
+
+  it('is exact beyond 2^53 (in bigint), and back in doubles when the deltas are small again', () => {
+    const big = 2n ** 62n;
+    const first = reportDelta(undefined, parse2({ create_order: (big + 1n).toString(), internal_latency_sum: '9007199254740993' }));
+    expect(first.deltasBig?.[at('create_order')]).toBe(big + 1n);
+    expect(deltaText(first, at('internal_latency_sum'))).toBe('9007199254740993');
+    const second = reportDelta(first.state, parse({ create_order: (big + 8n).toString(), internal_latency_sum: '9007199254740995' }));
+    expect(second.restart).toBe(false);
+    expect(second.deltasBig).toBeUndefined();
+    expect(second.deltas[at('create_order')]).toBe(7);
+    expect(second.deltas[at('internal_latency_sum')]).toBe(2);
+    const down = reportDelta(second.state, parse({ create_order: (big + 7n).toString() }));
+    expect(down.restart).toBe(true);
+    expect(deltaText(down, at('create_order'))).toBe((big + 7n).toString());
+    expect(stateFromArray(stateToArray(first.state))).toEqual(first.state);
+  });
+
+  it('sums deltas exactly past 2^53', () => {
+    const sums = new DeltaSums(2);
+    sums.add(0, Number.MAX_SAFE_INTEGER);
+    sums.add(0, 2);
+    sums.add(1, 5);
+    const other = new DeltaSums(2);
+    other.addBig(1, 2n ** 63n);
+    sums.merge(other);
+    expect(sums.text(0)).toBe('9007199254740993');
+    expect(sums.text(1)).toBe((2n ** 63n + 5n).toString());
   });
 
   it('round-trips the session state through a bigint array', () => {
     const { state } = reportDelta(undefined, parse({ create_order: 7 }));
     expect(stateFromArray(stateToArray(state))).toEqual(state);
     expect(stateFromArray(stateToArray(state).map((v) => BigInt(v)))).toEqual(state);
+    expect(stateToArray(state)).toEqual([...CUMULATIVE_FIELDS.map((f) => (f === 'create_order' ? '7' : '0')), '4242', '1794990000000000000']);
     expect(stateFromArray([])).toBeUndefined();
     expect(stateFromArray(null)).toBeUndefined();
   });

@@ -1,0 +1,11 @@
+import { parseTelemetryV2, TELEMETRY_V2_MARKER } from './telemetry-binary';
+import { type ParseResult, parseTelemetryV1 } from './telemetry-record';
+
+/**
+ * Parses one Kafka message value of either version, told apart by its first byte: 0x00 is a v2
+ * (binary) record; anything else is read as v1 JSON (which starts with `{` or whitespace). Never throws.
+ */
+export function parseTelemetry(value: Buffer | string): ParseResult {
+  if (typeof value !== 'string' && value.length > 0 && value[0] === TELEMETRY_V2_MARKER) return parseTelemetryV2(value);
+  return parseTelemetryV1(value);
+}
