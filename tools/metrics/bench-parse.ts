@@ -1,9 +1,9 @@
 /**
- * Micro-benchmark of the sink's per-report CPU: parse (v1 JSON and v2 binary) and reportDelta, in µs
+ * Micro-benchmark of the sink's per-report CPU: parse (v1 JSON, v2 binary, v2 as the sink reads it) and reportDelta, in µs
  * per report, plus the ingress's encoding. `npx tsx tools/metrics/bench-parse.ts`
  */
 import { randomBytes } from 'node:crypto';
-import { encodeTelemetryRecord, parseTelemetry, reportDelta, sampleTelemetryRecord, telemetrySourceOf, encodeTelemetry, type SessionState, type TelemetryReport } from '@license-ledger/metrics-usage';
+import { encodeTelemetryRecord, parseTelemetry, parseTelemetryLazy, reportDelta, sampleTelemetryRecord, telemetrySourceOf, encodeTelemetry, type SessionState, type TelemetryReport } from '@license-ledger/metrics-usage';
 
 const N = 20_000;
 const records = Array.from({ length: N }, (_, i) =>
@@ -16,10 +16,10 @@ const us = (started: number): string => (((performance.now() - started) * 1000) 
 
 for (let round = 0; round < 5; round++) {
   const line: string[] = [];
-  for (const [name, values] of [['v1', v1], ['v2', v2]] as const) {
+  for (const [name, values, parse] of [['v1', v1, parseTelemetry], ['v2', v2, parseTelemetry], ['v2 lazy (sink)', v2, parseTelemetryLazy]] as const) {
     let t = performance.now();
     const reports: TelemetryReport[] = values.map((v) => {
-      const p = parseTelemetry(v);
+      const p = parse(v);
       if (!p.ok) throw new Error(p.error);
       return p.report;
     });

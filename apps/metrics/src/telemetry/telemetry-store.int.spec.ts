@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Pool } from 'pg';
-import { parseTelemetry, sampleTelemetryRecord, type TelemetryReport } from '@license-ledger/metrics-usage';
+import { encodeTelemetryRecord, parseTelemetry, parseTelemetryLazy, sampleTelemetryRecord, type TelemetryReport } from '@license-ledger/metrics-usage';
 import { createScratchDatabase, ScratchDatabase } from '../testing/scratch-database';
 import { PositionedReport, SessionCache, TelemetryStore } from './telemetry-store';
 
@@ -11,13 +11,19 @@ jest.setTimeout(60_000);
 
 const ns = (iso: string): string => (BigInt(Date.parse(iso)) * 1_000_000n).toString();
 let offset = 0;
-/** A report of `session` with cumulative create_order `count` and internal <=500ns bucket `count`. */
-const report = (session: string, count: number, minute: number, extra: Record<string, unknown> = {}): PositionedReport => {
-  const parsed = parseTelemetry(
-    JSON.stringify(
+/** Both record versions, read as the sink reads them: v2 lazily (facts compared by their bytes). */
+const FORMATS = [
+  { format: 'v1 JSON', agreement: 'store', prefix: '', read: (r: Record<string, unknown>) => parseTelemetry(JSON.stringify(r)) },
+  { format: 'v2 binary, lazy', agreement: 'store-v2', prefix: 'v2-', read: (r: Record<string, unknown>) => parseTelemetryLazy(encodeTelemetryRecord(r)) },
+] as const;
+
+describe.each(FORMATS)('TelemetryStore on the real database ($format)', ({ agreement, prefix, read }) => {
+  /** A report of `session` with cumulative create_order `count` and internal <=500ns bucket `count`. */
+  const report = (session: string, count: number, minute: number, extra: Record<string, unknown> = {}): PositionedReport => {
+    const parsed = read(
       sampleTelemetryRecord({
-        session_id: session,
-        agreement_id: 'store',
+        session_id: prefix + session,
+        agreement_id: agreement,
         nonce: randomBytes(16).toString('hex'),
         received_time_utc: ns(`2026-05-01T10:${String(minute).padStart(2, '0')}:00Z`),
         create_order: count,
@@ -25,13 +31,10 @@ const report = (session: string, count: number, minute: number, extra: Record<st
         internal_latency_count_inf: count,
         ...extra,
       }),
-    ),
-  );
-  if (!parsed.ok) throw new Error(parsed.error);
-  return { report: parsed.report as TelemetryReport, partition: 0, offset: String(offset++) };
-};
-
-describe('TelemetryStore on the real database', () => {
+    );
+    if (!parsed.ok) throw new Error(parsed.error);
+    return { report: parsed.report as TelemetryReport, partition: 0, offset: String(offset++) };
+  };
   let db: ScratchDatabase;
   let pool: Pool;
   let store: TelemetryStore;
@@ -47,14 +50,15 @@ describe('TelemetryStore on the real database', () => {
   });
 
   const deltas = (session: string) =>
-    db.query<{ create_order: string; int_500ns: string; restart: boolean }>(`SELECT create_order, int_500ns, restart FROM metrics_report WHERE session_id = $1 ORDER BY kafka_offset`, [session]);
-  const hourly = async () => (await db.query<{ reports: string; int_500ns: string }>(`SELECT reports, int_500ns FROM metrics_latency_hourly WHERE agreement_id = 'store'`))[0];
+    db.query<{ create_order: string; int_500ns: string; restart: boolean }>(`SELECT create_order, int_500ns, restart FROM metrics_report WHERE session_id = $1 ORDER BY kafka_offset`, [prefix + session]);
+  const hourly = async () => (await db.query<{ reports: string; int_500ns: string }>(`SELECT reports, int_500ns FROM metrics_latency_hourly WHERE agreement_id = $1`, [agreement]))[0];
+  const sessionRow = async (session: string, columns: string) => (await db.query(`SELECT ${columns} FROM metrics_session WHERE session_id = $1`, [prefix + session]))[0];
 
   it('stores through the cache (fast path) with the same deltas, session and roll-ups as without it', async () => {
     const cache: SessionCache = new Map();
     const a = [report('fast-1', 10, 1), report('fast-1', 25, 2), report('fast-2', 7, 3)];
     expect(await store.store(a, cache)).toMatchObject({ stored: 3, duplicates: 0, path: 'fast' });
-    expect(cache.get('fast-1')?.reports).toBe(2n);
+    expect(cache.get(`${prefix}fast-1`)?.reports).toBe(2n);
     // A second batch goes from the cached state, without reading the session again.
     expect(await store.store([report('fast-1', 30, 4), report('fast-1', 2, 5)], cache)).toMatchObject({ stored: 2, restarts: 1, path: 'fast' });
     expect((await deltas('fast-1')).map((r) => [Number(r.create_order), r.restart])).toEqual([
@@ -63,8 +67,7 @@ describe('TelemetryStore on the real database', () => {
       [5, false],
       [2, true],
     ]);
-    const [session] = await db.query(`SELECT reports, restarts, last_seen FROM metrics_session WHERE session_id = 'fast-1'`);
-    expect(session).toEqual({ reports: '4', restarts: '1', last_seen: new Date('2026-05-01T10:05:00Z') });
+    expect(await sessionRow('fast-1', 'reports, restarts, last_seen')).toEqual({ reports: '4', restarts: '1', last_seen: new Date('2026-05-01T10:05:00Z') });
     // Roll-ups hold exactly the stored deltas: 10 + 15 + 5 + 2 + 7.
     expect(await hourly()).toEqual({ reports: '5', int_500ns: '39' });
   });
@@ -93,10 +96,9 @@ describe('TelemetryStore on the real database', () => {
     expect(await store.store([report('handover-1', 40, 21)], theirs)).toMatchObject({ stored: 1, path: 'fast' });
     // This replica, not yet told, stores a later report from its outdated cache: caught, not a wrong delta.
     expect(await store.store([report('handover-1', 45, 22)], mine)).toMatchObject({ stored: 1, path: 'slow', fallback: 'conflict' });
-    expect(mine.has('handover-1')).toBe(false);
+    expect(mine.has(`${prefix}handover-1`)).toBe(false);
     expect((await deltas('handover-1')).map((r) => Number(r.create_order))).toEqual([10, 30, 5]);
-    const [session] = await db.query(`SELECT reports FROM metrics_session WHERE session_id = 'handover-1'`);
-    expect(session).toEqual({ reports: '3' });
+    expect(await sessionRow('handover-1', 'reports')).toEqual({ reports: '3' });
   });
 
   it('a report delivered twice in one batch, or late after newer ones, is stored once', async () => {
@@ -108,13 +110,78 @@ describe('TelemetryStore on the real database', () => {
     expect((await deltas('twice-1')).map((r) => Number(r.create_order))).toEqual([5, 3, 1]);
   });
 
+  it('keeps session facts while they are unchanged, and rewrites every one that changes', async () => {
+    const cache: SessionCache = new Map();
+    await store.store([report('facts-2', 1, 42)], cache);
+    const [{ facts_hash: hash }] = (await db.query(`SELECT facts_hash FROM metrics_session WHERE session_id = $1`, [`${prefix}facts-2`])) as [{ facts_hash: string }];
+    // Counters, nonce and time differ, the facts do not: the stored hash stays.
+    await store.store([report('facts-2', 5, 43, { decision: 'invalid_request' })], cache);
+    expect(await sessionRow('facts-2', 'facts_hash, reports')).toEqual({ facts_hash: hash, reports: '2' });
+    await store.store([report('facts-2', 6, 44, { system_uptime: '99999', cpu_affinity: [7] })], cache);
+    const changed = await sessionRow('facts-2', "facts_hash, host->>'system_uptime' AS uptime, host->'cpu_affinity' AS affinity, reports");
+    expect(changed).toMatchObject({ uptime: '99999', affinity: [7], reports: '3' });
+    expect(changed?.['facts_hash']).not.toBe(hash);
+  });
+
+  it('tells duplicates by session and nonce together: one nonce in two sessions is two reports', async () => {
+    const cache: SessionCache = new Map();
+    const nonce = randomBytes(16).toString('hex');
+    const a = report('nonce-a', 3, 45, { nonce });
+    const b = report('nonce-b', 4, 45, { nonce });
+    expect(await store.store([a, b, b, a, report('nonce-a', 5, 46)], cache)).toMatchObject({ stored: 3, duplicates: 2, path: 'fast' });
+    expect((await deltas('nonce-a')).map((r) => Number(r.create_order))).toEqual([3, 2]);
+    expect((await deltas('nonce-b')).map((r) => Number(r.create_order))).toEqual([4]);
+  });
+
+  it('rolls a batch spanning hours, days and apis up into the right buckets', async () => {
+    const cache: SessionCache = new Map();
+    const to = `${agreement}-hours`;
+    const at = (iso: string, api = 'api-1') => ({ agreement_id: to, received_time_utc: ns(iso), api });
+    await store.store(
+      [
+        report('hours-1', 1, 0, at('2026-05-01T10:59:59Z')),
+        report('hours-1', 3, 0, at('2026-05-01T11:00:00Z')),
+        report('hours-2', 10, 0, at('2026-05-01T10:30:00Z')),
+        report('hours-1', 6, 0, at('2026-05-02T00:00:00Z')),
+        report('hours-2', 30, 0, at('2026-05-01T10:31:00Z', 'api-2')),
+      ],
+      cache,
+    );
+    const hours = await db.query(`SELECT to_char(hour AT TIME ZONE 'UTC', 'DD HH24') AS h, api, reports, int_500ns FROM metrics_latency_hourly WHERE agreement_id = $1 ORDER BY 1, 2`, [to]);
+    expect(hours).toEqual([
+      { h: '01 10', api: 'api-1', reports: '2', int_500ns: '11' },
+      { h: '01 10', api: 'api-2', reports: '1', int_500ns: '20' },
+      { h: '01 11', api: 'api-1', reports: '1', int_500ns: '2' },
+      { h: '02 00', api: 'api-1', reports: '1', int_500ns: '3' },
+    ]);
+    const days = await db.query(`SELECT to_char(day AT TIME ZONE 'UTC', 'DD') AS d, api, reports, int_500ns FROM metrics_latency_daily WHERE agreement_id = $1 ORDER BY 1, 2`, [to]);
+    expect(days).toEqual([
+      { d: '01', api: 'api-1', reports: '3', int_500ns: '13' },
+      { d: '01', api: 'api-2', reports: '1', int_500ns: '20' },
+      { d: '02', api: 'api-1', reports: '1', int_500ns: '3' },
+    ]);
+  });
+
+  it('COPYs deltas beyond 2^53 and non-ASCII text exactly', async () => {
+    const cache: SessionCache = new Map();
+    const huge = { internal_latency_count_500ns: 0, internal_latency_count_inf: 0, api: 'äpi-€\t😀' };
+    expect(await store.store([report('wide-1', 0, 50, { ...huge, create_order: '9007199254740993' }), report('wide-1', 0, 51, { ...huge, create_order: '9007199254740999' })], cache)).toMatchObject({
+      stored: 2,
+      path: 'fast',
+    });
+    const rows = await db.query(`SELECT create_order, api, restart FROM metrics_report WHERE session_id = $1 ORDER BY kafka_offset`, [`${prefix}wide-1`]);
+    expect(rows).toEqual([
+      { create_order: '9007199254740993', api: 'äpi-€\t😀', restart: true },
+      { create_order: '6', api: 'äpi-€\t😀', restart: false },
+    ]);
+  });
+
   it('writes changed session facts, and text needing COPY escapes, unchanged', async () => {
     const cache: SessionCache = new Map();
     await store.store([report('facts\t1\\x', 1, 40, { hostname: 'gw-a' })], cache);
     await store.store([report('facts\t1\\x', 2, 41, { hostname: 'gw-b\nline', package_name: 'pkg\\\r' })], cache);
-    const [session] = await db.query(`SELECT hostname, package_name, reports FROM metrics_session WHERE session_id = $1`, ['facts\t1\\x']);
-    expect(session).toEqual({ hostname: 'gw-b\nline', package_name: 'pkg\\\r', reports: '2' });
-    expect((await db.query(`SELECT package_name FROM metrics_report WHERE session_id = $1 ORDER BY kafka_offset`, ['facts\t1\\x'])).map((r) => r['package_name'])).toEqual([
+    expect(await sessionRow('facts\t1\\x', 'hostname, package_name, reports')).toEqual({ hostname: 'gw-b\nline', package_name: 'pkg\\\r', reports: '2' });
+    expect((await db.query(`SELECT package_name FROM metrics_report WHERE session_id = $1 ORDER BY kafka_offset`, [`${prefix}facts\t1\\x`])).map((r) => r['package_name'])).toEqual([
       'fix-gateway',
       'pkg\\\r',
     ]);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { CopyBuffer } from './copy-buffer';
 import {
   COUNTER_FIELDS,
   type CumulativeField,
@@ -8,7 +9,9 @@ import {
   DeltaSums,
   deltaText,
   EXTERNAL_BUCKETS,
+  factsKeyOf,
   FEATURE_FIELDS,
+  hasFactsKey,
   HISTOGRAM_START,
   INTERNAL_BUCKETS,
   nsToIso,
@@ -45,6 +48,9 @@ export interface StoreResult {
 export interface CachedSession {
   readonly state: SessionState;
   readonly factsHash: string;
+  /** What the facts were decoded from, for a v2 report (factsKeyOf): compared instead of the fields. */
+  readonly factsKey: Buffer | undefined;
+  /** The report itself when it has no facts key (v1): never a lazy v2 one, which holds its whole fetch. */
   readonly factsReport: TelemetryReport | undefined;
   readonly reports: bigint;
 }
@@ -285,27 +291,58 @@ function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
   return true;
 }
 
-/** COPY text format: backslash, tab, newline and carriage return escaped; \N is NULL. */
-function copyText(value: string | null): string {
-  if (value === null) return '\\N';
-  return /[\\\t\n\r]/.test(value) ? value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : value;
-}
+// Hot-loop copies of the library's constants: its `export *` re-exports are getters in the built
+// CommonJS, called on every use (they showed in profiles).
+const HIST_START = HISTOGRAM_START;
+const FEATURES = [...FEATURE_FIELDS];
 
-/** The report's metrics_report row as one COPY line, in REPORT_COLUMNS order. */
-function copyLine(r: TelemetryReport, partition: number, offset: string, delta: ReportDelta): string {
-  let line = `${copyText(r.session_id)}\t${copyText(r.nonce)}\t${copyText(r.agreement_id)}\t${copyText(r.package_name)}\t${copyText(r.api)}\t${r.received_at}\t${r.request_time_utc}\t${r.decision}\t${partition}\t${offset}\t${delta.restart ? 't' : 'f'}\t${r.symbols}\t${r.accounts}\t${r.users}`;
+/** The report's metrics_report row as one COPY row, in REPORT_COLUMNS order. */
+function copyRow(out: CopyBuffer, r: TelemetryReport, partition: number, offset: string, delta: ReportDelta): void {
+  out.text(r.session_id);
+  out.tab();
+  out.text(r.nonce);
+  out.tab();
+  out.text(r.agreement_id);
+  out.tab();
+  out.text(r.package_name);
+  out.tab();
+  out.text(r.api);
+  out.tab();
+  out.text(r.received_at);
+  out.tab();
+  out.text(r.request_time_utc);
+  out.tab();
+  out.text(r.decision);
+  out.tab();
+  out.integer(partition);
+  out.tab();
+  out.text(offset);
+  out.tab();
+  out.bool(delta.restart);
+  out.tab();
+  out.text(r.symbols);
+  out.tab();
+  out.text(r.accounts);
+  out.tab();
+  out.text(r.users);
   // Counters are CUMULATIVE_FIELDS' first entries, the histogram columns (HIST_COLUMNS order) the rest.
-  if (delta.deltasBig) {
-    for (let i = 0; i < HISTOGRAM_START; i++) line += `\t${deltaText(delta, i)}`;
-    for (const f of FEATURE_FIELDS) line += r[f] ? '\tt' : '\tf';
-    for (let i = HISTOGRAM_START; i < CUMULATIVE_COUNT; i++) line += `\t${deltaText(delta, i)}`;
-  } else {
-    const d = delta.deltas;
-    for (let i = 0; i < HISTOGRAM_START; i++) line += `\t${d[i] as number}`;
-    for (const f of FEATURE_FIELDS) line += r[f] ? '\tt' : '\tf';
-    for (let i = HISTOGRAM_START; i < CUMULATIVE_COUNT; i++) line += `\t${d[i] as number}`;
+  const big = delta.deltasBig !== undefined;
+  const d = delta.deltas;
+  for (let i = 0; i < HIST_START; i++) {
+    out.tab();
+    if (big) out.text(deltaText(delta, i));
+    else out.integer(d[i] as number);
   }
-  return `${line}\n`;
+  for (const f of FEATURES) {
+    out.tab();
+    out.bool(r[f]);
+  }
+  for (let i = HIST_START; i < CUMULATIVE_COUNT; i++) {
+    out.tab();
+    if (big) out.text(deltaText(delta, i));
+    else out.integer(d[i] as number);
+  }
+  out.endRow();
 }
 
 /** Latency sums of one roll-up row-to-be. */
@@ -333,6 +370,38 @@ function rollUpEntry(target: Map<string, RollUpSum>, bucket: string, agreement: 
     target.set(key, entry);
   }
   return entry;
+}
+
+/**
+ * The batch's hourly sums, found per report through nested maps (agreement, package, api, hour):
+ * no key string built for each report. Same buckets as rollUpEntry with `${received_at[0..13]}:00:00Z`.
+ */
+class HourlySums {
+  private readonly index = new Map<string, Map<string, Map<string, Map<string, RollUpSum>>>>();
+  readonly entries: RollUpSum[] = [];
+  // A batch's reports mostly share their hour: its bucket text is made once.
+  private prefix: string | undefined;
+  private bucket = '';
+
+  entry(receivedAt: string, agreement: string, packageName: string, api: string): RollUpSum {
+    if (this.prefix === undefined || !receivedAt.startsWith(this.prefix)) {
+      this.prefix = receivedAt.slice(0, 13);
+      this.bucket = `${this.prefix}:00:00Z`;
+    }
+    let byPackage = this.index.get(agreement);
+    if (!byPackage) this.index.set(agreement, (byPackage = new Map()));
+    let byApi = byPackage.get(packageName);
+    if (!byApi) byPackage.set(packageName, (byApi = new Map()));
+    let byHour = byApi.get(api);
+    if (!byHour) byApi.set(api, (byHour = new Map()));
+    let entry = byHour.get(this.bucket);
+    if (!entry) {
+      entry = { bucket: this.bucket, agreement, packageName, api, reports: 0, sums: new DeltaSums(HIST_COLUMNS.length) };
+      byHour.set(this.bucket, entry);
+      this.entries.push(entry);
+    }
+    return entry;
+  }
 }
 
 const rollUpJson = (sums: Iterable<RollUpSum>): string =>
@@ -384,15 +453,21 @@ export class TelemetryStore {
 
   async store(batch: readonly PositionedReport[], cache?: SessionCache): Promise<StoreResult> {
     if (batch.length === 0) return { stored: 0, duplicates: 0, restarts: 0, path: 'fast' };
-    // First occurrence of each (session, nonce) in the batch.
+    // First occurrence of each (session, nonce) in the batch. By nonce first (random, so nearly
+    // always unique): a composite key string only for a nonce seen before.
+    const byNonce = new Map<string, string>();
     const seen = new Set<string>();
     const unique: PositionedReport[] = [];
     for (const item of batch) {
-      const id = `${item.report.session_id}\u0000${item.report.nonce}`;
-      if (!seen.has(id)) {
+      const { session_id: session, nonce } = item.report;
+      const other = byNonce.get(nonce);
+      if (other === undefined) byNonce.set(nonce, session);
+      else {
+        const id = `${session}\u0000${nonce}`;
+        if (other === session || seen.has(id)) continue;
         seen.add(id);
-        unique.push(item);
       }
+      unique.push(item);
     }
     const sessionIds = [...new Set(unique.map((i) => i.report.session_id))].sort();
     if (!cache) return this.storeSlow(batch.length, unique, sessionIds);
@@ -422,14 +497,15 @@ export class TelemetryStore {
       const found = await client.query<{ session_id: string; last_state: unknown; facts_hash: string; reports: string }>(LOAD_SESSIONS, [missing]);
       for (const s of found.rows) {
         const state = stateFromArray(s.last_state);
-        if (state) loaded.set(s.session_id, { state, factsHash: s.facts_hash, factsReport: undefined, reports: BigInt(s.reports) });
+        if (state) loaded.set(s.session_id, { state, factsHash: s.facts_hash, factsKey: undefined, factsReport: undefined, reports: BigInt(s.reports) });
         // A row without a usable state can only be handled by the slow path's upsert.
         else throw new StaleCacheError();
       }
     }
     const progress = new Map<string, SessionProgress>();
-    const hourly = new Map<string, RollUpSum>();
-    const lines: string[] = [];
+    const hourly = new HourlySums();
+    // ~300 bytes a row; grows if need be.
+    const rows = new CopyBuffer(unique.length * 320);
     let restarts = 0;
     let index = 0;
     for (const { report: r, partition, offset } of unique) {
@@ -446,10 +522,10 @@ export class TelemetryStore {
       const restarted = delta.restart && previous !== undefined;
       if (restarted) restarts += 1;
       const receivedAt = r.received_at;
-      lines.push(copyLine(r, partition, offset, delta));
-      const entry = rollUpEntry(hourly, `${receivedAt.slice(0, 13)}:00:00Z`, r.agreement_id ?? '', r.package_name, r.api);
+      copyRow(rows, r, partition, offset, delta);
+      const entry = hourly.entry(receivedAt, r.agreement_id ?? '', r.package_name, r.api);
       entry.reports += 1;
-      entry.sums.addDelta(delta, HISTOGRAM_START);
+      entry.sums.addDelta(delta, HIST_START);
       if (session.reports === 0 || receivedAt < session.firstSeen) session.firstSeen = receivedAt;
       if (session.reports === 0 || receivedAt > session.lastSeen) session.lastSeen = receivedAt;
       session.reports += 1;
@@ -458,7 +534,7 @@ export class TelemetryStore {
       session.last = r;
     }
     const daily = new Map<string, RollUpSum>();
-    for (const h of hourly.values()) {
+    for (const h of hourly.entries) {
       const entry = rollUpEntry(daily, `${h.bucket.slice(0, 10)}T00:00:00Z`, h.agreement, h.packageName, h.api);
       entry.reports += h.reports;
       entry.sums.merge(h.sums);
@@ -473,7 +549,7 @@ export class TelemetryStore {
       const lastState = stateToArray(state);
       const before = s.before;
       let factsHash: string;
-      if (before?.factsReport && sameFacts(before.factsReport, s.last)) factsHash = before.factsHash;
+      if (before && (before.factsKey ? hasFactsKey(s.last, before.factsKey) : before.factsReport !== undefined && sameFacts(before.factsReport, s.last))) factsHash = before.factsHash;
       else factsHash = factsHashOf(sessionFacts(s.last));
       if (before && before.factsHash === factsHash) {
         progressed.push({ session_id: s.id, last_seen: s.lastSeen, reports: s.reports, restarts: s.restarts, last_state: lastState, expected: before.reports.toString() });
@@ -482,7 +558,8 @@ export class TelemetryStore {
         if (before) changed.push({ ...row, expected: before.reports.toString() });
         else created.push(row);
       }
-      committed.set(s.id, { state, factsHash, factsReport: s.last, reports: (before?.reports ?? 0n) + BigInt(s.reports) });
+      const factsKey = factsKeyOf(s.last);
+      committed.set(s.id, { state, factsHash, factsKey, factsReport: factsKey ? undefined : s.last, reports: (before?.reports ?? 0n) + BigInt(s.reports) });
     }
 
     // Queued together: pg sends each as soon as the previous one is answered, without waiting for us.
@@ -497,11 +574,11 @@ export class TelemetryStore {
     if (wrote.status === 'rejected') throw wrote.reason;
     const counts = wrote.value.rows[0];
     if (!counts || counts.progressed !== progressed.length || counts.changed !== changed.length || counts.created !== created.length) throw new StaleCacheError();
-    await copyRows(client, lines);
+    await copyRows(client, rows.bytes());
     // Last, so the roll-up rows every partition shares stay locked only until the commit right after.
     // The commit is queued right behind: the shared rows are not held while this process is busy.
     // Should the roll-ups fail, PostgreSQL answers that COMMIT with a rollback and the error surfaces here.
-    const rolling = client.query(FAST_ROLL_UPS, [rollUpJson(hourly.values()), rollUpJson(daily.values())]);
+    const rolling = client.query(FAST_ROLL_UPS, [rollUpJson(hourly.entries), rollUpJson(daily.values())]);
     const committing = client.query('COMMIT');
     const [rolled, commit] = await Promise.allSettled([rolling, committing]);
     if (rolled.status === 'rejected') throw rolled.reason;
@@ -509,7 +586,7 @@ export class TelemetryStore {
 
     if (cache.size + committed.size > MAX_CACHED_SESSIONS) cache.clear();
     for (const [id, entry] of committed) cache.set(id, entry);
-    return { stored: lines.length, duplicates: received - lines.length, restarts, path: 'fast' };
+    return { stored: rows.rows, duplicates: received - rows.rows, restarts, path: 'fast' };
   }
 
   private async storeSlow(received: number, unique: readonly PositionedReport[], sessionIds: readonly string[]): Promise<StoreResult> {
@@ -612,21 +689,16 @@ function isConflict(error: unknown): boolean {
   return code === '23505' || code === '40P01' || code === '40001';
 }
 
-/** Streams the lines through COPY FROM STDIN, in chunks of about 64 kB. */
-async function copyRows(client: PoolClient, lines: readonly string[]): Promise<void> {
+/** Streams the rows through COPY FROM STDIN, in CopyData messages of 64 KiB (views, not copies). */
+async function copyRows(client: PoolClient, rows: Buffer): Promise<void> {
   const stream = client.query(copyFrom(COPY_REPORTS));
   const finished = new Promise<void>((resolve, reject) => {
     stream.on('finish', resolve);
     stream.on('error', reject);
   });
-  let chunk = '';
-  for (const line of lines) {
-    chunk += line;
-    if (chunk.length >= 65_536) {
-      stream.write(chunk);
-      chunk = '';
-    }
-  }
-  stream.end(chunk);
+  const CHUNK = 65_536;
+  let at = 0;
+  for (; rows.length - at > CHUNK; at += CHUNK) stream.write(rows.subarray(at, at + CHUNK));
+  stream.end(rows.subarray(at));
   await finished;
 }

@@ -2,7 +2,7 @@ import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { BatchContext, MessageBus, ReceivedMessage, Subscription, Topics, TopicPartition } from '@license-ledger/platform-kafka';
 import type { Logger } from '@license-ledger/platform-logging';
 import { LOGGER, MESSAGE_BUS, MetricsRegistry, PLATFORM_OPTIONS, type PlatformOptions } from '@license-ledger/platform-nest';
-import { parseTelemetry } from '@license-ledger/metrics-usage';
+import { parseTelemetryLazy } from '@license-ledger/metrics-usage';
 import { Pool } from 'pg';
 import { Counter } from 'prom-client';
 import { PositionedReport, SessionCache, TelemetryStore } from './telemetry-store';
@@ -124,12 +124,20 @@ export class TelemetryConsumer implements OnApplicationBootstrap, OnApplicationS
     const cache = this.cacheFor(source);
     const batch: PositionedReport[] = [];
     let index = 0;
+    // Counted per run of one topic (a batch has one): a labelled inc per message showed in profiles.
+    let topic: string | undefined;
+    let received = 0;
     for (const message of messages) {
       // Parsing is the sink's main CPU work: let other partitions' database replies in between, so
       // their transactions (and the roll-up rows they lock) are not held open while this one parses.
       if (++index % PARSE_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
-      this.received.inc({ topic: message.topic });
-      const parsed = parseTelemetry(message.value);
+      if (message.topic !== topic) {
+        if (topic !== undefined) this.received.inc({ topic }, received);
+        topic = message.topic;
+        received = 0;
+      }
+      received++;
+      const parsed = parseTelemetryLazy(message.value);
       if (parsed.ok) {
         batch.push({ report: parsed.report, partition: message.partition, offset: message.offset });
       } else {
@@ -140,6 +148,7 @@ export class TelemetryConsumer implements OnApplicationBootstrap, OnApplicationS
         );
       }
     }
+    if (topic !== undefined) this.received.inc({ topic }, received);
     // Throws on database errors: the offsets stay uncommitted and the bus delivers the batch again.
     const result = await this.store.store(batch, cache);
     if (result.fallback) this.fallbacks.inc({ reason: result.fallback });

@@ -255,8 +255,156 @@ function i64Text(buffer: Buffer, at: number): string {
 
 const fail = (error: string): ParseResult => ({ ok: false, error: `v2: ${error}` });
 
-/** Parses a v2 record (first byte TELEMETRY_V2_MARKER). Never throws. */
-export function parseTelemetryV2(buffer: Buffer): ParseResult {
+/** Offset of STRING_FIELDS entry `index` in a validated record. */
+function stringStart(buffer: Buffer, index: number): number {
+  let at = STRINGS_AT;
+  for (let i = 0; i < index; i++) at += buffer.readUInt16LE(LENGTHS_AT + 2 * i);
+  return at;
+}
+
+function stringAt(buffer: Buffer, index: number): string {
+  const at = stringStart(buffer, index);
+  return buffer.toString('utf8', at, at + buffer.readUInt16LE(LENGTHS_AT + 2 * index));
+}
+
+function u64At(buffer: Buffer, index: number): string {
+  const at = U64_AT + 8 * index;
+  return u64Text(buffer.readUInt32LE(at + 4), buffer.readUInt32LE(at));
+}
+
+function u32sAt(buffer: Buffer, at: number, count: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < count; i++) out.push(buffer.readUInt32LE(at + 4 * i));
+  return out;
+}
+
+/** Bytes a facts key holds before the copied record ranges: is_uat and the agreement presence byte. */
+const FACTS_KEY_HEAD = 2;
+/** process_start_time_utc and every U64_FIELDS value (all of them session facts). */
+const FACTS_FIXED_FROM = I64_AT + 24;
+const FACTS_FIXED_LENGTH = CUMULATIVE_AT - FACTS_FIXED_FROM;
+
+/**
+ * A validated v2 record, read lazily: what the sink needs for every report (ids, times, counters) is
+ * decoded up front; the rest (host facts, mostly) only when asked for, from the record's bytes. Saves
+ * ~30 strings a report. Holds the record's buffer (usually a slice of a whole Kafka fetch): keep it
+ * only while its batch is processed; factsKeyOf copies what a session cache needs.
+ */
+class V2Report {
+  readonly version = 2 as const;
+  constructor(
+    private readonly buffer: Buffer,
+    private readonly flags: number,
+    /** End of the cpu_affinity values: the facts key runs up to here. */
+    private readonly vectorsEnd: number,
+    readonly agreement_id: string | null,
+    readonly session_id: string,
+    readonly nonce: string,
+    readonly decision: TelemetryDecision,
+    readonly package_name: string,
+    readonly api: string,
+    readonly received_time_utc: string,
+    readonly received_at: string,
+    readonly request_time_utc: string,
+    readonly process_id: string,
+    readonly process_start_time_utc: string,
+    readonly symbols: string,
+    readonly accounts: string,
+    readonly users: string,
+    readonly cumulative: readonly number[],
+    readonly cumulativeBig: readonly bigint[] | undefined,
+  ) {}
+
+  get key_fingerprint(): string { return stringAt(this.buffer, 1); }
+  get ingress_instance(): string { return stringAt(this.buffer, 2); }
+  get package_version(): string { return stringAt(this.buffer, 4); }
+  get package_build_host(): string { return stringAt(this.buffer, 5); }
+  get hostname(): string { return stringAt(this.buffer, 6); }
+  get network_hostname(): string { return stringAt(this.buffer, 7); }
+  get machine_id(): string { return stringAt(this.buffer, 8); }
+  get machine(): string { return stringAt(this.buffer, 9); }
+  get cpu_vendor(): string { return stringAt(this.buffer, 10); }
+  get cpu_brand(): string { return stringAt(this.buffer, 11); }
+  get kernel_name(): string { return stringAt(this.buffer, 12); }
+  get kernel_release(): string { return stringAt(this.buffer, 13); }
+  get kernel_version(): string { return stringAt(this.buffer, 14); }
+  get service_name(): string { return stringAt(this.buffer, 15); }
+  get api_name(): string { return stringAt(this.buffer, 16); }
+  get instance(): string { return stringAt(this.buffer, 18); }
+  get token_expiry_time_utc(): string { return i64Text(this.buffer, I64_AT + 16); }
+  get package_build_number(): string { return u64At(this.buffer, 0); }
+  get number_of_processors(): string { return u64At(this.buffer, 1); }
+  get cache_line_size(): string { return u64At(this.buffer, 2); }
+  get page_size(): string { return u64At(this.buffer, 3); }
+  get system_uptime(): string { return u64At(this.buffer, 4); }
+  get system_total_memory(): string { return u64At(this.buffer, 5); }
+  get system_available_memory(): string { return u64At(this.buffer, 6); }
+  get system_total_swap(): string { return u64At(this.buffer, 7); }
+  get system_available_swap(): string { return u64At(this.buffer, 8); }
+  get process_max_rss(): string { return u64At(this.buffer, 10); }
+  get total_symbols(): string { return u64At(this.buffer, 12); }
+  get config_hash(): string { return this.buffer.toString('hex', CONFIG_HASH_AT, CONFIG_HASH_AT + 32); }
+  get cpuid(): number[] { return u32sAt(this.buffer, this.vectorsEnd - 4 * (this.buffer.readUInt16LE(COUNTS_AT) + this.buffer.readUInt16LE(COUNTS_AT + 2)), this.buffer.readUInt16LE(COUNTS_AT)); }
+  get cpu_affinity(): number[] { const count = this.buffer.readUInt16LE(COUNTS_AT + 2); return u32sAt(this.buffer, this.vectorsEnd - 4 * count, count); }
+  get is_uat(): boolean { return (this.flags & 1) !== 0; }
+  get please_report(): boolean { return (this.flags & 2) !== 0; }
+  get please_report_details(): boolean { return (this.flags & 4) !== 0; }
+  get download_trades(): boolean { return (this.flags & 8) !== 0; }
+  get download_orders(): boolean { return (this.flags & 16) !== 0; }
+  get event_log(): boolean { return (this.flags & 32) !== 0; }
+  get position_manager(): boolean { return (this.flags & 64) !== 0; }
+  get risk_manager(): boolean { return (this.flags & 128) !== 0; }
+  get journal(): boolean { return (this.flags & 256) !== 0; }
+  get udp_publish(): boolean { return (this.flags & 512) !== 0; }
+
+  /**
+   * Every byte the session facts are decoded from (plus a few that are not: ingress_instance, the
+   * string lengths): equal keys mean equal facts, so the facts hash need not be recomputed.
+   */
+  factsKey(): Buffer {
+    // Unpooled: a cache keeps keys for long, and a pooled one would keep its whole 8 KiB slab alive.
+    const key = Buffer.allocUnsafeSlow(this.factsKeyLength());
+    key[0] = this.flags & 1;
+    key[1] = this.buffer[3] as number;
+    this.buffer.copy(key, FACTS_KEY_HEAD, FACTS_FIXED_FROM, CUMULATIVE_AT);
+    this.buffer.copy(key, FACTS_KEY_HEAD + FACTS_FIXED_LENGTH, CONFIG_HASH_AT, this.vectorsEnd);
+    return key;
+  }
+
+  hasFactsKey(key: Buffer): boolean {
+    return (
+      key.length === this.factsKeyLength() &&
+      key[0] === (this.flags & 1) &&
+      key[1] === this.buffer[3] &&
+      this.buffer.compare(key, FACTS_KEY_HEAD, FACTS_KEY_HEAD + FACTS_FIXED_LENGTH, FACTS_FIXED_FROM, CUMULATIVE_AT) === 0 &&
+      this.buffer.compare(key, FACTS_KEY_HEAD + FACTS_FIXED_LENGTH, key.length, CONFIG_HASH_AT, this.vectorsEnd) === 0
+    );
+  }
+
+  private factsKeyLength(): number {
+    return FACTS_KEY_HEAD + FACTS_FIXED_LENGTH + (this.vectorsEnd - CONFIG_HASH_AT);
+  }
+}
+
+/**
+ * A copy of the bytes a lazily parsed v2 report's session facts come from (undefined for any other
+ * report): small, and holds no reference to the record, so a session cache may keep it.
+ */
+export function factsKeyOf(report: TelemetryReport): Buffer | undefined {
+  return report instanceof V2Report ? report.factsKey() : undefined;
+}
+
+/** True when the report's facts are those the key was taken from (false when unknown). */
+export function hasFactsKey(report: TelemetryReport, key: Buffer): boolean {
+  return report instanceof V2Report && report.hasFactsKey(key);
+}
+
+/**
+ * Parses a v2 record (first byte TELEMETRY_V2_MARKER), validating all of it, into a report whose
+ * rarely needed fields are decoded on access (see V2Report). Never throws. The report refers to
+ * `buffer`, which must not change afterwards.
+ */
+export function parseTelemetryV2Lazy(buffer: Buffer): ParseResult {
   const length = buffer.length;
   if (length < STRINGS_AT) return fail(`${length} bytes is shorter than the fixed part (${STRINGS_AT})`);
   if (buffer[0] !== TELEMETRY_V2_MARKER || buffer[1] !== TELEMETRY_V2_VERSION) return fail(`unknown version ${buffer[1] ?? '?'}`);
@@ -267,22 +415,19 @@ export function parseTelemetryV2(buffer: Buffer): ParseResult {
   const flags = buffer.readUInt16LE(4);
   if (flags >> (1 + FEATURE_FIELDS.length) !== 0 || buffer.readUInt16LE(6) !== 0) return fail('unknown flag bits');
 
-  const u64 = new Array<string>(U64_FIELDS.length);
+  // Range checks of every uint64 now; their text only for the few read for each report.
   for (let i = 0; i < U64_FIELDS.length; i++) {
-    const at = U64_AT + 8 * i;
-    const hi = buffer.readUInt32LE(at + 4);
-    if (hi >= 0x80000000) return fail(`${U64_FIELDS[i]} exceeds 2^63-1`);
-    u64[i] = u64Text(hi, buffer.readUInt32LE(at));
+    if (buffer.readUInt32LE(U64_AT + 8 * i + 4) >= 0x80000000) return fail(`${U64_FIELDS[i]} exceeds 2^63-1`);
   }
   // Cumulative values as doubles, exact below 2^53; bigint for all of them only when one is not.
-  const cumulative: number[] = [];
+  const cumulative = new Array<number>(CUMULATIVE_FIELDS.length);
   let wide = false;
   for (let i = 0; i < CUMULATIVE_FIELDS.length; i++) {
     const at = CUMULATIVE_AT + 8 * i;
     const hi = buffer.readUInt32LE(at + 4);
     if (hi >= 0x80000000) return fail(`${CUMULATIVE_FIELDS[i]} exceeds 2^63-1`);
     if (hi >= SAFE_HI) wide = true;
-    cumulative.push(hi * TWO_32 + buffer.readUInt32LE(at));
+    cumulative[i] = hi * TWO_32 + buffer.readUInt32LE(at);
   }
   let cumulativeBig: bigint[] | undefined;
   if (wide) {
@@ -295,100 +440,136 @@ export function parseTelemetryV2(buffer: Buffer): ParseResult {
   const cpuidCount = buffer.readUInt16LE(COUNTS_AT);
   const affinityCount = buffer.readUInt16LE(COUNTS_AT + 2);
   if (cpuidCount > MAX_U32S || affinityCount > MAX_U32S) return fail(`more than ${MAX_U32S} cpuid or cpu_affinity values`);
-  if (end + 4 * (cpuidCount + affinityCount) > length) return fail('strings or vectors run past the end of the record');
+  const vectorsEnd = end + 4 * (cpuidCount + affinityCount);
+  if (vectorsEnd > length) return fail('strings or vectors run past the end of the record');
   // Valid UTF-8 as a whole and every string starting on a character (not a continuation byte):
   // then each string is valid UTF-8 on its own. No silent U+FFFD replacement.
   if (!isUtf8(buffer.subarray(STRINGS_AT, end))) return fail('strings are not valid UTF-8');
-  const whole = buffer.toString('utf8', STRINGS_AT, end);
-  const ascii = whole.length === end - STRINGS_AT;
-  const strings = new Array<string>(STRING_FIELDS.length);
   let at = STRINGS_AT;
+  // Where package_name (3) and api (17) start, noted on the way.
+  let packageAt = 0;
+  let apiAt = 0;
   for (let i = 0; i < STRING_FIELDS.length; i++) {
     const bytes = buffer.readUInt16LE(LENGTHS_AT + 2 * i);
+    if (i === 3) packageAt = at;
+    else if (i === 17) apiAt = at;
     if (bytes > 0 && ((buffer[at] as number) & 0xc0) === 0x80) return fail(`${STRING_FIELDS[i]} starts inside a character`);
-    // ASCII: byte offsets are character offsets, so slicing the one decoded string is enough.
-    const s = ascii ? whole.slice(at - STRINGS_AT, at - STRINGS_AT + bytes) : buffer.toString('utf8', at, at + bytes);
-    if (s.length > MAX_STRING) return fail(`${STRING_FIELDS[i]} is longer than ${MAX_STRING} characters`);
-    strings[i] = s;
+    // At most MAX_STRING bytes is at most MAX_STRING characters; longer ones are counted.
+    if (bytes > MAX_STRING && buffer.toString('utf8', at, at + bytes).length > MAX_STRING) return fail(`${STRING_FIELDS[i]} is longer than ${MAX_STRING} characters`);
     at += bytes;
   }
-  // PostgreSQL text cannot hold U+0000: such a record could never be stored.
-  if (whole.includes('\u0000')) return fail(`${STRING_FIELDS[strings.findIndex((s) => s.includes('\u0000'))]} contains U+0000`);
-  const [agreementId, keyFingerprint, ingressInstance, packageName] = strings as [string, string, string, string];
-  if (presence === 1 ? agreementId === '' : agreementId !== '') return fail('agreement_id presence and length disagree');
-  if (keyFingerprint === '') return fail('key_fingerprint is empty');
-  if (packageName === '') return fail('package_name is empty');
-  const cpuid: number[] = [];
-  for (let i = 0; i < cpuidCount; i++, at += 4) cpuid.push(buffer.readUInt32LE(at));
-  const cpuAffinity: number[] = [];
-  for (let i = 0; i < affinityCount; i++, at += 4) cpuAffinity.push(buffer.readUInt32LE(at));
+  // PostgreSQL text cannot hold U+0000: such a record could never be stored. In valid UTF-8 only
+  // U+0000 has a zero byte.
+  const zero = buffer.indexOf(0, STRINGS_AT);
+  if (zero !== -1 && zero < end) {
+    let field = 0;
+    while (stringStart(buffer, field + 1) <= zero) field++;
+    return fail(`${STRING_FIELDS[field]} contains U+0000`);
+  }
+  const agreementBytes = buffer.readUInt16LE(LENGTHS_AT);
+  if (presence === 1 ? agreementBytes === 0 : agreementBytes !== 0) return fail('agreement_id presence and length disagree');
+  if (buffer.readUInt16LE(LENGTHS_AT + 2) === 0) return fail('key_fingerprint is empty');
+  const packageBytes = buffer.readUInt16LE(LENGTHS_AT + 6);
+  if (packageBytes === 0) return fail('package_name is empty');
 
   const receivedTime = i64Text(buffer, I64_AT);
-  const processId = u64[9] as string;
+  const processId = u64At(buffer, 9);
   const processStart = i64Text(buffer, I64_AT + 24);
-  const hostname = strings[6] as string;
-  const sessionId = strings[19] === '' ? derivedSessionId(keyFingerprint, hostname, processId, processStart) : (strings[19] as string);
-  const report: TelemetryReport = {
-    version: 2,
-    agreement_id: presence === 1 ? agreementId : null,
-    key_fingerprint: keyFingerprint,
-    received_time_utc: receivedTime,
-    received_at: isoFromNsText(receivedTime),
+  const sessionAt = end - buffer.readUInt16LE(LENGTHS_AT + 2 * 19);
+  const sessionId =
+    sessionAt === end ? derivedSessionId(stringAt(buffer, 1), stringAt(buffer, 6), processId, processStart) : buffer.toString('utf8', sessionAt, end);
+  const report = new V2Report(
+    buffer,
+    flags,
+    vectorsEnd,
+    presence === 1 ? buffer.toString('utf8', STRINGS_AT, STRINGS_AT + agreementBytes) : null,
+    sessionId,
+    buffer.toString('hex', NONCE_AT, NONCE_AT + 16),
     decision,
-    ingress_instance: ingressInstance,
-    request_time_utc: i64Text(buffer, I64_AT + 8),
-    token_expiry_time_utc: i64Text(buffer, I64_AT + 16),
-    nonce: buffer.toString('hex', NONCE_AT, NONCE_AT + 16),
-    package_name: packageName,
-    package_version: strings[4] as string,
-    package_build_number: u64[0] as string,
-    package_build_host: strings[5] as string,
-    hostname,
-    network_hostname: strings[7] as string,
-    machine_id: strings[8] as string,
-    machine: strings[9] as string,
-    cpuid,
-    cpu_vendor: strings[10] as string,
-    cpu_brand: strings[11] as string,
-    number_of_processors: u64[1] as string,
-    cache_line_size: u64[2] as string,
-    page_size: u64[3] as string,
-    kernel_name: strings[12] as string,
-    kernel_release: strings[13] as string,
-    kernel_version: strings[14] as string,
-    system_uptime: u64[4] as string,
-    system_total_memory: u64[5] as string,
-    system_available_memory: u64[6] as string,
-    system_total_swap: u64[7] as string,
-    system_available_swap: u64[8] as string,
-    process_id: processId,
-    process_start_time_utc: processStart,
-    process_max_rss: u64[10] as string,
-    service_name: strings[15] as string,
-    api_name: strings[16] as string,
-    api: strings[17] as string,
-    instance: strings[18] as string,
-    session_id: sessionId,
-    is_uat: (flags & 1) !== 0,
-    cpu_affinity: cpuAffinity,
-    symbols: u64[11] as string,
-    total_symbols: u64[12] as string,
-    config_hash: buffer.toString('hex', CONFIG_HASH_AT, CONFIG_HASH_AT + 32),
-    accounts: u64[13] as string,
-    users: u64[14] as string,
-    please_report: (flags & 2) !== 0,
-    please_report_details: (flags & 4) !== 0,
-    download_trades: (flags & 8) !== 0,
-    download_orders: (flags & 16) !== 0,
-    event_log: (flags & 32) !== 0,
-    position_manager: (flags & 64) !== 0,
-    risk_manager: (flags & 128) !== 0,
-    journal: (flags & 256) !== 0,
-    udp_publish: (flags & 512) !== 0,
+    buffer.toString('utf8', packageAt, packageAt + packageBytes),
+    buffer.toString('utf8', apiAt, apiAt + buffer.readUInt16LE(LENGTHS_AT + 2 * 17)),
+    receivedTime,
+    isoFromNsText(receivedTime),
+    i64Text(buffer, I64_AT + 8),
+    processId,
+    processStart,
+    u64At(buffer, 11),
+    u64At(buffer, 13),
+    u64At(buffer, 14),
     cumulative,
     cumulativeBig,
-  };
+  );
   return { ok: true, report };
+}
+
+/** Parses a v2 record (first byte TELEMETRY_V2_MARKER) into a plain report with every field. Never throws. */
+export function parseTelemetryV2(buffer: Buffer): ParseResult {
+  const parsed = parseTelemetryV2Lazy(buffer);
+  return parsed.ok ? { ok: true, report: plainReport(parsed.report) } : parsed;
+}
+
+/** Every field of a report as an own property (a lazy report's as read now). */
+export function plainReport(r: TelemetryReport): TelemetryReport {
+  return {
+    version: r.version,
+    agreement_id: r.agreement_id,
+    key_fingerprint: r.key_fingerprint,
+    received_time_utc: r.received_time_utc,
+    received_at: r.received_at,
+    decision: r.decision,
+    ingress_instance: r.ingress_instance,
+    request_time_utc: r.request_time_utc,
+    token_expiry_time_utc: r.token_expiry_time_utc,
+    nonce: r.nonce,
+    package_name: r.package_name,
+    package_version: r.package_version,
+    package_build_number: r.package_build_number,
+    package_build_host: r.package_build_host,
+    hostname: r.hostname,
+    network_hostname: r.network_hostname,
+    machine_id: r.machine_id,
+    machine: r.machine,
+    cpuid: r.cpuid,
+    cpu_vendor: r.cpu_vendor,
+    cpu_brand: r.cpu_brand,
+    number_of_processors: r.number_of_processors,
+    cache_line_size: r.cache_line_size,
+    page_size: r.page_size,
+    kernel_name: r.kernel_name,
+    kernel_release: r.kernel_release,
+    kernel_version: r.kernel_version,
+    system_uptime: r.system_uptime,
+    system_total_memory: r.system_total_memory,
+    system_available_memory: r.system_available_memory,
+    system_total_swap: r.system_total_swap,
+    system_available_swap: r.system_available_swap,
+    process_id: r.process_id,
+    process_start_time_utc: r.process_start_time_utc,
+    process_max_rss: r.process_max_rss,
+    service_name: r.service_name,
+    api_name: r.api_name,
+    api: r.api,
+    instance: r.instance,
+    session_id: r.session_id,
+    is_uat: r.is_uat,
+    cpu_affinity: r.cpu_affinity,
+    symbols: r.symbols,
+    total_symbols: r.total_symbols,
+    config_hash: r.config_hash,
+    accounts: r.accounts,
+    users: r.users,
+    please_report: r.please_report,
+    please_report_details: r.please_report_details,
+    download_trades: r.download_trades,
+    download_orders: r.download_orders,
+    event_log: r.event_log,
+    position_manager: r.position_manager,
+    risk_manager: r.risk_manager,
+    journal: r.journal,
+    udp_publish: r.udp_publish,
+    cumulative: r.cumulative,
+    cumulativeBig: r.cumulativeBig,
+  };
 }
 
 /** A v1-shaped record (as sampleTelemetryRecord makes) as the TelemetrySource it describes: for tests and benchmarks. */

@@ -6,9 +6,13 @@ import {
   deltaText,
   encodeTelemetryRecord,
   estimateQuantile,
+  factsKeyOf,
+  hasFactsKey,
   INTERNAL_BOUNDS_NS,
   parseTelemetry,
   parseTelemetryBySchema,
+  parseTelemetryLazy,
+  plainReport,
   reportDelta,
   sampleTelemetryRecord,
   signaturePayload,
@@ -157,6 +161,68 @@ describe('v2 (binary) records', () => {
   ])('rejects %s', (_name, corrupt) => {
     const result = parseTelemetry(corrupt(valid()));
     expect(result.ok).toBe(false);
+  });
+
+  const lazy = (overrides: Record<string, unknown> = {}): TelemetryReport => {
+    const result = parseTelemetryLazy(encodeTelemetryRecord(sampleTelemetryRecord(overrides)));
+    if (!result.ok) throw new Error(result.error);
+    return result.report;
+  };
+
+  it('reads lazily (as the sink does) the same report, field by field', () => {
+    for (const overrides of [
+      {},
+      { agreement_id: null, decision: 'no_license_agreement', session_id: '', cpuid: [], cpu_affinity: [0, 4294967295] },
+      { hostname: 'gw-ü-€-😀', api: 'ä\tb', package_version: '', users: '9223372036854775807', received_time_utc: '-5', request_time_utc: '-9223372036854775808' },
+      { ...cumulativeBuckets('external', [1, 2, 3, 4, 5, 6, 7], 123456789), create_order: '9007199254740992', system_uptime: '9007199254740993', is_uat: true, journal: true },
+    ]) {
+      const report = lazy(overrides);
+      expect(plainReport(report)).toEqual(parse2(overrides));
+      expect({ ...plainReport(report), version: 1 }).toEqual(parse(overrides));
+    }
+  });
+
+  it('rejects in the lazy reading whatever the full one rejects, with the same error', () => {
+    const base = encodeTelemetryRecord(sampleTelemetryRecord({ hostname: 'gw-é', machine: 'é'.repeat(2048), session_id: 's\u0000' }));
+    expect(parseTelemetryLazy(base)).toEqual({ ok: false, error: 'v2: session_id contains U+0000' });
+    const long = encodeTelemetryRecord(sampleTelemetryRecord({ machine: 'é'.repeat(4097) }));
+    expect(parseTelemetryLazy(long)).toEqual(parseTelemetry(long));
+    expect(parseTelemetryLazy(long).ok).toBe(false);
+    expect(parseTelemetryLazy(encodeTelemetryRecord(sampleTelemetryRecord({ machine: 'é'.repeat(4096) }))).ok).toBe(true);
+    let seed = 11;
+    const random = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+    const valid = encodeTelemetryRecord(sampleTelemetryRecord({ hostname: 'gw-é' }));
+    for (let i = 0; i < 1000; i++) {
+      const b = Buffer.from(valid);
+      for (let k = 0; k <= random(4); k++) b[1 + random(b.length - 1)] = random(256);
+      const cut = random(10) === 0 ? b.subarray(0, random(b.length)) : b;
+      const full = parseTelemetry(cut);
+      const read = parseTelemetryLazy(cut);
+      expect(read.ok ? { ok: true, report: plainReport(read.report) } : read).toEqual(full);
+    }
+  });
+
+  it('has a facts key that changes exactly with the session facts', () => {
+    const base = lazy();
+    const key = factsKeyOf(base) as Buffer;
+    expect(key).toBeInstanceOf(Buffer);
+    expect(factsKeyOf(parse())).toBeUndefined();
+    expect(hasFactsKey(parse(), key)).toBe(false);
+    // Progress and per-request values are not facts.
+    expect(hasFactsKey(lazy({ nonce: 'ab'.repeat(16), create_order: 99, received_time_utc: '1800000000000000000', decision: 'invalid_request', journal: true }), key)).toBe(true);
+    for (const change of [
+      { hostname: 'gw-2' },
+      { system_uptime: '86401' },
+      { is_uat: true },
+      { agreement_id: null },
+      { process_start_time_utc: '1' },
+      { config_hash: 'cd'.repeat(32) },
+      { cpu_affinity: [0, 1, 2] },
+      { cpuid: [1] },
+      { users: '4' },
+    ]) {
+      expect(hasFactsKey(lazy(change), key)).toBe(false);
+    }
   });
 
   it('never throws on corrupted bytes, and never accepts a U+0000', () => {
