@@ -1,17 +1,12 @@
 import { toHex } from '@license-ledger/protocol-crypto';
 import { licenseRequestFields, type LicenseRequest } from '@license-ledger/protocol-wire';
 import type { MessagePublisher } from '@license-ledger/platform-kafka';
-import { encodeTelemetry, type TelemetryDecision } from '@license-ledger/metrics-usage';
+import { encodeTelemetry, type TelemetryDecision, type TelemetrySourceContext } from '@license-ledger/metrics-usage';
 
 export type { TelemetryDecision };
 
-export interface TelemetryContext {
-  readonly agreementId: string | null;
-  readonly keyFingerprint: string;
-  readonly receivedTimeNs: bigint;
-  readonly decision: TelemetryDecision;
-  readonly ingressInstance: string;
-}
+/** Who and when, beside the request: the metrics side's own definition. */
+export type TelemetryContext = TelemetrySourceContext;
 
 const camel = (snake: string): string => snake.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 const fieldProperty = licenseRequestFields.map(([wire, kind]) => [wire, camel(wire) as keyof LicenseRequest, kind] as const);

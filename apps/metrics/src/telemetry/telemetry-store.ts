@@ -219,37 +219,42 @@ const LOAD_SESSIONS = `SELECT session_id, last_state::text[] AS last_state, fact
 /** ns since the epoch → ISO 8601 with microseconds (PostgreSQL's precision). */
 export { nsToIso };
 
+/** The host facts stored as metrics_session.host, in this order (it feeds the facts hash). */
+const HOST_FACT_FIELDS = [
+  'network_hostname',
+  'machine_id',
+  'machine',
+  'cpuid',
+  'cpu_vendor',
+  'cpu_brand',
+  'number_of_processors',
+  'cache_line_size',
+  'page_size',
+  'kernel_name',
+  'kernel_release',
+  'kernel_version',
+  'system_uptime',
+  'system_total_memory',
+  'system_available_memory',
+  'system_total_swap',
+  'system_available_swap',
+  'process_id',
+  'process_start_time_utc',
+  'process_max_rss',
+  'cpu_affinity',
+  'package_build_number',
+  'package_build_host',
+  'config_hash',
+  'symbols',
+  'total_symbols',
+  'accounts',
+  'users',
+] as const satisfies ReadonlyArray<keyof TelemetryReport>;
+
 function hostFacts(r: TelemetryReport): Record<string, unknown> {
-  return {
-    network_hostname: r.network_hostname,
-    machine_id: r.machine_id,
-    machine: r.machine,
-    cpuid: r.cpuid,
-    cpu_vendor: r.cpu_vendor,
-    cpu_brand: r.cpu_brand,
-    number_of_processors: r.number_of_processors,
-    cache_line_size: r.cache_line_size,
-    page_size: r.page_size,
-    kernel_name: r.kernel_name,
-    kernel_release: r.kernel_release,
-    kernel_version: r.kernel_version,
-    system_uptime: r.system_uptime,
-    system_total_memory: r.system_total_memory,
-    system_available_memory: r.system_available_memory,
-    system_total_swap: r.system_total_swap,
-    system_available_swap: r.system_available_swap,
-    process_id: r.process_id,
-    process_start_time_utc: r.process_start_time_utc,
-    process_max_rss: r.process_max_rss,
-    cpu_affinity: r.cpu_affinity,
-    package_build_number: r.package_build_number,
-    package_build_host: r.package_build_host,
-    config_hash: r.config_hash,
-    symbols: r.symbols,
-    total_symbols: r.total_symbols,
-    accounts: r.accounts,
-    users: r.users,
-  };
+  const facts: Record<string, unknown> = {};
+  for (const field of HOST_FACT_FIELDS) facts[field] = r[field];
+  return facts;
 }
 
 /** A session's facts as stored (metrics_session columns and host), without progress. */

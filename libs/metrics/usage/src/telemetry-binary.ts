@@ -86,7 +86,11 @@ const TWO_32 = 4294967296;
 /** High words below this make a value below 2^53: a double holds it exactly. */
 const SAFE_HI = 0x200000;
 
-/** What the ingress knows of an accepted request: the LicenseRequest (camelCase, as decoded) and who/when. */
+/**
+ * What the ingress knows of an accepted request: the LicenseRequest (camelCase, as decoded). Restated
+ * here rather than imported because the metrics domain may not depend on the wire protocol; the
+ * ingress passes its LicenseRequest, so the compiler keeps the two in step.
+ */
 export interface TelemetrySource {
   readonly requestTimeUtc: bigint;
   readonly tokenExpiryTimeUtc: bigint;
