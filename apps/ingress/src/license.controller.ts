@@ -1,7 +1,8 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Controller, Get, Header, Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { MetricsRegistry } from '@license-ledger/platform-nest';
+import { LOGGER, MetricsRegistry } from '@license-ledger/platform-nest';
+import type { Logger } from '@license-ledger/platform-logging';
 import { LICENSE_KEYS_PATH, LICENSE_PATH, type ServerKeysDocument } from '@license-ledger/protocol-exchange';
 import type { Answer } from './license-handler';
 import { LicenseService } from './license.service';
@@ -60,6 +61,7 @@ export class LicenseFastPath implements OnApplicationBootstrap {
     @Inject(LicenseService) private readonly license: LicenseService,
     @Inject(HttpAdapterHost) private readonly adapterHost: HttpAdapterHost,
     @Inject(MetricsRegistry) private readonly metrics: MetricsRegistry,
+    @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -68,7 +70,11 @@ export class LicenseFastPath implements OnApplicationBootstrap {
     server.removeAllListeners('request');
     server.on('request', (request: IncomingMessage, response: ServerResponse) => {
       if (request.method === 'POST' && isLicensePath(request.url)) {
-        void this.obtain(request, response);
+        this.obtain(request, response).catch((error: unknown) => {
+          // The handler never throws by design; anything else must not take the process down.
+          this.logger.error({ event: 'license_endpoint_failed', err: error }, 'unexpected error serving POST /v1/license');
+          response.destroy();
+        });
         return;
       }
       for (const listener of others) listener.call(server, request, response);

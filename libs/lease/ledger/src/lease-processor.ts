@@ -86,14 +86,18 @@ interface Ownership {
  * transaction's five broker round trips (measured here: 7.5 ms -> 3.7 ms p50 per transaction
  * without them). Committing them later is safe because every command that changed anything left
  * events carrying its request id, and a new owner rebuilds the recent outcomes from those events:
- * commands consumed again after a failover get their first outcome back (or, for a repeat or a
- * malformed command, change nothing again), well inside the outcome window.
+ * commands consumed again after a failover or rebalance get their first outcome back (or, for a
+ * repeat or a malformed command, change nothing again), well inside the outcome window. A command
+ * accepted without any event is the exception — nothing would answer it the first way — so its
+ * transaction always commits the offset past it.
  */
 const OFFSET_COMMIT_INTERVAL_MS = 100;
 
 interface Decided {
   readonly events: readonly LeaseEvent[];
   readonly replies: readonly PartitionedMessage[];
+  /** Accepted without an event (e.g. binding a key already bound): nothing in the log remembers it. */
+  readonly unrecorded: boolean;
 }
 
 /** Past this many decided-but-unwritten records a partition's consumer waits for the writer. */
@@ -196,12 +200,16 @@ export class LeaseProcessor {
     this.stopped = true;
     clearInterval(this.expiryTimer);
     clearInterval(this.offsetTimer);
-    await Promise.allSettled(this.subscriptions.map((s) => s.stop()));
+    // Write and commit what was decided while still in the group, so no one fences us mid-way.
     await this.dropOwnership([...this.owned.keys()]);
+    await Promise.allSettled(this.subscriptions.map((s) => s.stop()));
   }
 
   private applyFromLog(partition: number, messages: readonly ReceivedMessage[]): void {
     const ledger = this.ledger(partition);
+    // Everything after our claim marker is ours and already in this state — together with decisions
+    // not yet written, after which a record read back (before writtenUpTo) must not apply again.
+    if (ledger.ownerWriting) return;
     for (const message of messages) {
       const offset = BigInt(message.offset);
       // The owner's own writes are in its state already (writtenUpTo): no need to decode them again.
@@ -238,6 +246,7 @@ export class LeaseProcessor {
       ownership.ready.then(
         (publisher) => {
           ownership.publisher = publisher;
+          this.ledger(partition).ownerWriting = true;
         },
         (error: unknown) => {
           this.options.logger.warn({ event: 'claim_failed', partition, err: error }, 'could not claim partition');
@@ -262,6 +271,8 @@ export class LeaseProcessor {
         await ownership.writing;
         if (ownership.uncommitted && ownership.failed === undefined) this.commitOffsetsSoon(ownership);
         await ownership.writing;
+        // Written or rebuilt: from here the log's reader keeps this partition's state.
+        this.ledger(ownership.partition).ownerWriting = false;
         const publisher = await ownership.ready;
         await publisher.close();
       }),
@@ -307,6 +318,8 @@ export class LeaseProcessor {
       const decided = this.decideOne(ledger, message, now);
       pending.events.push(...decided.events);
       pending.replies.push(...decided.replies);
+      // Consumed again later, it would be decided again on later state: commit past it now.
+      if (decided.unrecorded) pending.commitOffsets = true;
     }
     const last = messages[messages.length - 1];
     if (last) pending.consumed = { topic: batch.topic, partition: batch.partition, offset: String(BigInt(last.offset) + 1n) };
@@ -372,18 +385,19 @@ export class LeaseProcessor {
     } catch (error) {
       // A malformed command changes nothing; it is logged and skipped (its offset is committed).
       this.options.logger.warn({ event: 'malformed_command', partition: message.partition, offset: message.offset, err: error }, 'skipping malformed command');
-      return { events: [], replies: [] };
+      return { events: [], replies: [], unrecorded: false };
     }
     const { command, replyTo } = envelope;
     if (message.key !== command.data.agreementId) {
       this.options.logger.warn({ event: 'misrouted_command', key: message.key, agreementId: command.data.agreementId }, 'command key is not its agreement id; skipping');
-      return { events: [], replies: [] };
+      return { events: [], replies: [], unrecorded: false };
     }
     const decided = ledger.decideAndApply(command, now);
     const reply: ReplyEnvelope = { requestId: command.metadata.requestId, agreementId: command.data.agreementId, outcome: decided.outcome };
     return {
       events: [...decided.events],
       replies: replyTo === null ? [] : [{ key: replyTo, value: encodeJson(reply) }],
+      unrecorded: decided.events.length === 0 && !decided.duplicate,
     };
   }
 
@@ -391,7 +405,7 @@ export class LeaseProcessor {
     ownership: Ownership,
     publisher: TransactionalPublisher,
     ledger: PartitionLedger,
-    decided: Decided,
+    decided: Pick<Decided, 'events' | 'replies'>,
     consumed: readonly ConsumedOffset[],
   ): Promise<void> {
     const { topics, groupId } = this.options;

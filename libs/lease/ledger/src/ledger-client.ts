@@ -28,6 +28,7 @@ export class LedgerClient {
   private readonly pending = new Map<string, (outcome: LeaseOutcome) => void>();
   private subscription: Subscription | undefined;
   private flushing: Promise<void> | undefined;
+  private scheduled = false;
   /** Commands queued while a publish is in flight go out together in the next one. */
   private outbox: Array<{ readonly message: OutgoingMessage; readonly sent: (error?: unknown) => void }> = [];
 
@@ -101,7 +102,13 @@ export class LedgerClient {
   private enqueue(message: OutgoingMessage): Promise<void> {
     return new Promise((resolve, reject) => {
       this.outbox.push({ message, sent: (error) => (error === undefined ? resolve() : reject(error)) });
-      if (!this.flushing && this.outbox.length === 1) setImmediate(() => this.flush());
+      if (!this.flushing && !this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          this.flush();
+        });
+      }
     });
   }
 
@@ -125,6 +132,8 @@ export class LedgerClient {
       }
     })().finally(() => {
       this.flushing = undefined;
+      // Queued after the loop's last look and before this: nobody else would send it.
+      if (this.outbox.length > 0) this.flush();
     });
   }
 }

@@ -24,6 +24,8 @@ export const DEDUP_WINDOW_MS = 5 * 60_000;
 export class PartitionLedger {
   /** Offset of the next record to apply; every record below it is already in the state. */
   nextOffset = 0n;
+  /** Set while this instance owns and writes the partition: its state is ahead of the log's reader. */
+  ownerWriting = false;
   readonly agreements = new Map<AgreementId, AgreementState>();
   private readonly outcomes = new Map<RequestId, { readonly at: EpochMs; readonly outcome: LeaseOutcome }>();
   private latestAt = 0;
