@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { LeaseCommand, LeaseEvent } from '@license-ledger/lease-domain';
-import { KafkaJsMessageBus, ProducerFencedError } from '@license-ledger/platform-kafka';
+import { KafkaJsMessageBus, ProducerFencedError, type Transaction } from '@license-ledger/platform-kafka';
 import { createTestTopics, integrationEnv, readTopic, silentLogger } from '@license-ledger/platform-testing';
 import { LeaseProcessor, LedgerTopics } from './lease-processor';
 import { LedgerClient } from './ledger-client';
@@ -191,5 +191,52 @@ describe('LeaseProcessor on the real broker', () => {
     const after = await eventsOf();
     expect(after.slice(0, before.length)).toEqual(before);
     expect(after.slice(before.length).map((e) => e.type)).toEqual(['LockRenewed']);
+  }, 120_000);
+
+  it('claims a partition again after a failed write and answers the commands whose decisions it lost', async () => {
+    const topics = await createLedgerTopics();
+    const groupId = `test-lease-${randomUUID().slice(0, 8)}`;
+    const bus = new KafkaJsMessageBus({ clientId: 'lease-failing', brokers, logger: silentLogger });
+    // The next transaction of any partition fails once (as a broker error would), after which
+    // writes go through again.
+    let failNext = false;
+    const failingBus = Object.create(bus) as KafkaJsMessageBus;
+    failingBus.transactionalPublisher = async (id: string) => {
+      const publisher = await bus.transactionalPublisher(id);
+      return {
+        inTransaction: <T>(work: (transaction: Transaction) => Promise<T>): Promise<T> => {
+          if (!failNext) return publisher.inTransaction(work);
+          failNext = false;
+          return publisher.inTransaction(async () => {
+            throw new Error('injected write failure');
+          });
+        },
+        close: () => publisher.close(),
+      };
+    };
+    const processor = new LeaseProcessor({ bus: failingBus, topics, groupId, instanceId: 'lease-failing', logger: silentLogger });
+    await processor.start();
+    const clientBus = new KafkaJsMessageBus({ clientId: 'test-ingress', brokers, logger: silentLogger });
+    const client = new LedgerClient({ bus: clientBus, topics, instanceId: `ingress-${randomUUID().slice(0, 8)}`, groupPrefix: groupId });
+    await client.start();
+    cleanups.push(async () => {
+      await client.stop();
+      await processor.stop();
+      await Promise.all([clientBus.close(), bus.close()]);
+    });
+
+    const agreementId = `agr-${randomUUID()}`;
+    const key = Buffer.alloc(32, 6).toString('base64');
+    await client.send(command('OpenAgreement', { agreementId, name: 'Acme', licenses: 1 }), 30_000);
+    await client.send(command('BindKey', { agreementId, key }), 30_000);
+    failNext = true;
+    // Its first decision is thrown away with the failed transaction; nothing else arrives on the
+    // partition, yet it is decided again and answered.
+    const outcome = await client.send(command('AcquireLock', { agreementId, configHash: hash(1), holder: holder(key, 'a') }, 'req-lost'), 20_000);
+    expect(outcome.kind).toBe('granted');
+    expect(failNext).toBe(false);
+    expect(await client.send(command('AcquireLock', { agreementId, configHash: hash(2), holder: holder(key, 'b') }), 20_000)).toMatchObject({ kind: 'denied', reason: 'no_available_licenses' });
+    const events = (await readLedger(topics.events)).filter((r): r is LeaseEvent => r.type !== 'PartitionClaimed');
+    expect(events.filter((e) => e.metadata.requestId === 'req-lost').map((e) => e.type)).toEqual(['LockGranted']);
   }, 120_000);
 });

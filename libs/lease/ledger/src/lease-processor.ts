@@ -57,6 +57,8 @@ interface PendingWrite {
   consumed: ConsumedOffset | undefined;
   /** Commit `consumed` in this transaction even if the last commit is recent. */
   commitOffsets: boolean;
+  /** Offset of the first command decided into this batch: where to consume again if it fails. */
+  firstCommand: bigint | undefined;
   readonly written: Promise<void>;
   settle(error?: unknown): void;
 }
@@ -110,7 +112,7 @@ function newPendingWrite(): PendingWrite {
   });
   // Observed by whoever waits on it; never an unhandled rejection when nobody does.
   written.catch(() => undefined);
-  return { events: [], replies: [], consumed: undefined, commitOffsets: false, written, settle };
+  return { events: [], replies: [], consumed: undefined, commitOffsets: false, firstCommand: undefined, written, settle };
 }
 
 /**
@@ -131,6 +133,7 @@ export class LeaseProcessor {
   private readonly owned = new Map<number, Ownership>();
   private readonly subscriptions: Subscription[] = [];
   private stateReader: Subscription | undefined;
+  private commands: Subscription | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private offsetTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -172,21 +175,20 @@ export class LeaseProcessor {
       onMessages: async (messages, batch) => this.applyFromLog(batch.partition, messages),
     });
     this.subscriptions.push(this.stateReader);
-    this.subscriptions.push(
-      await bus.subscribe({
-        groupId: this.options.groupId,
-        topics: [topics.commands],
-        fromBeginning: true,
-        commit: 'none',
-        maxWaitMs: 100,
-        // Partitions have their own writers and state: decide them side by side.
-        partitionsInParallel: 8,
-        onAssignment: (assigned) => this.reassign(assigned),
-        onMessages: async (messages, batch) => {
-          if (batch.isCurrent()) await this.handleCommands(batch, messages);
-        },
-      }),
-    );
+    this.commands = await bus.subscribe({
+      groupId: this.options.groupId,
+      topics: [topics.commands],
+      fromBeginning: true,
+      commit: 'none',
+      maxWaitMs: 100,
+      // Partitions have their own writers and state: decide them side by side.
+      partitionsInParallel: 8,
+      onAssignment: (assigned) => this.reassign(assigned),
+      onMessages: async (messages, batch) => {
+        if (batch.isCurrent()) await this.handleCommands(batch, messages);
+      },
+    });
+    this.subscriptions.push(this.commands);
     this.expiryTimer = setInterval(() => this.expireDueLocks(), this.options.expiryCheckIntervalMs ?? 1_000);
     this.offsetTimer = setInterval(() => {
       const due = performance.now() - OFFSET_COMMIT_INTERVAL_MS;
@@ -231,30 +233,50 @@ export class LeaseProcessor {
     // ownerships have written (or failed and rebuilt) what they decided: fencing our own write in
     // flight would leave its decisions in memory, unwritten, under the new claim.
     const dropped = this.dropOwnership([...this.owned.keys()]);
-    for (const partition of partitions) {
-      const ownership: Ownership = {
-        partition,
-        ready: dropped.then(() => this.claim(partition)),
-        publisher: undefined,
-        revoked: false,
-        pending: undefined,
-        writing: undefined,
-        failed: undefined,
-        uncommitted: undefined,
-        offsetsCommittedAt: performance.now(),
-      };
-      ownership.ready.then(
-        (publisher) => {
-          ownership.publisher = publisher;
-          this.ledger(partition).ownerWriting = true;
-        },
-        (error: unknown) => {
-          this.options.logger.warn({ event: 'claim_failed', partition, err: error }, 'could not claim partition');
-        },
-      );
-      this.owned.set(partition, ownership);
-    }
+    for (const partition of partitions) this.owned.set(partition, this.newOwnership(partition, dropped.then(() => this.claim(partition))));
     this.options.logger.info({ event: 'assigned', partitions }, 'lease partitions assigned');
+  }
+
+  private newOwnership(partition: number, ready: Promise<TransactionalPublisher>): Ownership {
+    const ownership: Ownership = {
+      partition,
+      ready,
+      publisher: undefined,
+      revoked: false,
+      pending: undefined,
+      writing: undefined,
+      failed: undefined,
+      uncommitted: undefined,
+      offsetsCommittedAt: performance.now(),
+    };
+    ready.then(
+      (publisher) => {
+        ownership.publisher = publisher;
+        this.ledger(partition).ownerWriting = true;
+      },
+      (error: unknown) => {
+        this.options.logger.warn({ event: 'claim_failed', partition, err: error }, 'could not claim partition');
+      },
+    );
+    return ownership;
+  }
+
+  /**
+   * After a failed write (not a fencing: then another instance owns the partition and a rebalance
+   * is on its way), claim the partition again on state rebuilt from the log and consume again from
+   * the first command whose decision was thrown away, so those commands are answered without
+   * waiting for more traffic or a rebalance.
+   */
+  private recover(failed: Ownership, resumeAt: bigint | undefined, error: unknown): void {
+    const { partition } = failed;
+    if (this.stopped || error instanceof ProducerFencedError || this.owned.get(partition) !== failed) return;
+    this.options.logger.warn({ event: 'reclaiming', partition, resume_at: resumeAt?.toString() }, 'claiming the partition again after a failed write');
+    const closed = failed.ready.then(
+      (publisher) => publisher.close().catch(() => undefined),
+      () => undefined,
+    );
+    this.owned.set(partition, this.newOwnership(partition, closed.then(() => this.claim(partition))));
+    if (resumeAt !== undefined) this.commands?.seek(this.options.topics.commands, partition, resumeAt.toString());
   }
 
   private async dropOwnership(partitions: readonly number[]): Promise<void> {
@@ -314,6 +336,8 @@ export class LeaseProcessor {
     const ledger = this.ledger(batch.partition);
     const now = this.clock();
     const pending = (ownership.pending ??= newPendingWrite());
+    const first = messages[0];
+    if (first) pending.firstCommand ??= BigInt(first.offset);
     for (const message of messages) {
       const decided = this.decideOne(ledger, message, now);
       pending.events.push(...decided.events);
@@ -324,13 +348,15 @@ export class LeaseProcessor {
     const last = messages[messages.length - 1];
     if (last) pending.consumed = { topic: batch.topic, partition: batch.partition, offset: String(BigInt(last.offset) + 1n) };
     this.startWriting(ownership);
-    // Back-pressure: a writer far behind holds the consumer of this partition.
-    if (pending.replies.length + pending.events.length > MAX_PENDING_COMMANDS) await pending.written;
+    // Back-pressure: a writer far behind holds the consumer of this partition. (A failed write is
+    // handled by recover(), not here.)
+    if (pending.replies.length + pending.events.length > MAX_PENDING_COMMANDS) await pending.written.catch(() => undefined);
   }
 
   /** Starts the partition's write loop unless it runs: it writes whatever is pending, until nothing is. */
   private startWriting(ownership: Ownership): void {
     if (ownership.writing) return;
+    let failure: { error: unknown; resumeAt: bigint | undefined } | undefined;
     ownership.writing = (async () => {
       const publisher = await ownership.ready;
       const ledger = this.ledger(ownership.partition);
@@ -359,6 +385,7 @@ export class LeaseProcessor {
           const later = ownership.pending as PendingWrite | undefined;
           later?.settle(error);
           ownership.pending = undefined;
+          failure = { error, resumeAt: pending.firstCommand ?? later?.firstCommand };
         }
       }
     })()
@@ -366,8 +393,9 @@ export class LeaseProcessor {
       .catch(() => undefined)
       .finally(() => {
         ownership.writing = undefined;
+        if (failure) this.recover(ownership, failure.resumeAt, failure.error);
         // Something decided between the last check and now.
-        if (ownership.pending) this.startWriting(ownership);
+        else if (ownership.pending) this.startWriting(ownership);
       });
   }
 
