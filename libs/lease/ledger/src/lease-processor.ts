@@ -252,7 +252,7 @@ export class LeaseProcessor {
     ready.then(
       (publisher) => {
         ownership.publisher = publisher;
-        this.ledger(partition).ownerWriting = true;
+        if (!ownership.revoked) this.ledger(partition).ownerWriting = true;
       },
       (error: unknown) => {
         this.options.logger.warn({ event: 'claim_failed', partition, err: error }, 'could not claim partition');
@@ -293,9 +293,10 @@ export class LeaseProcessor {
         await ownership.writing;
         if (ownership.uncommitted && ownership.failed === undefined) this.commitOffsetsSoon(ownership);
         await ownership.writing;
-        // Written or rebuilt: from here the log's reader keeps this partition's state.
-        this.ledger(ownership.partition).ownerWriting = false;
-        const publisher = await ownership.ready;
+        const publisher = await ownership.ready.finally(() => {
+          // Written or rebuilt: from here the log's reader keeps this partition's state.
+          this.ledger(ownership.partition).ownerWriting = false;
+        });
         await publisher.close();
       }),
     );
@@ -304,26 +305,34 @@ export class LeaseProcessor {
   /** Fence earlier writers, mark the log, and wait until our state reader has read up to the mark. */
   private async claim(partition: number): Promise<TransactionalPublisher> {
     const { bus, topics, groupId, instanceId } = this.options;
+    if (this.stopped) throw new Error('stopped');
     const publisher = await bus.transactionalPublisher(`${groupId}.partition-${partition}`);
-    const marker: PartitionClaimed = {
-      type: 'PartitionClaimed',
-      data: { partition, owner: instanceId, claimId: this.newId() },
-      metadata: { at: this.clock() },
-    };
-    const [written] = await publisher.inTransaction((tx) =>
-      tx.send(topics.events, [{ key: null, partition, value: encodeJson(marker) }]),
-    );
-    if (!written) throw new Error(`claim of partition ${partition}: no offset returned`);
-    const markerOffset = BigInt(written.baseOffset);
-    const deadline = Date.now() + (this.options.claimTimeoutMs ?? 60_000);
-    while (this.ledger(partition).nextOffset <= markerOffset) {
-      if (this.stopped) throw new Error('stopped');
-      if (Date.now() > deadline) throw new Error(`state of partition ${partition} did not reach offset ${markerOffset}`);
-      await new Promise((resolve) => setTimeout(resolve, 5));
+    try {
+      const marker: PartitionClaimed = {
+        type: 'PartitionClaimed',
+        data: { partition, owner: instanceId, claimId: this.newId() },
+        metadata: { at: this.clock() },
+      };
+      const [written] = await publisher.inTransaction((tx) =>
+        tx.send(topics.events, [{ key: null, partition, value: encodeJson(marker) }]),
+      );
+      if (!written) throw new Error(`claim of partition ${partition}: no offset returned`);
+      const markerOffset = BigInt(written.baseOffset);
+      const deadline = Date.now() + (this.options.claimTimeoutMs ?? 60_000);
+      while (this.ledger(partition).nextOffset <= markerOffset) {
+        if (this.stopped) throw new Error('stopped');
+        if (Date.now() > deadline) throw new Error(`state of partition ${partition} did not reach offset ${markerOffset}`);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      this.options.logger.info({ event: 'claimed', partition, markerOffset: String(markerOffset) }, 'partition claimed');
+      return publisher;
+    } catch (error) {
+      // Nobody else holds this producer: close it, or its connection outlives the claim.
+      await publisher.close().catch(() => undefined);
+      throw error;
     }
-    this.options.logger.info({ event: 'claimed', partition, markerOffset: String(markerOffset) }, 'partition claimed');
-    return publisher;
   }
+
 
   private async handleCommands(batch: TopicPartition, messages: readonly ReceivedMessage[]): Promise<void> {
     let ownership = this.owned.get(batch.partition);
