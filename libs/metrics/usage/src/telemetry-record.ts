@@ -30,7 +30,15 @@ const i64 = z
 const hex = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`), `${bytes} bytes as lowercase hex`);
 const u32s = z.array(z.number().int().min(0).max(0xffffffff)).max(1024);
 // PostgreSQL text (and jsonb) cannot hold U+0000: such a record would fail its batch forever.
-const str = z.string().max(4096).refine((s) => !s.includes('\u0000'), 'contains U+0000');
+/**
+ * PostgreSQL stores neither U+0000 nor unpaired UTF-16 surrogates (JSON "\ud800"): a record holding
+ * one would fail its batch on every redelivery, so it is malformed.
+ */
+// eslint-disable-next-line no-control-regex
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const storable = (s: string): boolean => !UNSTORABLE.test(s);
+
+const str = z.string().max(4096).refine(storable, 'contains U+0000 or a lone surrogate');
 
 export const COUNTER_FIELDS = ['create_order', 'modify_order', 'cancel_order', 'cancel_all_orders', 'mass_quote', 'cancel_quotes'] as const;
 export const FEATURE_FIELDS = [
@@ -68,15 +76,15 @@ export type TelemetryDecision = (typeof TELEMETRY_DECISIONS)[number];
 
 const shape = {
   schema: z.literal('license-ledger/telemetry/v1'),
-  agreement_id: z.string().min(1).max(4096).refine((s) => !s.includes('\u0000'), 'contains U+0000').nullable(),
-  key_fingerprint: z.string().min(1).max(4096).refine((s) => !s.includes('\u0000'), 'contains U+0000'),
+  agreement_id: z.string().min(1).max(4096).refine(storable, 'contains U+0000 or a lone surrogate').nullable(),
+  key_fingerprint: z.string().min(1).max(4096).refine(storable, 'contains U+0000 or a lone surrogate'),
   received_time_utc: i64,
   decision: z.enum(['granted', 'no_license_agreement', 'no_available_licenses', 'invalid_request']),
   ingress_instance: str,
   request_time_utc: i64,
   token_expiry_time_utc: i64,
   nonce: hex(16),
-  package_name: z.string().min(1).max(4096).refine((s) => !s.includes('\u0000'), 'contains U+0000'),
+  package_name: z.string().min(1).max(4096).refine(storable, 'contains U+0000 or a lone surrogate'),
   package_version: str,
   package_build_number: u64,
   package_build_host: str,
@@ -286,11 +294,11 @@ function fieldOk(kind: FieldKind, v: unknown): boolean {
     case 'i64':
       return typeof v === 'string' && I64.test(v) && (v.startsWith('-') ? v.length < 20 || v <= `-${INT64_MIN_ABS}` : v.length < 19 || v <= INT64_MAX);
     case 'str':
-      return typeof v === 'string' && v.length <= 4096 && !v.includes('\u0000');
+      return typeof v === 'string' && v.length <= 4096 && storable(v);
     case 'str1':
-      return typeof v === 'string' && v.length >= 1 && v.length <= 4096 && !v.includes('\u0000');
+      return typeof v === 'string' && v.length >= 1 && v.length <= 4096 && storable(v);
     case 'strOrNull':
-      return v === null || (typeof v === 'string' && v.length >= 1 && v.length <= 4096 && !v.includes('\u0000'));
+      return v === null || (typeof v === 'string' && v.length >= 1 && v.length <= 4096 && storable(v));
     case 'bool':
       return typeof v === 'boolean';
     case 'u32s':

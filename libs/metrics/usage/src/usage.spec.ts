@@ -62,6 +62,9 @@ describe('parseTelemetry', () => {
     ['beyond bigint', JSON.stringify(sampleTelemetryRecord({ users: '18446744073709551615' }))],
     ['U+0000 in a string', JSON.stringify(sampleTelemetryRecord({ hostname: 'gw\u0000-1' }))],
     ['U+0000 in the agreement', JSON.stringify(sampleTelemetryRecord({ agreement_id: '\u0000' }))],
+    // JSON may spell an unpaired surrogate; PostgreSQL cannot store it.
+    ['a lone high surrogate', JSON.stringify(sampleTelemetryRecord({ hostname: 'gw-1' })).replace('gw-1', 'gw-\\ud800')],
+    ['a lone low surrogate', JSON.stringify(sampleTelemetryRecord({ api_name: 'x' })).replace('"api_name":"x"', '"api_name":"\\udc00x"')],
   ])('rejects %s', (_name, value) => {
     const result = parseTelemetry(value);
     expect(result.ok).toBe(false);
@@ -75,7 +78,7 @@ describe('parseTelemetry agrees with the zod schema on every field', () => {
     undefined, null, true, 0, 1.5, -1, 2 ** 32, Number.MAX_SAFE_INTEGER, '', 'x', '0', '00', '01', '-0', '-1', '+1', ' 1', '1 ',
     '9223372036854775807', '9223372036854775808', '-9223372036854775808', '-9223372036854775809', '18446744073709551615', '1e3',
     '0f1e2d3c4b5a69788796a5b4c3d2e1f0', '0F1E2D3C4B5A69788796A5B4C3D2E1F0', 'ab'.repeat(32), 'AB'.repeat(32), 'ab'.repeat(31),
-    'x'.repeat(4096), 'x'.repeat(4097), 'a\u0000b', '\u0000', 'granted', 'invalid_request', 'denied', 'license-ledger/telemetry/v1',
+    'x'.repeat(4096), 'x'.repeat(4097), 'a\u0000b', '\u0000', '\ud800', 'a\udc00', '\ud83d\ude00', 'granted', 'invalid_request', 'denied', 'license-ledger/telemetry/v1',
     [], [0, 4294967295], [4294967296], [-1], [1.5], ['1'], new Array(1025).fill(0), new Array(1024).fill(7), {}, { a: 1 },
   ];
   const cases: Array<[string, string]> = [
