@@ -1,6 +1,6 @@
 import { toHex } from '@license-ledger/protocol-crypto';
 import { licenseRequestFields, type LicenseRequest } from '@license-ledger/protocol-wire';
-import type { MessagePublisher } from '@license-ledger/platform-kafka';
+import { BatchingPublisher, type MessagePublisher } from '@license-ledger/platform-kafka';
 import { encodeTelemetry, type TelemetryDecision, type TelemetrySourceContext } from '@license-ledger/metrics-usage';
 
 export type { TelemetryDecision };
@@ -91,49 +91,32 @@ export interface TelemetryPublisherOptions {
  * publish is in flight at a time and takes everything queued meanwhile.
  */
 export class TelemetryPublisher {
-  private queue: Array<{ key: string | null; value: Buffer }> = [];
-  private flushing: Promise<void> | undefined;
-  private scheduled = false;
+  private readonly batches: BatchingPublisher;
   published = 0;
   dropped = 0;
 
-  constructor(private readonly options: TelemetryPublisherOptions) {}
+  constructor(private readonly options: TelemetryPublisherOptions) {
+    this.batches = new BatchingPublisher(options.bus, options.topic, (messages, error) => {
+      if (error === undefined) {
+        this.published += messages;
+      } else {
+        this.dropped += messages;
+        options.onError?.(error, messages);
+      }
+    });
+  }
 
   /** Encodes now (the queue holds compact buffers, not requests) and publishes later. */
   enqueue(key: string | null, envelope: TelemetryEnvelope): void {
-    if (this.queue.length >= (this.options.maxQueued ?? 50_000)) {
+    if (this.batches.queued >= (this.options.maxQueued ?? 50_000)) {
       this.dropped += 1;
       return;
     }
-    this.queue.push({ key, value: encodeTelemetryEnvelope(envelope) });
-    if (!this.scheduled && !this.flushing) {
-      this.scheduled = true;
-      setImmediate(() => {
-        this.scheduled = false;
-        void this.flush();
-      });
-    }
+    this.batches.enqueue({ key, value: encodeTelemetryEnvelope(envelope) });
   }
 
   /** Publishes what is queued (and what queues up meanwhile) until the queue is empty. */
   flush(): Promise<void> {
-    this.flushing ??= this.drain().finally(() => {
-      this.flushing = undefined;
-    });
-    return this.flushing;
-  }
-
-  private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.queue;
-      this.queue = [];
-      try {
-        await this.options.bus.publish(this.options.topic, batch);
-        this.published += batch.length;
-      } catch (error) {
-        this.dropped += batch.length;
-        this.options.onError?.(error, batch.length);
-      }
-    }
+    return this.batches.flush();
   }
 }

@@ -14,7 +14,6 @@ import {
   hasFactsKey,
   HISTOGRAM_START,
   INTERNAL_BUCKETS,
-  nsToIso,
   type ReportDelta,
   reportDelta,
   type SessionState,
@@ -216,8 +215,6 @@ const COPY_REPORTS = `COPY metrics_report (${names(REPORT_COLUMNS)}) FROM STDIN`
 
 const LOAD_SESSIONS = `SELECT session_id, last_state::text[] AS last_state, facts_hash, reports::text AS reports FROM metrics_session WHERE session_id = ANY($1::text[])`;
 
-/** ns since the epoch → ISO 8601 with microseconds (PostgreSQL's precision). */
-export { nsToIso };
 
 /** The host facts stored as metrics_session.host, in this order (it feeds the facts hash). */
 const HOST_FACT_FIELDS = [
@@ -258,33 +255,25 @@ function hostFacts(r: TelemetryReport): Record<string, unknown> {
 }
 
 /** A session's facts as stored (metrics_session columns and host), without progress. */
+/** metrics_session's own fact columns, in this order (it feeds the facts hash). */
+const SESSION_FACT_FIELDS = [
+  'session_id', 'agreement_id', 'key_fingerprint', 'package_name', 'package_version', 'api', 'api_name', 'service_name', 'instance', 'hostname', 'is_uat',
+] as const satisfies ReadonlyArray<keyof TelemetryReport>;
+
 function sessionFacts(r: TelemetryReport): Row {
-  return {
-    session_id: r.session_id,
-    agreement_id: r.agreement_id,
-    key_fingerprint: r.key_fingerprint,
-    package_name: r.package_name,
-    package_version: r.package_version,
-    api: r.api,
-    api_name: r.api_name,
-    service_name: r.service_name,
-    instance: r.instance,
-    hostname: r.hostname,
-    is_uat: r.is_uat,
-    host: hostFacts(r),
-  };
+  const facts: Row = {};
+  for (const field of SESSION_FACT_FIELDS) facts[field] = r[field];
+  facts['host'] = hostFacts(r);
+  return facts;
 }
 
 const factsHashOf = (facts: Row): string => createHash('sha1').update(JSON.stringify(facts)).digest('base64');
 
 /** Report fields the facts are made of: equal fields mean an equal facts hash, without hashing. */
-const FACT_FIELDS = [
-  'agreement_id', 'key_fingerprint', 'package_name', 'package_version', 'api', 'api_name', 'service_name', 'instance', 'hostname', 'is_uat',
-  'network_hostname', 'machine_id', 'machine', 'cpu_vendor', 'cpu_brand', 'number_of_processors', 'cache_line_size', 'page_size',
-  'kernel_name', 'kernel_release', 'kernel_version', 'system_uptime', 'system_total_memory', 'system_available_memory', 'system_total_swap',
-  'system_available_swap', 'process_id', 'process_start_time_utc', 'process_max_rss', 'package_build_number', 'package_build_host',
-  'config_hash', 'symbols', 'total_symbols', 'accounts', 'users',
-] as const satisfies ReadonlyArray<keyof TelemetryReport>;
+/** Every scalar fact of a session (the two number lists are compared apart), from the lists above. */
+const FACT_FIELDS: ReadonlyArray<keyof TelemetryReport> = [...SESSION_FACT_FIELDS, ...HOST_FACT_FIELDS].filter(
+  (field) => field !== 'session_id' && field !== 'cpuid' && field !== 'cpu_affinity',
+);
 
 function sameFacts(a: TelemetryReport, b: TelemetryReport): boolean {
   for (const f of FACT_FIELDS) if (a[f] !== b[f]) return false;

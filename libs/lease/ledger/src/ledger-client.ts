@@ -1,5 +1,5 @@
 import { LeaseCommand, LeaseOutcome } from '@license-ledger/lease-domain';
-import { MessageBus, OutgoingMessage, Subscription } from '@license-ledger/platform-kafka';
+import { BatchingPublisher, MessageBus, Subscription } from '@license-ledger/platform-kafka';
 import { CommandEnvelope, decodeReplyEnvelope, encodeJson } from './records';
 import type { LedgerTopics } from './lease-processor';
 
@@ -27,12 +27,12 @@ export interface LedgerClientOptions {
 export class LedgerClient {
   private readonly pending = new Map<string, (outcome: LeaseOutcome) => void>();
   private subscription: Subscription | undefined;
-  private flushing: Promise<void> | undefined;
-  private scheduled = false;
   /** Commands queued while a publish is in flight go out together in the next one. */
-  private outbox: Array<{ readonly message: OutgoingMessage; readonly sent: (error?: unknown) => void }> = [];
+  private readonly outbox: BatchingPublisher;
 
-  constructor(private readonly options: LedgerClientOptions) {}
+  constructor(private readonly options: LedgerClientOptions) {
+    this.outbox = new BatchingPublisher(options.bus, options.topics.commands);
+  }
 
   async start(): Promise<void> {
     const { bus, topics, instanceId, groupPrefix } = this.options;
@@ -76,7 +76,7 @@ export class LedgerClient {
     });
     const envelope: CommandEnvelope = { command, replyTo: this.options.instanceId };
     try {
-      await this.enqueue({ key: command.data.agreementId, value: encodeJson(envelope) });
+      await this.outbox.send({ key: command.data.agreementId, value: encodeJson(envelope) });
     } catch (error) {
       clearTimeout(timer);
       this.pending.delete(requestId);
@@ -97,43 +97,5 @@ export class LedgerClient {
         if (!(error instanceof LedgerTimeoutError) || attempt >= attempts) throw error;
       }
     }
-  }
-
-  private enqueue(message: OutgoingMessage): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.outbox.push({ message, sent: (error) => (error === undefined ? resolve() : reject(error)) });
-      if (!this.flushing && !this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => {
-          this.scheduled = false;
-          this.flush();
-        });
-      }
-    });
-  }
-
-  /**
-   * One publish in flight at a time, taking everything queued meanwhile: the producer sends one
-   * request at a time anyway (idempotent, in order), so separate publishes per request would
-   * queue one broker round trip each behind one another.
-   */
-  private flush(): void {
-    if (this.flushing) return;
-    this.flushing = (async () => {
-      while (this.outbox.length > 0) {
-        const batch = this.outbox;
-        this.outbox = [];
-        try {
-          await this.options.bus.publish(this.options.topics.commands, batch.map((entry) => entry.message));
-          for (const entry of batch) entry.sent();
-        } catch (error) {
-          for (const entry of batch) entry.sent(error);
-        }
-      }
-    })().finally(() => {
-      this.flushing = undefined;
-      // Queued after the loop's last look and before this: nobody else would send it.
-      if (this.outbox.length > 0) this.flush();
-    });
   }
 }
