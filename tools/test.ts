@@ -1,10 +1,11 @@
 /**
  * `npm test`: unit and integration tests against a real Kafka broker and a real PostgreSQL.
- * Uses KAFKA_BROKERS / DATABASE_URL when set, otherwise starts a throw-away local broker and an
- * in-memory embedded PostgreSQL on ports apart from `npm start`'s. Arguments go to Jest.
+ * Uses KAFKA_BROKERS / DATABASE_URL when set, otherwise starts a throw-away local broker and a
+ * throw-away embedded PostgreSQL on ports apart from `npm start`'s. Arguments go to Jest.
  * Everything it started is stopped, whatever the outcome; the exit code is Jest's.
  */
 import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { bringUpEnvironment, Environment, onShutdownSignal, portFromEnv } from './environment';
 
@@ -13,15 +14,20 @@ const say = (line: string): void => {
   process.stdout.write(`[test] ${line}\n`);
 };
 
+/** Jest's JSON results of the last run, for CI's summary line (`N passed, N failed`). */
+const resultsFile = join(workspaceRoot, 'tmp', 'test-results.json');
+
 function runJest(args: readonly string[], environment: Environment): Promise<number> {
-  const jest = spawn(process.execPath, [require.resolve('jest/bin/jest'), ...args], {
+  rmSync(resultsFile, { force: true });
+  const ci = process.env['CI'] === 'true' ? ['--ci'] : [];
+  const jestArgs = [require.resolve('jest/bin/jest'), ...ci, '--json', `--outputFile=${resultsFile}`, ...args];
+  const jest = spawn(process.execPath, jestArgs, {
     cwd: workspaceRoot,
     stdio: 'inherit',
     env: {
       ...process.env,
       KAFKA_BROKERS: environment.kafkaBrokers.join(','),
       DATABASE_URL: environment.databaseUrl,
-      ...(environment.databasePoolSize ? { DATABASE_POOL_SIZE: String(environment.databasePoolSize) } : {}),
       KAFKAJS_NO_PARTITIONER_WARNING: '1',
     },
   });

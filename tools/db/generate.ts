@@ -72,7 +72,7 @@ export async function generatePrismaClient(options: { force?: boolean } = {}): P
     CHECKPOINT_DISABLE: '1',
     PRISMA_HIDE_UPDATE_MESSAGE: '1',
   };
-  // Async spawn (not spawnSync): callers may host an embedded PGlite on this event loop.
+  // Async spawn (not spawnSync): never block a caller's event loop.
   const code = await new Promise<number>((resolve, reject) => {
     const child = spawn(process.execPath, [cli, 'generate', '--schema', SCHEMA_PATH], {
       cwd: REPO_ROOT,

@@ -4,10 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { spawnEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres';
 import { DEFAULT_MIGRATIONS_DIR, migrateDeploy, migrateReset, migrateStatus } from './migrate';
 import { dropDatabase, formatDatabaseUrl, parseDatabaseUrl, withClient, type PgTarget } from './pg-target';
-import { isPglite } from './shadow';
 
 jest.setTimeout(120_000);
 
@@ -20,8 +18,6 @@ const migrationNames = readdirSync(DEFAULT_MIGRATIONS_DIR, { withFileTypes: true
 describe('tools/db migrate on a fresh database (DATABASE_URL server)', () => {
   let target: PgTarget | undefined;
   let url: string;
-  /** Set when DATABASE_URL is the embedded server: it has one database, so a fresh one is a new instance. */
-  let embedded: EmbeddedPostgres | undefined;
 
   beforeAll(async () => {
     if (serverUrl === undefined || serverUrl === '') {
@@ -31,19 +27,12 @@ describe('tools/db migrate on a fresh database (DATABASE_URL server)', () => {
       );
     }
     const server = parseDatabaseUrl(serverUrl);
-    if (await isPglite(server)) {
-      embedded = await spawnEmbeddedPostgres({ forwardStderr: false });
-      url = embedded.url;
-      target = parseDatabaseUrl(url);
-    } else {
-      target = { ...server, database: `ll_migrate_test_${randomBytes(5).toString('hex')}` };
-      url = formatDatabaseUrl(target);
-    }
+    target = { ...server, database: `ll_migrate_test_${randomBytes(5).toString('hex')}` };
+    url = formatDatabaseUrl(target);
   });
 
   afterAll(async () => {
-    if (embedded) await embedded.stop();
-    else if (target) await dropDatabase(target);
+    if (target) await dropDatabase(target);
   });
 
   function db(): PgTarget {
@@ -57,7 +46,7 @@ describe('tools/db migrate on a fresh database (DATABASE_URL server)', () => {
 
   it('creates the database and applies every migration, recording them in _prisma_migrations', async () => {
     const result = await migrateDeploy(url);
-    expect(result.createdDatabase).toBe(embedded === undefined);
+    expect(result.createdDatabase).toBe(true);
     expect(result.applied).toEqual(migrationNames);
 
     await withClient(db(), async (client) => {

@@ -20,12 +20,11 @@
  * Exit codes: 0 ok, 1 failure or drift, 2 usage error.
  *
  * `create`/`status`/`check` need a shadow database (see shadow.ts); without DATABASE_URL they
- * use in-memory embedded PostgreSQL instances.
+ * use a throw-away embedded PostgreSQL server.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { EmbeddedPostgres } from './embedded-postgres';
 import {
   dropDatabase,
   ensureDatabaseExists,
@@ -39,7 +38,7 @@ import {
   type PgTarget,
 } from './pg-target';
 import { openSchemaEngine, type MigrationList, type OpenEngine, type SchemaFilter } from './schema-engine';
-import { createShadowProvider, isPglite } from './shadow';
+import { createShadowProvider } from './shadow';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const DEFAULT_SCHEMA_PATH = path.join(REPO_ROOT, 'prisma', 'schema.prisma');
@@ -135,7 +134,7 @@ function requireUrl(databaseUrl: string | undefined): PgTarget {
   if (databaseUrl === undefined || databaseUrl.trim() === '') {
     throw new MigrateError(
       'DATABASE_URL is not set. Point it at PostgreSQL, e.g. postgresql://postgres@127.0.0.1:5432/license_ledger_dev, ' +
-        'or start the embedded server: tsx tools/db/embedded-postgres.ts --port 5433 --data-dir .data/pglite',
+        'or start the embedded server: tsx tools/db/embedded-postgres.ts --port 5433 --data-dir .data/postgres',
       2,
     );
   }
@@ -243,7 +242,7 @@ export interface ResetOptions extends MigrateOptions {
 /**
  * Gives a brand-new database, then re-applies all migrations. On a real server the database is
  * dropped (disconnecting its sessions) and created again, so every schema, extension and setting
- * goes; on the embedded server (one database, cannot be dropped) or without the rights to drop it,
+ * goes; without the rights to drop it,
  * the engine empties it instead (drops what the `public` schema holds, as `prisma migrate reset`).
  */
 export async function migrateReset(databaseUrl: string, options: ResetOptions = {}): Promise<DeployResult> {
@@ -253,7 +252,7 @@ export async function migrateReset(databaseUrl: string, options: ResetOptions = 
   const existed = !(await ensureDatabaseExists(target).catch((error: unknown) => {
     throw new MigrateError(`Cannot reach or create ${redactUrl(databaseUrl)}: ${errorMessage(error)}`);
   }));
-  if (existed && !(await isPglite(target))) {
+  if (existed) {
     try {
       await dropDatabase(target);
       await ensureDatabaseExists(target);
@@ -314,9 +313,6 @@ export async function migrateResolve(
 interface Workspace {
   target: PgTarget;
   url: string;
-  mainIsPglite: boolean;
-  /** Set when the main database is a throw-away embedded instance the shadow may reuse. */
-  scratch: boolean;
   close(): Promise<void>;
 }
 
@@ -327,16 +323,14 @@ async function workspace(databaseUrl: string | undefined, o: Resolved): Promise<
     await ensureDatabaseExists(target).catch((error: unknown) => {
       throw new MigrateError(`Cannot reach or create ${redactUrl(databaseUrl)}: ${errorMessage(error)}`);
     });
-    return { target, url: databaseUrl, mainIsPglite: await isPglite(target), scratch: false, close: async () => undefined };
+    return { target, url: databaseUrl, close: async () => undefined };
   }
-  o.log('DATABASE_URL is not set: using in-memory embedded PostgreSQL.');
-  const { spawnEmbeddedPostgres } = await import('./embedded-postgres'); // child process, see shadow.ts
-  const embedded: EmbeddedPostgres = await spawnEmbeddedPostgres({ port: 0, forwardStderr: false });
+  o.log('DATABASE_URL is not set: using a throw-away embedded PostgreSQL server.');
+  const { startEmbeddedPostgres } = await import('./embedded-postgres'); // lazy: deploy-only callers skip it
+  const embedded = await startEmbeddedPostgres({ database: 'scratch' });
   return {
     target: parseDatabaseUrl(embedded.url),
     url: embedded.url,
-    mainIsPglite: true,
-    scratch: true,
     close: () => embedded.stop(),
   };
 }
@@ -347,9 +341,7 @@ async function withShadowEngine<T>(
   datamodels: Array<[string, string]> | undefined,
   fn: (handle: OpenEngine) => Promise<T>,
 ): Promise<T> {
-  // create/check never read the main database, so a scratch embedded one can double as shadow
-  // (saves starting a second PGlite, ~4 s).
-  const shadow = createShadowProvider(main.target, main.mainIsPglite, o.log, main.scratch ? main.url : undefined);
+  const shadow = createShadowProvider(main.target, o.log);
   try {
     return await withEngine(
       { target: main.target, datamodels, shadow: () => shadow.acquire(), onLog: o.engineLog },
@@ -568,8 +560,6 @@ export async function migrateStatus(databaseUrl: string, options: MigrateOptions
   const main: Workspace = {
     target,
     url: databaseUrl,
-    mainIsPglite: await isPglite(target),
-    scratch: false,
     close: async () => undefined,
   };
   const applied = await readAppliedMigrations(target);

@@ -170,8 +170,8 @@ export async function dropDatabase(target: PgTarget): Promise<void> {
 }
 
 /**
- * The database a connection to `target` actually reaches. Differs from `target.database` on the
- * embedded PGlite server, which ignores database names (every name reaches the same database).
+ * The database a connection to `target` actually reaches. Differs from `target.database` behind a
+ * pooler or proxy that ignores database names.
  */
 export async function currentDatabase(target: PgTarget): Promise<string> {
   return withClient(target, async (client) => {

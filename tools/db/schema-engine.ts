@@ -125,7 +125,7 @@ async function instantiate(): Promise<EngineGlue> {
   }
   installPanicRegistry();
   const bytes = await readFile(path.join(path.dirname(gluePath), 'schema_engine_bg.wasm'));
-  // Async compile: never block the event loop (an embedded PGlite may share this process).
+  // Async compile: never block the caller's event loop.
   const { instance } = await wasmApi.instantiate(bytes, { './schema_engine_bg.js': imports });
   if (isInstantiated(glue)) return glue; // another loader won the race
   glue.__wbg_set_wasm(instance.exports);
@@ -258,7 +258,7 @@ class MigrationAdapterFactory implements SqlMigrationAwareDriverAdapterFactory {
  * Trap 1: PostgreSQL's internal `"char"` type (OID 18, e.g. pg_constraint.contype) is unknown to
  * the adapter ("Column type 'char' could not be deserialized"). Relabelling it as text is not
  * enough: the engine reads such columns as a single character and panics on a Text value, which
- * shows on PostgreSQL ≥ 18 (PGlite), where NOT NULL constraints are pg_constraint rows.
+ * shows on PostgreSQL ≥ 18 (the embedded server), where NOT NULL constraints are pg_constraint rows.
  * So each connection's results get OID 18 relabelled as text (pg has parsed it as a string
  * already), the affected column indexes are remembered against the rows array (which the adapter
  * returns as is), and queryRaw then reports those columns as Character.

@@ -29,6 +29,7 @@ import { Kafka, logLevel } from 'kafkajs';
 // Relative on purpose: only the topic list, not the whole platform-kafka library (message bus, ...).
 import { ALL_TOPICS, ensureTopics } from '@license-ledger/platform-kafka';
 import type { TopicSpec } from '@license-ledger/platform-kafka';
+import { startWatchdog } from '../watchdog';
 
 // Topic creation lives in the Kafka library (services, tests and this script share it).
 export { ensureTopics } from '@license-ledger/platform-kafka';
@@ -214,7 +215,7 @@ export async function startLocalKafka(opts: LocalKafkaOptions = {}): Promise<Loc
   });
 
   const pid = child.pid;
-  const watchdog = pid === undefined ? undefined : startWatchdog(pid, ownsDataDir ? dataDir : undefined);
+  const watchdog = pid === undefined ? undefined : startWatchdog({ pid, signal: 'TERM', ...(ownsDataDir ? { removeDir: dataDir } : {}) });
   const onParentExit = (): void => {
     if (pid !== undefined && exitInfo === undefined) sendSignal(pid, 'SIGTERM');
   };
@@ -328,42 +329,6 @@ async function brokerAnswers(brokers: string[]): Promise<boolean> {
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
-}
-
-/**
- * A detached `sh` that holds a pipe from this process: "done" on the pipe means the broker was
- * handled here; EOF without it means this process died, so the watchdog stops the broker and
- * then removes `tempDir` (only passed for a data dir this module created).
- */
-function startWatchdog(brokerPid: number, tempDir: string | undefined): { release(): void } {
-  const script = [
-    "trap '' INT HUP",
-    'IFS= read -r line',
-    '[ "$line" = done ] && exit 0',
-    'kill -TERM "$1" 2>/dev/null || exit 0',
-    'i=0',
-    'while kill -0 "$1" 2>/dev/null; do',
-    '  i=$((i+1))',
-    '  if [ "$i" -ge 150 ]; then kill -KILL "$1" 2>/dev/null; sleep 0.5; break; fi',
-    '  sleep 0.1',
-    'done',
-    '[ -n "$2" ] && rm -rf -- "$2"',
-    'exit 0',
-  ].join('\n');
-  const dog = spawn('sh', ['-c', script, 'kafka-watchdog', String(brokerPid), tempDir ?? ''], {
-    stdio: ['pipe', 'ignore', 'ignore'],
-    detached: true,
-  });
-  dog.on('error', () => undefined); // no sh: only the 'exit' hook is left, nothing to report
-  dog.stdin?.on('error', () => undefined);
-  let released = false;
-  return {
-    release(): void {
-      if (released) return;
-      released = true;
-      dog.stdin?.end('done\n');
-    },
-  };
 }
 
 async function choosePorts(port?: number, controllerPort?: number): Promise<{ port: number; controllerPort: number }> {

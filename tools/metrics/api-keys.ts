@@ -39,6 +39,8 @@ async function main(): Promise<void> {
   const databaseUrl = process.env['DATABASE_URL'];
   if (!databaseUrl) fail(2, 'DATABASE_URL is not set');
   const db = new Client({ connectionString: databaseUrl });
+  // A connection lost between queries is reported here instead of killing the process unexplained.
+  db.on('error', (error) => process.stderr.write(`database connection failed: ${error.message}\n`));
   const run = async (work: () => Promise<void>) => {
     await db.connect();
     try {

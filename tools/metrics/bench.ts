@@ -45,6 +45,8 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 async function main(): Promise<void> {
   const schema = `bench_metrics_${randomUUID().replace(/-/g, '').slice(0, 8)}`;
   const db = new Client({ connectionString: databaseUrl });
+  // A connection lost between queries is reported here instead of killing the process unexplained.
+  db.on('error', (error) => process.stderr.write(`database connection failed: ${error.message}\n`));
   await db.connect();
   await db.query(`CREATE SCHEMA ${schema}`);
   await db.query(`SET search_path TO ${schema}`);

@@ -2,7 +2,7 @@ import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { LeaseProcessor } from '@license-ledger/lease-ledger';
 import { MessageBus } from '@license-ledger/platform-kafka';
 import type { Logger } from '@license-ledger/platform-logging';
-import { LOGGER, MESSAGE_BUS, PLATFORM_OPTIONS, PlatformOptions } from '@license-ledger/platform-nest';
+import { LOGGER, MESSAGE_BUS, MetricsRegistry, PLATFORM_OPTIONS, PlatformOptions } from '@license-ledger/platform-nest';
 
 export const LEASE_OPTIONS = Symbol('LEASE_OPTIONS');
 
@@ -24,6 +24,7 @@ export class LeaseProcessorService implements OnApplicationBootstrap, OnApplicat
     @Inject(LOGGER) logger: Logger,
     @Inject(PLATFORM_OPTIONS) platform: PlatformOptions,
     @Inject(LEASE_OPTIONS) options: LeaseOptions,
+    metrics: MetricsRegistry,
   ) {
     this.processor = new LeaseProcessor({
       bus,
@@ -31,6 +32,8 @@ export class LeaseProcessorService implements OnApplicationBootstrap, OnApplicat
       groupId: options.groupId,
       instanceId: platform.instanceId,
       logger: logger.child({ component: 'ledger' }),
+      // Written inside the ledger's transactions, so counted here rather than by the bus.
+      onDeadLetter: ({ topic, group }) => metrics.deadLettered.inc({ topic, group }),
     });
   }
 

@@ -3,7 +3,8 @@ import { Writable } from 'node:stream';
 import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Kafka, logLevel } from 'kafkajs';
-import { KafkaJsMessageBus } from '@license-ledger/platform-kafka';
+import { DeadLetterHeaders, KafkaJsMessageBus } from '@license-ledger/platform-kafka';
+import { eventually, readTopic } from '@license-ledger/platform-testing';
 import { createLogger } from '@license-ledger/platform-logging';
 import { cumulativeBuckets, sampleTelemetryRecord } from '@license-ledger/metrics-usage';
 import { createMetricsModule } from './metrics.module';
@@ -26,6 +27,8 @@ describe('metrics service on the real broker and database', () => {
   let base: string;
   let bus: KafkaJsMessageBus;
   const topic = `test.metrics.${randomUUID().slice(0, 8)}`;
+  const deadLetters = `${topic}.dead-letters`;
+  const group = `test-metrics-${randomUUID().slice(0, 8)}`;
   const logLines: string[] = [];
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const keyId = `analyst-${randomUUID().slice(0, 6)}`;
@@ -60,7 +63,7 @@ describe('metrics service on the real broker and database', () => {
     await db.query(`INSERT INTO metrics_api_key (key_id, owner, public_key_pem) VALUES ($1, 'alice', $2)`, [keyId, publicKey.export({ type: 'spki', format: 'pem' })]);
     const admin = new Kafka({ clientId: 'test-admin', brokers, logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+    await admin.createTopics({ topics: [{ topic, numPartitions: 3 }, { topic: deadLetters, numPartitions: 1 }], waitForLeaders: true });
     await admin.disconnect();
     bus = new KafkaJsMessageBus({ clientId: 'test-publisher', brokers, logger: silent });
     await bus.connect();
@@ -73,7 +76,7 @@ describe('metrics service on the real broker and database', () => {
     const logger = createLogger('metrics', 'warn', sink);
     const module = createMetricsModule(
       { service: 'metrics', instanceId: 'test', logger, kafkaBrokers: brokers, databaseUrl: db.url, databasePoolSize: 4 },
-      { consumerGroup: `test-metrics-${randomUUID().slice(0, 8)}`, topic },
+      { consumerGroup: group, topic, deadLetterTopic: deadLetters },
       { maxFailures: 7, windowMs: 60_000 },
     );
     app = await NestFactory.create(module, { logger: false });
@@ -87,7 +90,7 @@ describe('metrics service on the real broker and database', () => {
     await db?.drop();
   });
 
-  it('stores telemetry from the topic: session with host facts, one row per report; skips malformed records', async () => {
+  it('stores telemetry from the topic: session with host facts, one row per report; dead-letters malformed records', async () => {
     const record = sampleTelemetryRecord({ session_id: 'flow-1', agreement_id: 'flow', nonce: nonce(), create_order: 3, hostname: 'gw-flow' });
     await publish(['{not json', JSON.stringify({ ...record, nonce: 'xyz' }), record]);
     await drained();
@@ -95,7 +98,7 @@ describe('metrics service on the real broker and database', () => {
     expect(sessions).toEqual([{ session_id: 'flow-1', agreement_id: 'flow', hostname: 'gw-flow', package_name: 'fix-gateway', api: 'fix44', is_uat: false, machine: 'x86_64', reports: '1' }]);
     const reports = await db.query(`SELECT create_order FROM metrics_report WHERE session_id = 'flow-1'`);
     expect(reports).toEqual([{ create_order: '3' }]);
-    expect(logLines.filter((l) => l.includes('"telemetry_rejected"'))).toHaveLength(2);
+    expect(logLines.filter((l) => l.includes('"dead_lettered"'))).toHaveLength(2);
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/^telemetry_messages_rejected_total\{[^}]*\} 2$/m);
   });
@@ -210,5 +213,42 @@ describe('metrics service on the real broker and database', () => {
     await expectBody(await signed(path, 'nobody'), 401, '{"error":401,"message":"Unauthorized"}');
     await expectBody(await signed(path, 'nobody'), 429, '{"error":429,"message":"Too many failed attempts"}');
     await expectBody(await fetch(`${base}${path}`), 429, '{"error":429,"message":"Too many failed attempts"}');
+  });
+
+  it('dead-letters a record the database refuses and a malformed one, with their origin, and stores the records after them', async () => {
+    const hour = (minute: number): string => ns(`2026-05-01T10:${String(minute).padStart(2, '0')}:00Z`);
+    const report = (session: string, latencySum: string, minute: number) =>
+      JSON.stringify(sampleTelemetryRecord({ session_id: session, agreement_id: 'poison', nonce: nonce(), internal_latency_sum: latencySum, received_time_utc: hour(minute) }));
+    // One key: all four on one partition, in this order. The third validates (int64 max) but
+    // overflows the hourly roll-up's bigint sum once added to the first: PostgreSQL 22003, every time.
+    const values = [report('poison-ok', '1000', 1), '{"schema":"nope"}', report('poison-bad', '9223372036854775807', 2), report('poison-after', '2000', 3)];
+    await bus.publish(topic, values.map((value) => ({ key: 'poison-partition', value: Buffer.from(value), headers: { origin: 'test' } })));
+    sent += 3; // the overflowing record is neither stored nor rejected: drained() never counts it
+
+    const dead = await eventually('two dead letters', 60_000, async () => {
+      const read = await readTopic(brokers, deadLetters);
+      return read.filter((m) => m.key === 'poison-partition').length >= 2 ? read.filter((m) => m.key === 'poison-partition') : undefined;
+    });
+    expect(dead.map((m) => m.value.toString('utf8'))).toEqual([values[1], values[2]]);
+    const [malformed, refused] = dead;
+    expect(malformed?.headers).toMatchObject({ origin: 'test', [DeadLetterHeaders.topic]: topic, [DeadLetterHeaders.group]: group });
+    expect(malformed?.headers[DeadLetterHeaders.error]).toMatch(/^invalid telemetry/);
+    expect(refused?.headers[DeadLetterHeaders.error]).toMatch(/out of range/);
+    expect(refused?.headers[DeadLetterHeaders.partition]).toBe(malformed?.headers[DeadLetterHeaders.partition]);
+    expect(BigInt(refused?.headers[DeadLetterHeaders.offset] ?? '0') - BigInt(malformed?.headers[DeadLetterHeaders.offset] ?? '0')).toBe(1n);
+    expect(Date.parse(refused?.headers[DeadLetterHeaders.failedAt] ?? '')).toBeGreaterThan(Date.now() - 120_000);
+
+    const stored = await eventually('the record after the poison', 60_000, async () => {
+      const rows = await db.query<{ session_id: string }>(`SELECT session_id FROM metrics_report WHERE agreement_id = 'poison' ORDER BY session_id`);
+      return rows.length >= 2 ? rows : undefined;
+    });
+    expect(stored.map((r) => r.session_id)).toEqual(['poison-after', 'poison-ok']);
+    const [rollUp] = await db.query<{ int_sum: string; reports: string }>(`SELECT int_sum, reports FROM metrics_latency_hourly WHERE agreement_id = 'poison'`);
+    expect(rollUp).toEqual({ int_sum: '3000', reports: '2' });
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(new RegExp(`^dead_lettered_records_total\\{[^}]*topic="${topic.replace(/\./g, '\\.')}"[^}]*\\} 4$`, 'm'));
+    const lines = logLines.filter((l) => l.includes('"dead_lettered"'));
+    expect(lines.length).toBeGreaterThanOrEqual(4);
+    expect(JSON.parse(lines[lines.length - 1] ?? '{}')).toMatchObject({ topic, group, partition: expect.any(Number), offset: expect.any(String), reason: expect.stringMatching(/out of range/) });
   });
 });

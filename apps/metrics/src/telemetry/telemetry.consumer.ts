@@ -3,6 +3,7 @@ import { BatchContext, MessageBus, ReceivedMessage, Subscription, Topics, TopicP
 import type { Logger } from '@license-ledger/platform-logging';
 import { LOGGER, MESSAGE_BUS, MetricsRegistry, PLATFORM_OPTIONS, type PlatformOptions } from '@license-ledger/platform-nest';
 import { parseTelemetryLazy } from '@license-ledger/metrics-usage';
+import { handlePoolErrors } from '@license-ledger/platform-database';
 import { Pool } from 'pg';
 import { Counter } from 'prom-client';
 import { PositionedReport, SessionCache, TelemetryStore } from './telemetry-store';
@@ -18,16 +19,20 @@ export interface TelemetryOptions {
   readonly consumerGroup: string;
   /** Topic to consume (default Topics.telemetry.name; tests use their own). */
   readonly topic?: string;
+  /** Where records that cannot be stored go (default Topics.deadLetters.name; tests use their own). */
+  readonly deadLetterTopic?: string;
 }
 
 /** Where a batch came from: its partition's session cache is used only while the batch is current. */
-type BatchSource = Pick<BatchContext, 'topic' | 'partition' | 'isCurrent'>;
+type BatchSource = Pick<BatchContext, 'topic' | 'partition' | 'isCurrent' | 'deadLetter'>;
 
 /**
  * The telemetry sink: consumes the telemetry topic as one consumer group shared by every metrics
- * replica, validates each record strictly (malformed ones are logged, counted and skipped) and
+ * replica, validates each record strictly (malformed ones are counted and dead-lettered) and
  * stores each partition batch in one transaction before its offsets are committed. A crash between
- * the two re-delivers the batch, which the store recognises by (session id, nonce).
+ * the two re-delivers the batch, which the store recognises by (session id, nonce). A batch the
+ * database refuses for good (e.g. a roll-up sum overflowing bigint) is split by the bus until the
+ * record at fault is alone, and that record is dead-lettered; an unreachable database is waited out.
  *
  * Each assigned partition has a cache of its sessions' last stored state (records are keyed by session
  * id, so a partition's owner is the only regular writer of its sessions). Every rebalance drops all
@@ -68,7 +73,7 @@ export class TelemetryConsumer implements OnApplicationBootstrap, OnApplicationS
     // Its own pg pool: the fast path streams COPY, which Prisma cannot. Sized like the service's pool
     // but no bigger than the partitions stored at once (1 against the embedded database).
     this.pool = new Pool({ connectionString: platform.databaseUrl, max: Math.max(1, Math.min(PARTITIONS_IN_PARALLEL, platform.databasePoolSize ?? 10)) });
-    this.pool.on('error', (error) => this.logger.warn({ event: 'telemetry_pool_error', err: error }, 'idle telemetry database connection failed'));
+    handlePoolErrors(this.pool, (error) => this.logger.warn({ event: 'telemetry_pool_error', err: error }, 'telemetry database connection failed'));
     this.store = new TelemetryStore(this.pool);
     this.topic = options.topic ?? Topics.telemetry.name;
   }
@@ -91,6 +96,7 @@ export class TelemetryConsumer implements OnApplicationBootstrap, OnApplicationS
           // better than 4 MiB; kafkajs re-copies a response per received chunk, so do not go much higher).
           maxBytesPerPartition: 8 * 1024 * 1024,
           maxBytes: 24 * 1024 * 1024,
+          deadLetter: { topic: this.options.deadLetterTopic ?? Topics.deadLetters.name },
           onAssignment: (assigned) => this.assigned(assigned),
           onMessages: (messages, batch) => this.handle(messages, batch),
         });
@@ -127,6 +133,7 @@ export class TelemetryConsumer implements OnApplicationBootstrap, OnApplicationS
     // Counted per run of one topic (a batch has one): a labelled inc per message showed in profiles.
     let topic: string | undefined;
     let received = 0;
+    let rejected = 0;
     for (const message of messages) {
       // Parsing is the sink's main CPU work: let other partitions' database replies in between, so
       // their transactions (and the roll-up rows they lock) are not held open while this one parses.
@@ -141,16 +148,22 @@ export class TelemetryConsumer implements OnApplicationBootstrap, OnApplicationS
       if (parsed.ok) {
         batch.push({ report: parsed.report, partition: message.partition, offset: message.offset });
       } else {
-        this.rejected.inc();
-        this.logger.warn(
-          { event: 'telemetry_rejected', topic: message.topic, partition: message.partition, offset: message.offset, reason: parsed.error },
-          'malformed telemetry record skipped',
-        );
+        rejected++;
+        // The bus logs and counts the dead letter; without a batch (direct calls) it is only logged.
+        if (source) source.deadLetter(message, `invalid telemetry: ${parsed.error}`);
+        else {
+          this.logger.warn(
+            { event: 'telemetry_rejected', topic: message.topic, partition: message.partition, offset: message.offset, reason: parsed.error },
+            'malformed telemetry record skipped',
+          );
+        }
       }
     }
     if (topic !== undefined) this.received.inc({ topic }, received);
-    // Throws on database errors: the offsets stay uncommitted and the bus delivers the batch again.
+    // Throws on database errors: the bus retries, or splits the batch to dead-letter the record at fault.
     const result = await this.store.store(batch, cache);
+    // Counted once stored: a batch that fails is parsed again when the bus retries or splits it.
+    this.rejected.inc(rejected);
     if (result.fallback) this.fallbacks.inc({ reason: result.fallback });
     this.stored.inc(result.stored);
     this.duplicates.inc(result.duplicates);

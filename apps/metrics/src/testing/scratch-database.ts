@@ -17,6 +17,8 @@ export interface ScratchDatabase {
 export async function createScratchDatabase(databaseUrl: string): Promise<ScratchDatabase> {
   const schema = `scratch_metrics_${randomUUID().replace(/-/g, '').slice(0, 10)}`;
   const client = new Client({ connectionString: databaseUrl });
+  // The next query fails if the connection drops; the 'error' event alone must not end the test run.
+  client.on('error', () => undefined);
   await client.connect();
   await client.query(`CREATE SCHEMA "${schema}"`);
   await client.query(`SET search_path TO "${schema}"`);

@@ -70,9 +70,9 @@ describe('KeyDirectory', () => {
     expect(malformed).toEqual(['6']);
     expect(bus.seeks).toEqual([[0, '3'], [1, '8']]);
     // The group's first fetch may start at 0 before the seek lands: old records are not re-applied.
-    await bus.live?.onMessages([message(0, 0, bound('a1', KEY_A)), message(0, 3, revoked('a1', KEY_A))], { topic: 'events', partition: 0, isCurrent: () => true });
+    await bus.live?.onMessages([message(0, 0, bound('a1', KEY_A)), message(0, 3, revoked('a1', KEY_A))], { topic: 'events', partition: 0, isCurrent: () => true, deadLetter: () => undefined });
     expect(directory.agreementOf(KEY_A)).toBeUndefined();
-    await bus.live?.onMessages([message(0, 0, bound('a1', KEY_A))], { topic: 'events', partition: 0, isCurrent: () => true });
+    await bus.live?.onMessages([message(0, 0, bound('a1', KEY_A))], { topic: 'events', partition: 0, isCurrent: () => true, deadLetter: () => undefined });
     expect(directory.agreementOf(KEY_A)).toBeUndefined();
   });
 

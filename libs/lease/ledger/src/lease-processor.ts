@@ -8,12 +8,17 @@ import {
 } from '@license-ledger/lease-domain';
 import {
   ConsumedOffset,
+  deadLetteredRecord,
+  DeadLetteredRecord,
+  deadLetterMessage,
+  errorReason,
   MessageBus,
   PartitionedMessage,
   ProducerFencedError,
   ReceivedMessage,
   Subscription,
   TopicPartition,
+  Topics,
   TransactionalPublisher,
 } from '@license-ledger/platform-kafka';
 import { PartitionLedger } from './partition-ledger';
@@ -47,12 +52,23 @@ export interface LeaseProcessorOptions {
   readonly newId?: () => string;
   readonly expiryCheckIntervalMs?: number;
   readonly claimTimeoutMs?: number;
+  /** Where commands that cannot be decided go (default Topics.deadLetters.name). */
+  readonly deadLetterTopic?: string;
+  /** Called for each command dead-lettered, once its transaction committed (metrics). */
+  readonly onDeadLetter?: (record: DeadLetteredRecord) => void;
+}
+
+/** A command that cannot be decided (malformed, misrouted): copied to the dead-letter topic. */
+interface DeadCommand {
+  readonly message: ReceivedMessage;
+  readonly reason: string;
 }
 
 /** Decisions taken but not yet written: they go out together in the partition's next transaction. */
 interface PendingWrite {
   readonly events: LeaseEvent[];
   readonly replies: PartitionedMessage[];
+  readonly deadLetters: DeadCommand[];
   /** Where the commands partition's consumption stands once this batch is written. */
   consumed: ConsumedOffset | undefined;
   /** Commit `consumed` in this transaction even if the last commit is recent. */
@@ -100,6 +116,7 @@ interface Decided {
   readonly replies: readonly PartitionedMessage[];
   /** Accepted without an event (e.g. binding a key already bound): nothing in the log remembers it. */
   readonly unrecorded: boolean;
+  readonly deadLetter?: DeadCommand;
 }
 
 /** Past this many decided-but-unwritten records a partition's consumer waits for the writer. */
@@ -112,7 +129,7 @@ function newPendingWrite(): PendingWrite {
   });
   // Observed by whoever waits on it; never an unhandled rejection when nobody does.
   written.catch(() => undefined);
-  return { events: [], replies: [], consumed: undefined, commitOffsets: false, firstCommand: undefined, written, settle };
+  return { events: [], replies: [], deadLetters: [], consumed: undefined, commitOffsets: false, firstCommand: undefined, written, settle };
 }
 
 /**
@@ -353,6 +370,11 @@ export class LeaseProcessor {
       pending.replies.push(...decided.replies);
       // Consumed again later, it would be decided again on later state: commit past it now.
       if (decided.unrecorded) pending.commitOffsets = true;
+      if (decided.deadLetter) {
+        pending.deadLetters.push(decided.deadLetter);
+        // The dead letter and the offset past its command in one transaction: never written twice.
+        pending.commitOffsets = true;
+      }
     }
     const last = messages[messages.length - 1];
     if (last) pending.consumed = { topic: batch.topic, partition: batch.partition, offset: String(BigInt(last.offset) + 1n) };
@@ -375,7 +397,7 @@ export class LeaseProcessor {
         try {
           const commitOffsets = pending.commitOffsets || performance.now() - ownership.offsetsCommittedAt >= OFFSET_COMMIT_INTERVAL_MS;
           const consumed = pending.consumed ?? ownership.uncommitted;
-          if (pending.events.length === 0 && pending.replies.length === 0 && !(commitOffsets && consumed)) {
+          if (pending.events.length === 0 && pending.replies.length === 0 && pending.deadLetters.length === 0 && !(commitOffsets && consumed)) {
             if (consumed) ownership.uncommitted = consumed;
             pending.settle();
             continue;
@@ -420,16 +442,20 @@ export class LeaseProcessor {
     try {
       envelope = decodeCommandEnvelope(message.value);
     } catch (error) {
-      // A malformed command changes nothing; it is logged and skipped (its offset is committed).
-      this.options.logger.warn({ event: 'malformed_command', partition: message.partition, offset: message.offset, err: error }, 'skipping malformed command');
-      return { events: [], replies: [], unrecorded: false };
+      // A malformed command changes nothing; it is dead-lettered and skipped.
+      return { events: [], replies: [], unrecorded: false, deadLetter: { message, reason: `malformed command: ${errorReason(error)}` } };
     }
     const { command, replyTo } = envelope;
     if (message.key !== command.data.agreementId) {
-      this.options.logger.warn({ event: 'misrouted_command', key: message.key, agreementId: command.data.agreementId }, 'command key is not its agreement id; skipping');
-      return { events: [], replies: [], unrecorded: false };
+      return { events: [], replies: [], unrecorded: false, deadLetter: { message, reason: `misrouted command: key is not its agreement id ${command.data.agreementId}` } };
     }
-    const decided = ledger.decideAndApply(command, now);
+    let decided;
+    try {
+      decided = ledger.decideAndApply(command, now);
+    } catch (error) {
+      // The decider is pure and throws before applying anything: a bug must not stop the partition.
+      return { events: [], replies: [], unrecorded: false, deadLetter: { message, reason: `cannot decide command: ${errorReason(error)}` } };
+    }
     const reply: ReplyEnvelope = { requestId: command.metadata.requestId, agreementId: command.data.agreementId, outcome: decided.outcome };
     return {
       events: [...decided.events],
@@ -442,10 +468,12 @@ export class LeaseProcessor {
     ownership: Ownership,
     publisher: TransactionalPublisher,
     ledger: PartitionLedger,
-    decided: Pick<Decided, 'events' | 'replies'>,
+    decided: Pick<PendingWrite, 'events' | 'replies' | 'deadLetters'>,
     consumed: readonly ConsumedOffset[],
   ): Promise<void> {
     const { topics, groupId } = this.options;
+    const deadLetterTopic = this.options.deadLetterTopic ?? Topics.deadLetters.name;
+    const failedAt = new Date();
     try {
       const writtenUpTo = await publisher.inTransaction(async (tx) => {
         const batches = await tx.sendAll([
@@ -454,12 +482,18 @@ export class LeaseProcessor {
             messages: decided.events.map((event) => ({ key: event.data.agreementId, partition: ledger.partition, value: encodeJson(event), headers: { type: event.type } })),
           },
           { topic: topics.replies, messages: decided.replies },
+          { topic: deadLetterTopic, messages: decided.deadLetters.map(({ message, reason }) => deadLetterMessage(message, groupId, reason, failedAt)) },
         ]);
         const written = batches.find((b) => b.topic === topics.events);
         if (consumed.length > 0) await tx.commitConsumerOffsets(groupId, consumed);
         return written ? BigInt(written.baseOffset) + BigInt(decided.events.length) : undefined;
       });
       if (writtenUpTo !== undefined) ledger.writtenUpTo(writtenUpTo);
+      for (const { message, reason } of decided.deadLetters) {
+        const record = deadLetteredRecord(message, groupId, reason);
+        this.options.logger.error({ event: 'dead_lettered', ...record, dead_letter_topic: deadLetterTopic }, 'command dead-lettered and skipped');
+        this.options.onDeadLetter?.(record);
+      }
     } catch (error) {
       // The state already holds events that were not written: throw it away and rebuild it from
       // the log; the commands are consumed again from the last committed offset.

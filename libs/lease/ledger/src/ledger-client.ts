@@ -1,5 +1,5 @@
 import { LeaseCommand, LeaseOutcome } from '@license-ledger/lease-domain';
-import { BatchingPublisher, MessageBus, Subscription } from '@license-ledger/platform-kafka';
+import { BatchingPublisher, errorReason, MessageBus, Subscription, Topics } from '@license-ledger/platform-kafka';
 import { CommandEnvelope, decodeReplyEnvelope, encodeJson } from './records';
 import type { LedgerTopics } from './lease-processor';
 
@@ -16,6 +16,8 @@ export interface LedgerClientOptions {
   /** This instance's id: replies are keyed by it. Must be unique among running instances. */
   readonly instanceId: string;
   readonly groupPrefix: string;
+  /** Where unreadable replies go (default Topics.deadLetters.name). */
+  readonly deadLetterTopic?: string;
 }
 
 /**
@@ -42,10 +44,18 @@ export class LedgerClient {
       fromBeginning: false,
       commit: 'none',
       maxWaitMs: 50,
-      onMessages: async (messages) => {
+      deadLetter: { topic: this.options.deadLetterTopic ?? Topics.deadLetters.name },
+      onMessages: async (messages, batch) => {
         for (const message of messages) {
           if (message.key !== instanceId) continue;
-          const reply = decodeReplyEnvelope(message.value);
+          let reply;
+          try {
+            reply = decodeReplyEnvelope(message.value);
+          } catch (error) {
+            // Nobody can be waiting for an answer nobody can read: keep it and read on.
+            batch.deadLetter(message, `malformed reply: ${errorReason(error)}`);
+            continue;
+          }
           this.pending.get(reply.requestId)?.(reply.outcome);
         }
       },

@@ -1,5 +1,5 @@
 import { decodeLedgerRecord } from '@license-ledger/lease-ledger';
-import { MessageBus, ReceivedMessage, Subscription } from '@license-ledger/platform-kafka';
+import { BatchContext, MessageBus, ReceivedMessage, Subscription, Topics } from '@license-ledger/platform-kafka';
 import { BatchResult, LedgerProjection, PositionedRecord } from './ledger-projection';
 
 export interface ProjectorLogger {
@@ -15,6 +15,8 @@ export interface LedgerProjectorOptions {
   readonly eventsTopic: string;
   /** Shared by every projector of this ledger, so each partition is projected by one of them. */
   readonly groupId: string;
+  /** Where records that cannot be projected go (default Topics.deadLetters.name). */
+  readonly deadLetterTopic?: string;
   readonly logger: ProjectorLogger;
   /** After each projected batch (metrics). */
   readonly onBatch?: (result: BatchResult & { readonly malformed: number; readonly partition: number }) => void;
@@ -22,7 +24,9 @@ export interface LedgerProjectorOptions {
 
 /**
  * Keeps the projection up to date from the events topic. Offsets are committed after a batch's
- * transaction commits, so a crash re-delivers and the projection's idempotence absorbs it.
+ * transaction commits, so a crash re-delivers and the projection's idempotence absorbs it. A record
+ * the database refuses for good (e.g. text with U+0000) is dead-lettered by the bus rather than
+ * retried forever: the projection is a read model, and `ledger-cli verify` reads the log itself.
  */
 export class LedgerProjector {
   private subscription: Subscription | undefined;
@@ -37,8 +41,9 @@ export class LedgerProjector {
       fromBeginning: true,
       commit: 'after-handler',
       maxWaitMs: 200,
+      deadLetter: { topic: this.options.deadLetterTopic ?? Topics.deadLetters.name },
       onMessages: async (messages, batch) => {
-        await this.project(batch.partition, messages);
+        await this.project(batch.partition, messages, batch);
       },
     });
   }
@@ -48,7 +53,8 @@ export class LedgerProjector {
     this.subscription = undefined;
   }
 
-  async project(partition: number, messages: readonly ReceivedMessage[]): Promise<BatchResult> {
+  /** `batch` (when consuming) receives the records that cannot be decoded, as dead letters. */
+  async project(partition: number, messages: readonly ReceivedMessage[], batch?: Pick<BatchContext, 'deadLetter'>): Promise<BatchResult> {
     const records: PositionedRecord[] = [];
     let malformed = 0;
     for (const message of messages) {
@@ -58,6 +64,7 @@ export class LedgerProjector {
         // Skipped so the rest of the partition stays visible; `ledger-cli verify` reports the record.
         malformed++;
         this.options.logger.error({ event: 'malformed_ledger_record', partition: message.partition, offset: message.offset, err: error }, 'cannot project ledger record; skipped');
+        batch?.deadLetter(message, `malformed ledger record: ${error instanceof Error ? error.message : String(error)}`);
       }
     }
     const result = await this.options.projection.applyBatch(records);

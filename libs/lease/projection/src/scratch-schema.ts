@@ -18,13 +18,14 @@ export interface ScratchSchema {
 
 /**
  * For integration tests: a fresh PostgreSQL schema holding the repository's migrations, and a
- * Prisma client bound to it. A schema rather than a database because the embedded server used by
- * `npm test` serves a single database; either way, tests that empty or compare the whole
- * projection never see each other's rows.
+ * Prisma client bound to it. A schema rather than a database: creating one is cheap and needs no
+ * CREATEDB right; tests that empty or compare the whole projection never see each other's rows.
  */
 export async function createScratchSchema(databaseUrl: string): Promise<ScratchSchema> {
   const schema = `scratch_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   const client = new Client({ connectionString: databaseUrl });
+  // The next query fails if the connection drops; the 'error' event alone must not end the test run.
+  client.on('error', () => undefined);
   await client.connect();
   try {
     await client.query(`CREATE SCHEMA "${schema}"`);
@@ -45,6 +46,7 @@ export async function createScratchSchema(databaseUrl: string): Promise<ScratchS
     drop: async () => {
       await prisma.$disconnect();
       const dropper = new Client({ connectionString: databaseUrl });
+      dropper.on('error', () => undefined);
       await dropper.connect();
       try {
         await dropper.query(`DROP SCHEMA "${schema}" CASCADE`);

@@ -7,6 +7,7 @@
  * `tools/db/generate.ts` (run on postinstall); it is git-ignored.
  */
 import { PrismaPg } from '@prisma/adapter-pg';
+import type { Pool, PoolClient } from 'pg';
 import { PrismaClient } from './generated/prisma/client';
 
 export { Prisma, PrismaClient } from './generated/prisma/client';
@@ -15,9 +16,6 @@ export type { ServiceHeartbeat } from './generated/prisma/client';
 export interface CreatePrismaClientOptions {
   /**
    * Maximum number of pooled `pg` connections (pg's `max`). Default 10, pg's own default.
-   * The embedded PGlite server accepts several connections but runs one query at a time, so a
-   * small pool (1–4) is enough there; a connection inside a transaction holds up all the others
-   * until it ends (see tools/db/embedded-postgres.ts).
    */
   poolSize?: number;
   /** Milliseconds to wait for a pooled connection before failing (pg's default is to wait forever). */
@@ -26,8 +24,24 @@ export interface CreatePrismaClientOptions {
   idleTimeoutMillis?: number;
   /** Prisma log levels to emit on stdout (e.g. ['warn', 'error']). */
   log?: Array<'query' | 'info' | 'warn' | 'error'>;
-  /** Called on errors of idle pooled connections (e.g. server restart); logged by the caller. */
+  /**
+   * Called on errors of pooled connections, idle or inside a transaction (e.g. a server restart);
+   * logged by the caller. Without it they are ignored: the query that needed the connection fails
+   * by itself, and an unhandled 'error' event would kill the process.
+   */
   onPoolError?: (error: Error) => void;
+}
+
+/**
+ * Makes sure no 'error' event of `pool` or of any of its clients goes unhandled (which would kill
+ * the process). pg's pool listens on idle clients only; a client checked out (between the queries
+ * of a transaction, while streaming COPY) has no listener unless one is added here.
+ */
+export function handlePoolErrors(pool: Pool, onError: (error: Error) => void): void {
+  // Every client's errors are reported once, by its own listener, whether it is idle or checked
+  // out; the pool re-emits idle clients' errors, which must be listened to but are already reported.
+  pool.on('connect', (client: PoolClient) => client.on('error', onError));
+  pool.on('error', () => undefined);
 }
 
 /**
@@ -50,7 +64,10 @@ export function createPrismaClient(
         : {}),
       ...(options.idleTimeoutMillis !== undefined ? { idleTimeoutMillis: options.idleTimeoutMillis } : {}),
     },
-    options.onPoolError ? { onPoolError: options.onPoolError } : undefined,
+    // The adapter always listens on its pool; these route what it hears to the caller.
+    { onPoolError: options.onPoolError ?? ignore, onConnectionError: options.onPoolError ?? ignore },
   );
   return new PrismaClient({ adapter, ...(options.log ? { log: options.log } : {}) });
 }
+
+const ignore = (): void => undefined;

@@ -28,6 +28,8 @@ import {
   TransactionalPublisher,
   WrittenBatch,
 } from './message-bus';
+import { BatchRunner, Poison } from './batch-runner';
+import { deadLetteredRecord, deadLetterMessage, DeadLetteredRecord } from './dead-letter';
 
 export interface KafkaBusLogger {
   error(fields: object, message: string): void;
@@ -42,6 +44,10 @@ export interface KafkaBusOptions {
   readonly logger: KafkaBusLogger;
   /** How long a request may take before the client gives up; also bounds ping(). */
   readonly requestTimeoutMs?: number;
+  /** Called once per record a subscription dead-lettered (after it was written): metrics. */
+  readonly onDeadLetter?: (record: DeadLetteredRecord) => void;
+  /** First and longest wait between retries of a failing batch (default 100 ms and 5 s). */
+  readonly retryBackoffMs?: { readonly initial: number; readonly max: number };
 }
 
 function toHeaders(headers: IHeaders | undefined): Record<string, string> {
@@ -160,12 +166,33 @@ export class KafkaJsMessageBus implements MessageBus {
         eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
           if (!isRunning() || isStale() || batch.messages.length === 0) return;
           const batchGeneration = generation;
+          const isCurrent = (): boolean => isRunning() && !isStale() && generation === batchGeneration;
           const received = batch.messages.map((m) => toReceived(batch.topic, batch.partition, m));
-          await options.onMessages(received, {
-            topic: batch.topic,
-            partition: batch.partition,
-            isCurrent: () => isRunning() && !isStale() && generation === batchGeneration,
+          const runner = new BatchRunner({
+            attempts: options.deadLetter ? (options.deadLetter.attempts ?? 3) : undefined,
+            active: isCurrent,
+            heartbeat,
+            logger: this.options.logger,
+            fields: { group: options.groupId, topic: batch.topic, partition: batch.partition },
+            ...(this.options.retryBackoffMs ? { initialBackoffMs: this.options.retryBackoffMs.initial, maxBackoffMs: this.options.retryBackoffMs.max } : {}),
+            handle: (messages, reportPoison) =>
+              options.onMessages(messages, {
+                topic: batch.topic,
+                partition: batch.partition,
+                isCurrent,
+                deadLetter: (message, reason) => {
+                  if (!options.deadLetter) throw new Error(`subscription of group ${options.groupId} has no dead-letter topic`);
+                  reportPoison(message, reason);
+                },
+              }),
           });
+          const poison = await runner.run(received);
+          // Given up (stop, rebalance, seek): nothing is resolved, so the batch comes again.
+          if (!poison) return;
+          if (poison.length > 0 && options.deadLetter) {
+            const written = await this.writeDeadLetters(runner, options.deadLetter.topic, options.groupId, poison);
+            if (!written) return;
+          }
           const last = batch.messages[batch.messages.length - 1];
           if (last) resolveOffset(last.offset);
           if (commit === 'after-handler') await commitOffsetsIfNecessary();
@@ -185,6 +212,24 @@ export class KafkaJsMessageBus implements MessageBus {
         this.consumers.delete(consumer);
       },
     };
+  }
+
+  /**
+   * Writes the dead letters before the offsets move past them (at least once: a crash in between
+   * writes them again). Retried until written, never dropped: false only if the batch was given up.
+   */
+  private async writeDeadLetters(runner: BatchRunner, topic: string, group: string, poison: readonly Poison[]): Promise<boolean> {
+    const failedAt = new Date();
+    const written = await runner.retryUntilDone('dead letters', () =>
+      this.publish(topic, poison.map(({ message, reason }) => deadLetterMessage(message, group, reason, failedAt))),
+    );
+    if (!written) return false;
+    for (const { message, reason } of poison) {
+      const record = deadLetteredRecord(message, group, reason);
+      this.options.logger.error({ event: 'dead_lettered', ...record, dead_letter_topic: topic }, 'record dead-lettered and skipped');
+      this.options.onDeadLetter?.(record);
+    }
+    return true;
   }
 
   async transactionalPublisher(transactionalId: string): Promise<TransactionalPublisher> {

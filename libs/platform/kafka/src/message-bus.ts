@@ -84,7 +84,7 @@ export interface SubscribeOptions {
   /**
    * Called with messages of one partition, in offset order. Unless `commit` is 'none', offsets are
    * committed only after it resolves, so a crash re-delivers rather than loses (handlers must be
-   * idempotent).
+   * idempotent: a failed call is retried, and with `deadLetter` parts of the batch are called again).
    */
   readonly onMessages: (messages: readonly ReceivedMessage[], batch: BatchContext) => Promise<void>;
   /**
@@ -92,6 +92,15 @@ export interface SubscribeOptions {
    * for consumers that commit inside a transaction or that always start from the beginning.
    */
   readonly commit?: 'after-handler' | 'none';
+  /**
+   * When onMessages throws, transient failures (database or broker unreachable, deadlocks) are
+   * retried with backoff until they pass, whatever this says. Without `deadLetter` every other
+   * failure is retried the same way: for readers whose state would be wrong past a skipped record.
+   * With it, a record that still fails alone after `attempts` tries (the batch is split to find it),
+   * or that the handler reports through `BatchContext.deadLetter`, is copied to `deadLetter.topic`
+   * and skipped, so one bad record cannot hold up its partition.
+   */
+  readonly deadLetter?: DeadLetterPolicy;
   /** Called after every rebalance with this member's partitions: all it had before are revoked. */
   readonly onAssignment?: (assigned: readonly TopicPartition[]) => void;
   /** Longest wait for new messages in one fetch; lower means faster stop and lower latency. */
@@ -112,9 +121,21 @@ export interface SubscribeOptions {
   readonly maxBytes?: number;
 }
 
+export interface DeadLetterPolicy {
+  /** Where skipped records go: Topics.deadLetters in services, a topic of their own in tests. */
+  readonly topic: string;
+  /** Tries of a record that fails alone before it is dead-lettered (default 3). */
+  readonly attempts?: number;
+}
+
 export interface BatchContext extends TopicPartition {
   /** False once a rebalance has taken this partition away; stop working on the batch then. */
   isCurrent(): boolean;
+  /**
+   * Reports a record this handler will never be able to process (e.g. it fails validation): once
+   * the call resolves it is dead-lettered and skipped. Throws unless the subscription has `deadLetter`.
+   */
+  deadLetter(message: ReceivedMessage, reason: string): void;
 }
 
 export interface Subscription {

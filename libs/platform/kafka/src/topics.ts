@@ -11,6 +11,7 @@ export interface TopicSpec {
 
 const KEEP_FOREVER = { 'retention.ms': '-1', 'retention.bytes': '-1' } as const;
 const KEEP_A_WEEK = { 'retention.ms': String(7 * 24 * 3600 * 1000) } as const;
+const KEEP_FOUR_WEEKS = { 'retention.ms': String(28 * 24 * 3600 * 1000) } as const;
 
 export const Topics = {
   /** Commands to the lease ledger, keyed by agreement id so one partition owner decides each agreement. */
@@ -21,6 +22,13 @@ export const Topics = {
   leaseReplies: { name: 'license-ledger.lease.replies', partitions: 6, config: { 'retention.ms': String(3600 * 1000) } },
   /** Telemetry from accepted license requests, keyed by gateway session id. */
   telemetry: { name: 'license-ledger.telemetry', partitions: 6, config: KEEP_A_WEEK },
+  /**
+   * Records a consumer could not process and skipped, from any topic: the original key and value,
+   * with `dead-letter.*` headers saying where it came from and why (see dead-letter.ts). Kept four
+   * weeks, longer than the topics it copies, so a skipped record can still be inspected and replayed
+   * after its source is gone.
+   */
+  deadLetters: { name: 'license-ledger.dead-letters', partitions: 3, config: KEEP_FOUR_WEEKS },
 } as const satisfies Record<string, TopicSpec>;
 
 export const ALL_TOPICS: readonly TopicSpec[] = Object.values(Topics);

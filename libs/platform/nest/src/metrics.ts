@@ -1,6 +1,6 @@
 import { Controller, Get, Header, Inject, Injectable, NestMiddleware } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
-import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 import { PLATFORM_OPTIONS } from './tokens';
 import type { PlatformOptions } from './platform.module';
 
@@ -9,6 +9,8 @@ import type { PlatformOptions } from './platform.module';
 export class MetricsRegistry {
   readonly registry = new Registry();
   readonly httpRequestSeconds: Histogram<'method' | 'route' | 'status'>;
+  /** Records skipped after being copied to the dead-letter topic, by source topic and consumer group. */
+  readonly deadLettered: Counter<'topic' | 'group'>;
 
   constructor(@Inject(PLATFORM_OPTIONS) options: PlatformOptions) {
     this.registry.setDefaultLabels({ service: options.service });
@@ -18,6 +20,12 @@ export class MetricsRegistry {
       help: 'HTTP request duration by method, route and status',
       labelNames: ['method', 'route', 'status'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [this.registry],
+    });
+    this.deadLettered = new Counter({
+      name: 'dead_lettered_records_total',
+      help: 'Records a consumer could not process, copied to the dead-letter topic and skipped',
+      labelNames: ['topic', 'group'],
       registers: [this.registry],
     });
   }

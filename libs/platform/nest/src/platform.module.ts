@@ -54,12 +54,14 @@ export class PlatformModule implements NestModule {
         { provide: LOGGER, useValue: options.logger },
         {
           provide: MESSAGE_BUS,
-          useFactory: (): MessageBus =>
+          useFactory: (metrics: MetricsRegistry): MessageBus =>
             new KafkaJsMessageBus({
               clientId: `${options.service}-${options.instanceId}`,
               brokers: options.kafkaBrokers,
               logger: options.logger.child({ component: 'kafka' }),
+              onDeadLetter: ({ topic, group }) => metrics.deadLettered.inc({ topic, group }),
             }),
+          inject: [MetricsRegistry],
         },
         MetricsRegistry,
         PrismaService,
