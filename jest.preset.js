@@ -49,6 +49,8 @@ function projectJestConfig(displayName, rootDir, testMatch = ['<rootDir>/src/**/
     moduleFileExtensions: ['ts', 'js', 'json'],
     moduleNameMapper: aliasesFromTsconfig(),
     testMatch,
+    // Every test must reach at least one expect (see the file for why).
+    setupFilesAfterEnv: [join(workspaceRoot, 'tools', 'jest', 'assertions.ts')],
     testTimeout: 30_000,
   };
 }

@@ -9,22 +9,46 @@ const workspaceRoot = join(__dirname, '..');
 interface LintMessage {
   readonly ruleId: string | null;
   readonly message: string;
+  readonly fatal?: boolean;
 }
 
-/** Lints `code` as if it were the file at `filePath`, with the repository's own ESLint config. */
+interface LintResult {
+  readonly filePath: string;
+  readonly messages: LintMessage[];
+}
+
+/**
+ * Lints `code` as if it were the file at `filePath`, with the repository's own ESLint config.
+ * Anything short of a real lint of that file (ESLint crashed, printed nothing, ignored the file or
+ * could not parse it) throws: an empty answer must never read as "no boundary errors".
+ */
 async function boundaryErrors(filePath: string, code: string): Promise<string[]> {
   // ESLint runs in a child process: its ESM config cannot be imported inside Jest's CommonJS sandbox.
   const eslint = join(workspaceRoot, 'node_modules', 'eslint', 'bin', 'eslint.js');
-  const run = promisify(execFile)(
-    process.execPath,
-    [eslint, '--format', 'json', '--stdin', '--stdin-filename', join(workspaceRoot, filePath)],
-    { cwd: workspaceRoot },
-  );
+  const absolutePath = join(workspaceRoot, filePath);
+  const run = promisify(execFile)(process.execPath, [eslint, '--format', 'json', '--stdin', '--stdin-filename', absolutePath], {
+    cwd: workspaceRoot,
+  });
   run.child.stdin?.end(code);
-  // ESLint exits 1 when it reports errors; its JSON report is on stdout either way.
-  const { stdout } = await run.catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '[]' }));
-  const [result] = JSON.parse(stdout) as Array<{ messages: LintMessage[] }>;
-  return (result?.messages ?? []).filter((m) => m.ruleId === '@nx/enforce-module-boundaries').map((m) => m.message);
+  // ESLint exits 1 when it reports errors (its JSON report is on stdout either way), 2 when it fails.
+  const { stdout, stderr, exitCode } = await run.then(
+    ({ stdout, stderr }) => ({ stdout, stderr, exitCode: 0 }),
+    (error: { stdout?: string; stderr?: string; code?: number | string }) => ({ stdout: error.stdout ?? '', stderr: error.stderr ?? '', exitCode: error.code }),
+  );
+  const explain = `ESLint on ${filePath} exited ${String(exitCode)}; stdout: ${stdout.slice(0, 500) || '(empty)'}; stderr: ${stderr.slice(0, 2000) || '(empty)'}`;
+  if (exitCode !== 0 && exitCode !== 1) throw new Error(`ESLint did not lint: ${explain}`);
+  let results: LintResult[];
+  try {
+    results = JSON.parse(stdout) as LintResult[];
+  } catch {
+    throw new Error(`ESLint printed no JSON report: ${explain}`);
+  }
+  const result = results.find((r) => r.filePath === absolutePath);
+  if (results.length !== 1 || !result) throw new Error(`ESLint reported no result for the file: ${explain}`);
+  // An ignored file or a parse error comes back as a message without a rule.
+  const unlinted = result.messages.filter((m) => m.fatal === true || m.ruleId === null);
+  if (unlinted.length > 0) throw new Error(`ESLint did not lint ${filePath}: ${unlinted.map((m) => m.message).join('; ')}`);
+  return result.messages.filter((m) => m.ruleId === '@nx/enforce-module-boundaries').map((m) => m.message);
 }
 
 describe('module boundaries', () => {

@@ -5,8 +5,8 @@
  * Everything it started is stopped, whatever the outcome; the exit code is Jest's.
  */
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { bringUpEnvironment, Environment, onShutdownSignal, portFromEnv } from './environment';
 
 const workspaceRoot = join(__dirname, '..');
@@ -18,6 +18,7 @@ const say = (line: string): void => {
 const resultsFile = join(workspaceRoot, 'tmp', 'test-results.json');
 
 function runJest(args: readonly string[], environment: Environment): Promise<number> {
+  mkdirSync(dirname(resultsFile), { recursive: true });
   rmSync(resultsFile, { force: true });
   const ci = process.env['CI'] === 'true' ? ['--ci'] : [];
   const jestArgs = [require.resolve('jest/bin/jest'), ...ci, '--json', `--outputFile=${resultsFile}`, ...args];

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Checks libs/protocol/exchange/test-vectors/v1.json against libsodium (PyNaCl) and, when flatc is
-installed, the official FlatBuffers Python runtime. Not part of npm test: it needs Debian's
-python3-nacl (and python3-flatbuffers + flatbuffers-compiler for the FlatBuffers part).
+"""Checks libs/protocol/exchange/test-vectors/v1.json against libsodium (PyNaCl) and, with flatc, the
+official FlatBuffers Python runtime. npm test runs it (tools/protocol/test-vectors.int.spec.ts) with
+--require-flatc; it needs Debian's python3-nacl, python3-flatbuffers and flatbuffers-compiler.
 
     apt-get install -y python3-nacl python3-flatbuffers flatbuffers-compiler
-    /usr/bin/python3 tools/protocol/check-test-vectors.py
+    /usr/bin/python3 tools/protocol/check-test-vectors.py [--require-flatc] [--vectors FILE]
+
+--require-flatc fails instead of skipping the FlatBuffers checks when flatc is missing; --vectors
+checks another file (the spec uses it to prove a tampered vector fails).
 """
 import hashlib
 import importlib
@@ -18,7 +21,9 @@ import tempfile
 from nacl import bindings as sodium
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-VECTORS = os.path.join(ROOT, "libs/protocol/exchange/test-vectors/v1.json")
+args = sys.argv[1:]
+REQUIRE_FLATC = "--require-flatc" in args
+VECTORS = args[args.index("--vectors") + 1] if "--vectors" in args else os.path.join(ROOT, "libs/protocol/exchange/test-vectors/v1.json")
 SCHEMA = os.path.join(ROOT, "libs/protocol/wire/schema/license.fbs")
 
 failures = []
@@ -82,7 +87,9 @@ check("response Sealed.public_key is the server box key", h(rs["public_key"]) ==
 
 # FlatBuffers with the official Python runtime and flatc-generated Python code.
 flatc = shutil.which(os.environ.get("FLATC", "flatc"))
-if flatc is None:
+if flatc is None and REQUIRE_FLATC:
+    check("flatc found (apt-get install -y flatbuffers-compiler, or set FLATC)", False)
+elif flatc is None:
     print("skip FlatBuffers checks: flatc not found")
 else:
     out = tempfile.mkdtemp()

@@ -138,6 +138,23 @@ describe('ledger-cli against the real broker and database', () => {
     expect(verified).toMatchObject({ code: 0 });
     expect(verified.out).toMatch(/^verify OK: 4 event\(s\), 1 agreement\(s\), invariants hold, projection matches the log$/);
 
+    // Break the projection, not the log: a changed row, a lost lock, a lost event row. verify must name each.
+    await scratch.prisma.agreement.update({ where: { id: agreementId }, data: { licenses: 3 } });
+    await scratch.prisma.liveLock.deleteMany({ where: { agreementId } });
+    const lostEvent = await scratch.prisma.ledgerEvent.findFirstOrThrow({ where: { agreementId, type: 'KeyBound' } });
+    await scratch.prisma.ledgerEvent.delete({ where: { partition_offset: { partition: lostEvent.partition, offset: lostEvent.offset } } });
+    const drifted = await cli('verify');
+    expect(drifted.code).toBe(1);
+    expect(drifted.out).toBe('');
+    expect(drifted.err.split('\n')).toEqual([
+      expect.stringMatching(/^read \d+ record\(s\) from 3 partition\(s\)/),
+      'verify FAILED: 0 problem(s) in the log, 3 projection mismatch(es)',
+      'projection (a busy ledger or a lagging projector also shows here; run again to tell):',
+      `  partition ${lostEvent.partition}: 3 event(s) projected, 4 in the log`,
+      `  agreement "${agreementId}": licenses is 3 in the projection, 2 in the log`,
+      `  agreement "${agreementId}": lock ${'ab'.repeat(32)} is missing from the projection`,
+    ]);
+
     // Break the log: an unreadable record, and a renewal of a lock that was never granted.
     const renewal: LeaseEvent = {
       type: 'LockRenewed',

@@ -174,6 +174,7 @@ describe('gateway license, end to end', () => {
       gatewayClient(['run', '--config', configFor(n, logins, servers), '--key', join(dir, `gw${n}`, 'gateway.key'), '--fetch-token-only']).done;
 
     // Two licenses, three configurations: 200, 200, then 400 no_available_licenses.
+    const locksRequestedAt = Date.now();
     const [first, second] = await Promise.all([fetchToken(1, ['A1']), fetchToken(2, ['A2'])]);
     expect(first).toMatchObject({ code: 0 });
     expect(second).toMatchObject({ code: 0 });
@@ -186,9 +187,24 @@ describe('gateway license, end to end', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.out).toContain('refused the license: no_license_agreement');
 
-    // After the locks expire, the third configuration gets a license.
-    await new Promise((resolve) => setTimeout(resolve, LOCK_MS + 1_500));
-    expect(await fetchToken(3, ['A3'])).toMatchObject({ code: 0 });
+    // After a lock expires, the third configuration gets a license: asked again until it does (each
+    // refusal must still be no_available_licenses), and not before a lock taken above can expire.
+    /** Runs `attempt` until a license is free for it; any other refusal fails at once. */
+    const onceLicenseFree = (what: string, attempt: () => Promise<ClientRun>): Promise<ClientRun> =>
+      eventually(
+        what,
+        LOCK_MS + 20_000,
+        async (fail) => {
+          const run = await attempt();
+          if (!run.out.includes('refused the license: no_available_licenses')) return run;
+          if (run.code !== 2) fail(`unexpected exit ${String(run.code)}: ${run.out}`);
+          return undefined;
+        },
+        1_000,
+      );
+    const freed = await onceLicenseFree('a license for the third configuration once a lock expired', () => fetchToken(3, ['A3']));
+    expect(freed).toMatchObject({ code: 0 });
+    expect(Date.now()).toBeGreaterThanOrEqual(locksRequestedAt + LOCK_MS);
 
     // A tampered token is refused by the client.
     proxy = createHttpServer((req, res) => {
@@ -205,7 +221,8 @@ describe('gateway license, end to end', () => {
     });
     await new Promise<void>((resolve) => proxy?.listen(0, '127.0.0.1', resolve));
     const proxyUrl = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
-    const tampered = await fetchToken(2, ['A2'], [proxyUrl]);
+    // The first configuration's lock (shared by gateway 4 later) may still be live: wait for it.
+    const tampered = await onceLicenseFree('a license for the tampered request', () => fetchToken(2, ['A2'], [proxyUrl]));
     expect(tampered.code).toBe(2);
     expect(tampered.out).toContain('rejected its token');
 
@@ -326,12 +343,28 @@ describe('gateway license, end to end', () => {
     // The client keeps running on its token while no ingress answers, and exits when it expires.
     // (Gateway 2 shares the lock its tampered request above took: a license is free for it.)
     const runner = gatewayClient(['run', '--config', configFor(2, ['A2'], both, 'renew_interval_seconds = 1\nretry_interval_seconds = 1'), '--key', join(dir, 'gw2', 'gateway.key')]);
-    const granted = (): boolean => /license token \S+ from http/.test(runner.output.join(''));
-    for (let i = 0; i < 100 && !granted(); i++) await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(granted()).toBe(true);
+    const runnerExited = (fail: (reason: string) => never): void => {
+      if (runner.child.exitCode !== null || runner.child.signalCode !== null) fail(`the client exited: ${runner.output.join('')}`);
+    };
+    await eventually('the running client to get a token', 10_000, async (fail) => {
+      runnerExited(fail);
+      return /license token \S+ from http/.test(runner.output.join('')) || undefined;
+    });
+    const renewalFailures = (): number => (runner.output.join('').match(/license renewal failed: .*; running on the current token until /g) ?? []).length;
+    const failuresBefore = renewalFailures();
     const stoppedAt = Date.now();
-    for (const ingress of [ingressA, ingressB]) ingress.child.kill('SIGTERM');
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await Promise.all(
+      [ingressA, ingressB].map(async (ingress) => {
+        const gone = new Promise((resolve) => ingress.child.once('exit', resolve));
+        ingress.child.kill('SIGTERM');
+        await gone;
+      }),
+    );
+    // No ingress answers now: the client must fail a renewal and keep running on its token.
+    await eventually('a failed renewal while the client runs on its token', LOCK_MS, async (fail) => {
+      runnerExited(fail);
+      return renewalFailures() > failuresBefore || undefined;
+    });
     expect(runner.child.exitCode).toBeNull();
     const ran = await Promise.race([runner.done, new Promise<ClientRun>((resolve) => setTimeout(() => resolve({ code: -1, out: runner.output.join('') }), LOCK_MS + 5_000))]);
     expect(ran.code).toBe(3);

@@ -2,14 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { checkInvariants, LeaseCommand, LeaseEvent, LeaseOutcome } from '@license-ledger/lease-domain';
 import { decodeLedgerRecord, LedgerClient } from '@license-ledger/lease-ledger';
 import { KafkaJsMessageBus } from '@license-ledger/platform-kafka';
-import { createTestTopics, integrationEnv, readTopic, silentLogger } from '@license-ledger/platform-testing';
+import { createTestTopics, eventually, integrationEnv, readTopic, silentLogger } from '@license-ledger/platform-testing';
 import { BuiltService, startBuiltService } from './support/built-service';
 
 /**
- * Two lease services share the ledger's partitions; one is killed with SIGKILL under load. Every
- * grant that was answered must be in the log exactly once, the log must pass the invariant check
- * (never more live locks than licenses, each request decided once), and the survivor must take
- * over the dead instance's partitions within seconds.
+ * Two lease services share the ledger's partitions; one is killed with SIGKILL under load, once the
+ * log shows that it owns some of them. Every grant that was answered must be in the log exactly
+ * once, the log must pass the invariant check (never more live locks than licenses, each request
+ * decided once), and the survivor must claim each of the dead instance's partitions within seconds
+ * and go on deciding requests in them.
  */
 const { brokers } = integrationEnv();
 const PARTITIONS = 6;
@@ -22,6 +23,25 @@ async function readEvents(topic: string): Promise<LeaseEvent[]> {
     .filter((record): record is LeaseEvent => record.type !== 'PartitionClaimed');
 }
 
+interface Claim {
+  readonly owner: string;
+  readonly offset: bigint;
+}
+
+/**
+ * The events topic as ownership: each partition's latest PartitionClaimed (a new owner writes one
+ * before it decides anything) and the offset of its latest event.
+ */
+async function readOwnership(topic: string): Promise<{ claims: Map<number, Claim>; lastEvent: Map<number, bigint> }> {
+  const claims = new Map<number, Claim>();
+  const lastEvent = new Map<number, bigint>();
+  for (const message of await readTopic(brokers, topic)) {
+    const record = decodeLedgerRecord(message.value);
+    if (record.type === 'PartitionClaimed') claims.set(message.partition, { owner: record.data.owner, offset: BigInt(message.offset) });
+    else lastEvent.set(message.partition, BigInt(message.offset));
+  }
+  return { claims, lastEvent };
+}
 
 describe('lease failover', () => {
   const services: BuiltService[] = [];
@@ -38,13 +58,18 @@ describe('lease failover', () => {
       LEASE_REPLIES_TOPIC: topics.replies,
       LEASE_GROUP_ID: `failover-${id}`,
     };
-    services.push(await startBuiltService('lease', env, `lease-a-${id}`));
-    services.push(await startBuiltService('lease', env, `lease-b-${id}`));
-    const [victim, survivor] = services;
-    if (!victim || !survivor) throw new Error('two services expected');
+    const instanceIds = [`lease-a-${id}`, `lease-b-${id}`];
+    for (const instanceId of instanceIds) services.push(await startBuiltService('lease', env, instanceId));
+    let killed: BuiltService | undefined;
+    let killedAt = 0;
+    /** The output of an instance that died without being killed by this test, if any. */
+    const diedByItself = (): string | undefined =>
+      services.find((s) => s !== killed && (s.child.exitCode !== null || s.child.signalCode !== null))?.output.join('');
 
     const bus = new KafkaJsMessageBus({ clientId: 'failover-ingress', brokers, logger: silentLogger });
     const client = new LedgerClient({ bus, topics, instanceId: `ingress-${id}`, groupPrefix: `failover-${id}` });
+    let stopLoad = false;
+    let load: Promise<unknown> = Promise.resolve();
     await client.start();
     try {
       // Like the ingress: a request that times out is retried with the same request id.
@@ -57,11 +82,9 @@ describe('lease failover', () => {
       }
 
       const answered = new Map<string, LeaseOutcome>();
-      let killedAt = 0;
       let slowestAfterKillMs = 0;
-      const loadUntil = Date.now() + 12_000;
       const worker = async (w: number): Promise<void> => {
-        for (let n = 0; Date.now() < loadUntil; n++) {
+        for (let n = 0; !stopLoad; n++) {
           const agreementId = agreements[(w * 7 + n) % AGREEMENTS] ?? '';
           // More config hashes than licenses, so some requests must be denied.
           const configHash = Math.floor(Math.random() * (LICENSES + 2)).toString(16).padStart(64, '0');
@@ -75,10 +98,64 @@ describe('lease failover', () => {
           if (killedAt > 0 && sentAt >= killedAt - 2_000) slowestAfterKillMs = Math.max(slowestAfterKillMs, Date.now() - sentAt);
         }
       };
-      const load = Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
-      await new Promise((resolve) => setTimeout(resolve, 4_000));
+      load = Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
+
+      // Kill only once the log shows both instances owning partitions (the same claims on two reads
+      // in a row: no rebalance under way) and the load is running; the victim is the instance that
+      // owns more partitions with agreements in them. Killing one that owns nothing, or only idle
+      // partitions, would test no failover at all.
+      let previousClaims = '';
+      const before = await eventually(
+        'both lease instances owning partitions, under load',
+        60_000,
+        async (fail) => {
+          const died = diedByItself();
+          if (died !== undefined) fail(`a lease instance exited:\n${died}`);
+          const ownership = await readOwnership(topics.events);
+          const claims = JSON.stringify([...ownership.claims].map(([p, c]) => [p, c.owner, String(c.offset)]).sort());
+          const stable = claims === previousClaims;
+          previousClaims = claims;
+          const busy = (owner: string): number[] => [...ownership.claims].filter(([p, c]) => c.owner === owner && ownership.lastEvent.has(p)).map(([p]) => p);
+          const owners = [...ownership.claims.values()].map((c) => c.owner);
+          const [victimId, survivorId] = [...instanceIds].sort((x, y) => busy(y).length - busy(x).length);
+          if (!stable || ownership.claims.size !== PARTITIONS || answered.size < 50 || !victimId || !survivorId) return undefined;
+          return owners.includes(survivorId) && busy(victimId).length > 0 ? { ...ownership, victimId, survivorId, busy: busy(victimId) } : undefined;
+        },
+        500,
+      );
+      const { victimId, survivorId } = before;
+      const victim = services[instanceIds.indexOf(victimId)];
+      const survivor = services[instanceIds.indexOf(survivorId)];
+      if (!victim || !survivor) throw new Error(`no service for ${victimId} or ${survivorId}`);
+      const victimPartitions = [...before.claims].filter(([, claim]) => claim.owner === victimId).map(([partition]) => partition);
+      expect(before.busy.length).toBeGreaterThan(0);
+      killed = victim;
       killedAt = Date.now();
       victim.child.kill('SIGKILL');
+
+      // The survivor claims each of them, and decides requests again in those with agreements.
+      const takenOver = await eventually(
+        `${survivorId} claiming partitions ${victimPartitions.join(', ')} and deciding in ${before.busy.join(', ')}`,
+        60_000,
+        async (fail) => {
+          const died = diedByItself();
+          if (died !== undefined) fail(`the survivor exited:\n${died}`);
+          const { claims, lastEvent } = await readOwnership(topics.events);
+          const claimedAfterKill = (p: number): Claim | undefined => {
+            const claim = claims.get(p);
+            const previous = before.claims.get(p);
+            return claim?.owner === survivorId && previous !== undefined && claim.offset > previous.offset ? claim : undefined;
+          };
+          const claimed = victimPartitions.every((p) => claimedAfterKill(p) !== undefined);
+          const deciding = before.busy.every((p) => {
+            const claim = claimedAfterKill(p);
+            return claim !== undefined && (lastEvent.get(p) ?? -1n) > claim.offset;
+          });
+          return claimed && deciding ? Date.now() - killedAt : undefined;
+        },
+        250,
+      );
+      stopLoad = true;
       await load;
 
       const granted = [...answered].filter(([, outcome]) => outcome.kind === 'granted');
@@ -92,10 +169,15 @@ describe('lease failover', () => {
       }
       expect(checkInvariants(events)).toEqual([]);
       // The survivor answered for the victim's partitions within seconds of the kill.
-      console.log(`failover: ${answered.size} requests answered, ${granted.length} granted, ${denied.length} denied; slowest request across the kill ${slowestAfterKillMs} ms`);
+      console.log(
+        `failover: ${answered.size} requests answered, ${granted.length} granted, ${denied.length} denied; ${victimId} owned partitions ${victimPartitions.join(', ')} (busy: ${before.busy.join(', ')}); ` +
+          `taken over and deciding within ${takenOver} ms; slowest request across the kill ${slowestAfterKillMs} ms`,
+      );
       expect(slowestAfterKillMs).toBeLessThan(20_000);
       expect(survivor.child.exitCode).toBeNull();
     } finally {
+      stopLoad = true;
+      await load.catch(() => undefined);
       await client.stop();
       await bus.close();
     }

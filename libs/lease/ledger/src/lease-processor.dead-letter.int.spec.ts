@@ -76,3 +76,30 @@ describe('LeaseProcessor with a poison command', () => {
     expect(await readTopic(brokers, topics.dead)).toHaveLength(2);
   }, 120_000);
 });
+
+describe('LeaseProcessor with a command past its deadline', () => {
+  it('decides nothing for it (its asker has answered 503) and decides the commands after it', async () => {
+    const topics = await createTestTopics(brokers, 'test', ['commands', 'events', 'replies'], 1);
+    const groupId = `test-deadline-${randomUUID().slice(0, 8)}`;
+    const bus = new KafkaJsMessageBus({ clientId: 'test-deadline', brokers, logger: silentLogger });
+    const processor = new LeaseProcessor({ bus, topics, groupId, instanceId: 'lease-0', logger: silentLogger });
+    const client = new LedgerClient({ bus, topics, instanceId: `ingress-${randomUUID().slice(0, 8)}`, groupPrefix: groupId });
+    try {
+      const agreementId = `agr-${randomUUID()}`;
+      // Written while no lease service runs, with a deadline that passes before one does: a broker
+      // outage or a stalled partition delivers it late in the same way.
+      const late = command('OpenAgreement', { agreementId, name: 'Too late', licenses: 9 });
+      await bus.publish(topics.commands, [{ key: agreementId, value: Buffer.from(JSON.stringify({ command: late, replyTo: null, deadlineMs: Date.now() - 1 })) }]);
+      await processor.start();
+      await client.start();
+      const onTime = await client.send(command('OpenAgreement', { agreementId, name: 'Acme', licenses: 2 }), 30_000);
+      expect(onTime.kind).toBe('accepted');
+      const events = (await readTopic(brokers, topics.events)).map((m) => decodeLedgerRecord(m.value)).filter((r) => r.type !== 'PartitionClaimed');
+      expect(events.map((e) => [e.type, (e.data as { name?: string }).name])).toEqual([['AgreementOpened', 'Acme']]);
+    } finally {
+      await client.stop().catch(() => undefined);
+      await processor.stop().catch(() => undefined);
+      await bus.close();
+    }
+  }, 120_000);
+});

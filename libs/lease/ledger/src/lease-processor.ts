@@ -445,7 +445,16 @@ export class LeaseProcessor {
       // A malformed command changes nothing; it is dead-lettered and skipped.
       return { events: [], replies: [], unrecorded: false, deadLetter: { message, reason: `malformed command: ${errorReason(error)}` } };
     }
-    const { command, replyTo } = envelope;
+    const { command, replyTo, deadlineMs } = envelope;
+    if (deadlineMs !== undefined && now > deadlineMs) {
+      // The asker has given up and answered "not decided": deciding now would hold a license for
+      // nobody. Nothing is written; the offset is committed soon like any command without events.
+      this.options.logger.info(
+        { event: 'command_expired', partition: message.partition, offset: message.offset, request_id: command.metadata.requestId, late_ms: now - deadlineMs },
+        'command arrived after its deadline; not decided',
+      );
+      return { events: [], replies: [], unrecorded: true };
+    }
     if (message.key !== command.data.agreementId) {
       return { events: [], replies: [], unrecorded: false, deadLetter: { message, reason: `misrouted command: key is not its agreement id ${command.data.agreementId}` } };
     }

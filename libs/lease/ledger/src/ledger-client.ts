@@ -70,29 +70,23 @@ export class LedgerClient {
    * Sends `command` and resolves with its outcome. Sending the same request id again (a retry)
    * gets the first outcome back; the ledger decides each request id once.
    */
-  async send(command: LeaseCommand, timeoutMs: number): Promise<LeaseOutcome> {
+  send(command: LeaseCommand, timeoutMs: number): Promise<LeaseOutcome> {
     const requestId = command.metadata.requestId;
-    let timer: NodeJS.Timeout | undefined;
-    const answered = new Promise<LeaseOutcome>((resolve, reject) => {
-      timer = setTimeout(() => {
-        this.pending.delete(requestId);
-        reject(new LedgerTimeoutError(requestId, timeoutMs));
-      }, timeoutMs);
-      this.pending.set(requestId, (outcome) => {
+    // The deadline covers the publish too (it may wait out a broker outage), and travels with the
+    // command: the ledger does not decide it once the asker has stopped waiting.
+    const envelope: CommandEnvelope = { command, replyTo: this.options.instanceId, deadlineMs: Date.now() + timeoutMs };
+    // One promise settled once, by whichever comes first: answer, timeout or failed publish.
+    return new Promise<LeaseOutcome>((resolve, reject) => {
+      const settle = (finish: () => void): void => {
         clearTimeout(timer);
-        this.pending.delete(requestId);
-        resolve(outcome);
-      });
+        if (this.pending.get(requestId) === answer) this.pending.delete(requestId);
+        finish();
+      };
+      const timer = setTimeout(() => settle(() => reject(new LedgerTimeoutError(requestId, timeoutMs))), timeoutMs);
+      const answer = (outcome: LeaseOutcome): void => settle(() => resolve(outcome));
+      this.pending.set(requestId, answer);
+      this.outbox.send({ key: command.data.agreementId, value: encodeJson(envelope) }).catch((error: unknown) => settle(() => reject(error)));
     });
-    const envelope: CommandEnvelope = { command, replyTo: this.options.instanceId };
-    try {
-      await this.outbox.send({ key: command.data.agreementId, value: encodeJson(envelope) });
-    } catch (error) {
-      clearTimeout(timer);
-      this.pending.delete(requestId);
-      throw error;
-    }
-    return answered;
   }
 
   /**

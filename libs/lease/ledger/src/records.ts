@@ -16,6 +16,11 @@ export interface CommandEnvelope {
   readonly command: LeaseCommand;
   /** Instance id to send the outcome to; null when nobody waits (fire and forget). */
   readonly replyTo: string | null;
+  /**
+   * When the asker stops waiting (epoch ms). A command consumed later is not decided: the asker has
+   * answered "not decided" (503) by then, so a late grant would hold a license nobody has a token for.
+   */
+  readonly deadlineMs?: number;
 }
 
 /**
@@ -64,7 +69,10 @@ export function decodeCommandEnvelope(bytes: Buffer): CommandEnvelope {
   if (!isObject(json)) throw new MalformedRecordError('command', 'not an object');
   const replyTo = json['replyTo'];
   if (replyTo !== null && typeof replyTo !== 'string') throw new MalformedRecordError('command', 'replyTo must be a string or null');
-  return { command: parseLeaseCommand(json['command']), replyTo };
+  const deadlineMs = json['deadlineMs'];
+  if (deadlineMs !== undefined && !Number.isSafeInteger(deadlineMs)) throw new MalformedRecordError('command', 'deadlineMs must be an integer');
+  const command = parseLeaseCommand(json['command']);
+  return typeof deadlineMs === 'number' ? { command, replyTo, deadlineMs } : { command, replyTo };
 }
 
 export function decodeLedgerRecord(bytes: Buffer): LedgerRecord {

@@ -18,6 +18,7 @@ import {
   signaturePayload,
   stateFromArray,
   stateToArray,
+  STRING_FIELDS,
   type TelemetryReport,
 } from './index';
 
@@ -50,24 +51,23 @@ describe('parseTelemetry', () => {
     expect(report.session_id).toBe('~a4d6a7e01b5ef66a/gw-9/77/123');
   });
 
-  it.each([
-    ['not JSON', '{'],
-    ['wrong schema', JSON.stringify(sampleTelemetryRecord({ schema: 'license-ledger/telemetry/v2' }))],
-    ['number instead of decimal string', JSON.stringify({ ...sampleTelemetryRecord(), create_order: 5 })],
-    ['negative counter', JSON.stringify(sampleTelemetryRecord({ create_order: '-1' }))],
-    ['short nonce', JSON.stringify(sampleTelemetryRecord({ nonce: 'abcd' }))],
-    ['upper-case hex', JSON.stringify(sampleTelemetryRecord({ config_hash: 'AB'.repeat(32) }))],
-    ['missing field', JSON.stringify((({ session_id: _s, ...rest }) => rest)(sampleTelemetryRecord()))],
-    ['uint32 out of range', JSON.stringify(sampleTelemetryRecord({ cpuid: [2 ** 32] }))],
-    ['beyond bigint', JSON.stringify(sampleTelemetryRecord({ users: '18446744073709551615' }))],
-    ['U+0000 in a string', JSON.stringify(sampleTelemetryRecord({ hostname: 'gw\u0000-1' }))],
-    ['U+0000 in the agreement', JSON.stringify(sampleTelemetryRecord({ agreement_id: '\u0000' }))],
+  it.each<[string, string, unknown]>([
+    ['not JSON', '{', expect.stringMatching(/^not JSON: /)],
+    ['wrong schema', JSON.stringify(sampleTelemetryRecord({ schema: 'license-ledger/telemetry/v2' })), 'schema: Invalid input: expected "license-ledger/telemetry/v1"'],
+    ['number instead of decimal string', JSON.stringify({ ...sampleTelemetryRecord(), create_order: 5 }), 'create_order: Invalid input: expected string, received number'],
+    ['negative counter', JSON.stringify(sampleTelemetryRecord({ create_order: '-1' })), 'create_order: unsigned decimal string'],
+    ['short nonce', JSON.stringify(sampleTelemetryRecord({ nonce: 'abcd' })), 'nonce: 16 bytes as lowercase hex'],
+    ['upper-case hex', JSON.stringify(sampleTelemetryRecord({ config_hash: 'AB'.repeat(32) })), 'config_hash: 32 bytes as lowercase hex'],
+    ['missing field', JSON.stringify((({ session_id: _s, ...rest }) => rest)(sampleTelemetryRecord())), 'session_id: Invalid input: expected string, received undefined'],
+    ['uint32 out of range', JSON.stringify(sampleTelemetryRecord({ cpuid: [2 ** 32] })), 'cpuid.0: Too big: expected number to be <=4294967295'],
+    ['beyond bigint', JSON.stringify(sampleTelemetryRecord({ users: '18446744073709551615' })), 'users: unsigned decimal string'],
+    ['U+0000 in a string', JSON.stringify(sampleTelemetryRecord({ hostname: 'gw\u0000-1' })), 'hostname: contains U+0000 or a lone surrogate'],
+    ['U+0000 in the agreement', JSON.stringify(sampleTelemetryRecord({ agreement_id: '\u0000' })), 'agreement_id: contains U+0000 or a lone surrogate'],
     // JSON may spell an unpaired surrogate; PostgreSQL cannot store it.
-    ['a lone high surrogate', JSON.stringify(sampleTelemetryRecord({ hostname: 'gw-1' })).replace('gw-1', 'gw-\\ud800')],
-    ['a lone low surrogate', JSON.stringify(sampleTelemetryRecord({ api_name: 'x' })).replace('"api_name":"x"', '"api_name":"\\udc00x"')],
-  ])('rejects %s', (_name, value) => {
-    const result = parseTelemetry(value);
-    expect(result.ok).toBe(false);
+    ['a lone high surrogate', JSON.stringify(sampleTelemetryRecord({ hostname: 'gw-1' })).replace('gw-1', 'gw-\\ud800'), 'hostname: contains U+0000 or a lone surrogate'],
+    ['a lone low surrogate', JSON.stringify(sampleTelemetryRecord({ api_name: 'x' })).replace('"api_name":"x"', '"api_name":"\\udc00x"'), 'api_name: contains U+0000 or a lone surrogate'],
+  ])('rejects %s, saying why', (_name, value, error) => {
+    expect(parseTelemetry(value)).toEqual({ ok: false, error });
   });
 });
 
@@ -134,36 +134,35 @@ describe('v2 (binary) records', () => {
     for (let i = 0; i < 6; i++) offset += b.readUInt16LE(384 + 2 * i);
     return offset;
   };
-  it.each<[string, (b: Buffer) => Buffer]>([
-    ['empty after the marker', () => Buffer.from([0])],
-    ['truncated fixed part', (b) => b.subarray(0, 400)],
-    ['truncated strings', (b) => b.subarray(0, b.length - 40)],
-    ['unknown version', (b) => ((b[1] = 3), b)],
-    ['unknown decision', (b) => ((b[2] = 4), b)],
-    ['unknown presence bit', (b) => ((b[3] = 3), b)],
-    ['unknown flag bit', (b) => (b.writeUInt16LE(1 << 10, 4), b)],
-    ['reserved bytes set', (b) => (b.writeUInt16LE(1, 6), b)],
-    ['u64 above 2^63-1', (b) => ((b[40 + 7] = 0x80), b)],
-    ['cumulative above 2^63-1', (b) => ((b[160 + 7] = 0xff), b)],
-    ['agreement flagged present but empty', () => Buffer.from(encodeTelemetryRecord(sampleTelemetryRecord({ agreement_id: null })).fill(1, 3, 4))],
-    ['agreement flagged absent but given', (b) => ((b[3] = 0), b)],
-    ['empty package name', () => encodeTelemetryRecord(sampleTelemetryRecord({ package_name: '' }))],
-    ['empty key fingerprint', () => encodeTelemetryRecord(sampleTelemetryRecord({ key_fingerprint: '' }))],
-    ['U+0000 in a string', () => encodeTelemetryRecord(sampleTelemetryRecord({ hostname: 'gw\u0000' }))],
-    ['U+0000 in the session id', () => encodeTelemetryRecord(sampleTelemetryRecord({ session_id: '\u0000' }))],
-    ['invalid UTF-8', (b) => ((b[hostnameAt(b)] = 0xff), b)],
+  it.each<[string, (b: Buffer) => Buffer, string]>([
+    ['empty after the marker', () => Buffer.from([0]), 'v2: 1 bytes is shorter than the fixed part (428)'],
+    ['truncated fixed part', (b) => b.subarray(0, 400), 'v2: 400 bytes is shorter than the fixed part (428)'],
+    ['truncated strings', (b) => b.subarray(0, b.length - 40), 'v2: strings or vectors run past the end of the record'],
+    ['unknown version', (b) => ((b[1] = 3), b), 'v2: unknown version 3'],
+    ['unknown decision', (b) => ((b[2] = 4), b), 'v2: unknown decision 4'],
+    ['unknown presence bit', (b) => ((b[3] = 3), b), 'v2: unknown presence bits'],
+    ['unknown flag bit', (b) => (b.writeUInt16LE(1 << 10, 4), b), 'v2: unknown flag bits'],
+    ['reserved bytes set', (b) => (b.writeUInt16LE(1, 6), b), 'v2: unknown flag bits'],
+    ['u64 above 2^63-1', (b) => ((b[40 + 7] = 0x80), b), 'v2: package_build_number exceeds 2^63-1'],
+    ['cumulative above 2^63-1', (b) => ((b[160 + 7] = 0xff), b), 'v2: create_order exceeds 2^63-1'],
+    ['agreement flagged present but empty', () => Buffer.from(encodeTelemetryRecord(sampleTelemetryRecord({ agreement_id: null })).fill(1, 3, 4)), 'v2: agreement_id presence and length disagree'],
+    ['agreement flagged absent but given', (b) => ((b[3] = 0), b), 'v2: agreement_id presence and length disagree'],
+    ['empty package name', () => encodeTelemetryRecord(sampleTelemetryRecord({ package_name: '' })), 'v2: package_name is empty'],
+    ['empty key fingerprint', () => encodeTelemetryRecord(sampleTelemetryRecord({ key_fingerprint: '' })), 'v2: key_fingerprint is empty'],
+    ['U+0000 in a string', () => encodeTelemetryRecord(sampleTelemetryRecord({ hostname: 'gw\u0000' })), 'v2: hostname contains U+0000'],
+    ['U+0000 in the session id', () => encodeTelemetryRecord(sampleTelemetryRecord({ session_id: '\u0000' })), 'v2: session_id contains U+0000'],
+    ['invalid UTF-8', (b) => ((b[hostnameAt(b)] = 0xff), b), 'v2: strings are not valid UTF-8'],
     ['a string starting inside a character', () => {
       const b = encodeTelemetryRecord(sampleTelemetryRecord({ package_build_host: 'é', hostname: 'x' }));
       // Move one byte of é from package_build_host to hostname: still valid UTF-8 as a whole.
       b.writeUInt16LE(1, 384 + 2 * 5);
       b.writeUInt16LE(2, 384 + 2 * 6);
       return b;
-    }],
-    ['string over 4096 characters', () => encodeTelemetryRecord(sampleTelemetryRecord({ machine: 'm'.repeat(4097) }))],
-    ['too many cpuid values', (b) => (b.writeUInt16LE(1025, 424), b)],
-  ])('rejects %s', (_name, corrupt) => {
-    const result = parseTelemetry(corrupt(valid()));
-    expect(result.ok).toBe(false);
+    }, 'v2: hostname starts inside a character'],
+    ['string over 4096 characters', () => encodeTelemetryRecord(sampleTelemetryRecord({ machine: 'm'.repeat(4097) })), 'v2: machine is longer than 4096 characters'],
+    ['too many cpuid values', (b) => (b.writeUInt16LE(1025, 424), b), 'v2: more than 1024 cpuid or cpu_affinity values'],
+  ])('rejects %s, saying why', (_name, corrupt, error) => {
+    expect(parseTelemetry(corrupt(valid()))).toEqual({ ok: false, error });
   });
 
   const lazy = (overrides: Record<string, unknown> = {}): TelemetryReport => {
@@ -232,13 +231,42 @@ describe('v2 (binary) records', () => {
     const base = encodeTelemetryRecord(sampleTelemetryRecord({ hostname: 'gw-é' }));
     let seed = 7;
     const random = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+    let accepted = 0;
+    const rejections = new Set<string>();
+    const acceptedWithNul: string[] = [];
     for (let i = 0; i < 1000; i++) {
       const b = Buffer.from(base);
       for (let k = 0; k <= random(4); k++) b[1 + random(b.length - 1)] = random(256);
       const cut = random(10) === 0 ? b.subarray(0, random(b.length)) : b;
-      const result = parseTelemetry(cut);
-      if (result.ok) for (const v of Object.values(result.report)) if (typeof v === 'string') expect(v.includes('\u0000')).toBe(false);
+      const result = parseTelemetry(cut); // a throw fails the test here
+      if (!result.ok) {
+        rejections.add(result.error.replace(/(?<!^v)\d+/g, 'N'));
+        continue;
+      }
+      accepted += 1;
+      for (const [field, v] of Object.entries(result.report)) if (typeof v === 'string' && v.includes('\u0000')) acceptedWithNul.push(`case ${i}: ${field}`);
     }
+    expect(acceptedWithNul).toEqual([]);
+    // Both outcomes occur, so the loop above checked something either way; every refusal is a v2 reason.
+    expect(accepted).toBeGreaterThan(0);
+    expect([...rejections].length).toBeGreaterThan(3);
+    for (const reason of rejections) expect(reason).toMatch(/^v2: \S/);
+
+    // The random bytes rarely hit a string: a NUL at the start of each non-empty string, field by field.
+    const record = encodeTelemetryRecord(sampleTelemetryRecord({ agreement_id: 'acme', session_id: 's-1' }));
+    let offset = 428;
+    const checked: string[] = [];
+    STRING_FIELDS.forEach((field, index) => {
+      const length = record.readUInt16LE(384 + 2 * index);
+      if (length > 0) {
+        const b = Buffer.from(record);
+        b[offset] = 0;
+        expect({ field, result: parseTelemetry(b) }).toEqual({ field, result: { ok: false, error: `v2: ${field} contains U+0000` } });
+        checked.push(field);
+      }
+      offset += length;
+    });
+    expect(checked.length).toBeGreaterThan(10);
   });
 });
 

@@ -71,13 +71,46 @@ export async function readTopic(brokers: readonly string[], topic: string): Prom
   return read.sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)));
 }
 
-/** Polls `probe` until it returns a value, or fails naming `what`. */
-export async function eventually<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+/**
+ * Thrown by an `eventually` probe (or through its `fail` argument) when waiting longer cannot help:
+ * `eventually` rethrows it at once instead of polling on until its timeout.
+ */
+export class GiveUp extends Error {
+  override readonly name = 'GiveUp';
+}
+
+/**
+ * Polls `probe` until it returns a value (not undefined), or fails naming `what`. A probe that
+ * throws is retried (the broker or the database may still be starting), and its last error is part
+ * of the timeout's message. A probe that knows the wait is hopeless calls `fail(reason)` (or throws
+ * `GiveUp`), which fails at once.
+ */
+export async function eventually<T>(
+  what: string,
+  timeoutMs: number,
+  probe: (fail: (reason: string) => never) => Promise<T | undefined>,
+  intervalMs = 100,
+): Promise<T> {
+  const fail = (reason: string): never => {
+    throw new GiveUp(`gave up waiting for ${what}: ${reason}`);
+  };
+  const started = Date.now();
+  let lastError: { readonly error: unknown; readonly attempt: number } | undefined;
+  let attempts = 0;
   for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    attempts += 1;
+    try {
+      const value = await probe(fail);
+      if (value !== undefined) return value;
+    } catch (error) {
+      if (error instanceof GiveUp) throw error;
+      lastError = { error, attempt: attempts };
+    }
+    if (Date.now() - started > timeoutMs) {
+      const error = lastError?.error;
+      const last = lastError === undefined ? '' : `; the probe last threw at attempt ${lastError.attempt}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+      throw new Error(`timed out after ${timeoutMs} ms (${attempts} attempts) waiting for ${what}${last}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }

@@ -128,19 +128,33 @@ describe('LicenseRequest', () => {
     }
   });
 
-  it('never fails with anything but WireFormatError on corrupted bytes', () => {
+  it('never fails with anything but WireFormatError on corrupted bytes, and decodes only what it could encode', () => {
     const original = encodeLicenseRequest(exampleLicenseRequest());
     let seed = 12345;
     const next = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+    let decoded = 0;
+    const otherErrors: string[] = [];
+    const rejections = new Set<string>();
     for (let round = 0; round < 3000; round++) {
       const bytes = original.slice();
       for (let flips = 1 + (next() % 4); flips > 0; flips--) bytes[next() % bytes.length] = next() % 256;
+      let request: ReturnType<typeof decodeLicenseRequest>;
       try {
-        decodeLicenseRequest(bytes);
+        request = decodeLicenseRequest(bytes);
       } catch (error: unknown) {
-        if (!(error instanceof WireFormatError)) throw error;
+        if (error instanceof WireFormatError) rejections.add(error.message);
+        else otherErrors.push(`round ${round}: ${String(error)}`);
+        continue;
       }
+      decoded += 1;
+      // What the decoder lets through satisfies the encoder's rules and survives a round trip.
+      expect(decodeLicenseRequest(encodeLicenseRequest(request))).toEqual(request);
     }
+    expect(otherErrors).toEqual([]);
+    // Flips that hit only values decode, the others are refused: both happen, and every refusal names the table.
+    expect(decoded).toBeGreaterThan(100);
+    expect(rejections.size).toBeGreaterThan(10);
+    for (const message of rejections) expect(message).toMatch(/LicenseRequest/);
   });
 });
 
