@@ -29,6 +29,7 @@ import {
   WrittenBatch,
 } from './message-bus';
 import { BatchRunner, Poison } from './batch-runner';
+import { ClientLogFilter, type ClientLogLevel } from './client-log';
 import { deadLetteredRecord, deadLetterMessage, DeadLetteredRecord } from './dead-letter';
 
 export interface KafkaBusLogger {
@@ -75,13 +76,14 @@ function toReceived(topic: string, partition: number, message: KafkaMessage): Re
 /** MessageBus over kafkajs: an idempotent producer, consumer groups and an admin client. */
 export class KafkaJsMessageBus implements MessageBus {
   private readonly kafka: Kafka;
-  private readonly producer: Producer;
+  private producer: Producer;
   private readonly admin: Admin;
   private readonly consumers = new Set<Consumer>();
   private connecting: Promise<void> | undefined;
 
   constructor(private readonly options: KafkaBusOptions) {
     const log = options.logger;
+    const clientLog = new ClientLogFilter();
     this.kafka = new Kafka({
       clientId: options.clientId,
       brokers: [...options.brokers],
@@ -93,19 +95,14 @@ export class KafkaJsMessageBus implements MessageBus {
         () =>
         ({ level, log: entry }: LogEntry) => {
           const { message, ...fields } = entry;
-          const text = `kafka: ${message}`;
-          if (level === KafkaLogLevel.ERROR) log.error(fields, text);
-          else if (level === KafkaLogLevel.WARN) log.warn(fields, text);
-          else if (level === KafkaLogLevel.INFO) log.info(fields, text);
-          else log.debug(fields, text);
+          const line = clientLog.filter(clientLevel(level), String(message), Date.now());
+          if (line === undefined) return;
+          const text = `kafka: ${line.text}`;
+          const logged = line.suppressed > 0 ? { ...fields, suppressed_repeats: line.suppressed } : fields;
+          log[line.level](logged, text);
         },
     });
-    // Idempotence makes the broker drop a retried duplicate, so a retry never doubles a message.
-    this.producer = this.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      createPartitioner: Partitioners.DefaultPartitioner,
-    });
+    this.producer = this.newProducer();
     this.admin = this.kafka.admin();
   }
 
@@ -121,14 +118,32 @@ export class KafkaJsMessageBus implements MessageBus {
     return this.connecting;
   }
 
+  /** Idempotence makes the broker drop a retried duplicate, so a retry never doubles a message. */
+  private newProducer(): Producer {
+    return this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  }
+
   async publish(topic: string, messages: readonly OutgoingMessage[]): Promise<void> {
     if (messages.length === 0) return;
     await this.connect();
-    await this.producer.send({
-      topic,
-      acks: -1,
-      messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers ? { ...m.headers } : undefined })),
-    });
+    const record = { topic, acks: -1, messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers ? { ...m.headers } : undefined })) };
+    const producer = this.producer;
+    try {
+      await producer.send(record);
+    } catch (error) {
+      if (!hasLostProducerState(error)) throw error;
+      // After a broker crash the broker's idea of this producer's sequence can differ from the
+      // client's for good (kafkajs never resets it): every later send would fail. A new producer id
+      // starts clean. Its one retry is at-least-once; every consumer of ours is idempotent by key.
+      this.options.logger.warn({ event: 'producer_reset', err: error }, 'the broker lost this producer\'s sequence; starting a new producer');
+      if (this.producer === producer) {
+        this.producer = this.newProducer();
+        this.connecting = undefined;
+        void producer.disconnect().catch(() => undefined);
+      }
+      await this.connect();
+      await this.producer.send(record);
+    }
   }
 
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
@@ -409,4 +424,23 @@ class KafkaJsTransactionalPublisher implements TransactionalPublisher {
   async close(): Promise<void> {
     await this.producer.disconnect();
   }
+}
+
+/** Errors after which an idempotent producer can never send again (its sequence state is gone). */
+function hasLostProducerState(error: unknown): boolean {
+  const lost = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH', 'INVALID_PRODUCER_ID_MAPPING']);
+  for (let cause: unknown = error, depth = 0; cause !== undefined && cause !== null && depth < 5; depth++) {
+    if (typeof cause !== 'object') return false;
+    const type = (cause as { type?: unknown }).type;
+    if (typeof type === 'string' && lost.has(type)) return true;
+    cause = (cause as { cause?: unknown; originalError?: unknown }).originalError ?? (cause as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+function clientLevel(level: KafkaLogLevel): ClientLogLevel {
+  if (level === KafkaLogLevel.ERROR) return 'error';
+  if (level === KafkaLogLevel.WARN) return 'warn';
+  if (level === KafkaLogLevel.INFO) return 'info';
+  return 'debug';
 }

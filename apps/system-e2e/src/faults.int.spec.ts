@@ -1,0 +1,256 @@
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeLedgerRecord, LedgerClient } from '@license-ledger/lease-ledger';
+import { KafkaJsMessageBus, Topics } from '@license-ledger/platform-kafka';
+import { eventually, readTopic, silentLogger } from '@license-ledger/platform-testing';
+import { BoxSecretKey, readBoxSecretKeyFile, toBase64, writeKeyPairFiles } from '@license-ledger/protocol-crypto';
+import { Client } from 'pg';
+import { fuzzBodies } from './faults/fuzz';
+import { post, runLoad, statusSummary, type SentRequest } from './faults/load';
+import { isAlive, KafkaRig, ledgerVerify, PostgresRig, rssMiB } from './faults/rig';
+import { startBuiltService, workspaceRoot, type BuiltService } from './support/built-service';
+
+/**
+ * Faults, on a broker and a database of the suite's own (real servers it can kill and restart),
+ * with the built services: a broker killed under load, PostgreSQL stopped under load, the metrics
+ * service killed, and hostile bodies. Each case is bounded in time and adds a row to the table
+ * printed at the end (case, requests, statuses, worst latency, verdict).
+ */
+jest.setTimeout(600_000);
+
+const LEDGER_TIMEOUT_MS = 2_000;
+/** What "answered within LEDGER_TIMEOUT_MS plus a small margin" allows. */
+const ANSWER_WITHIN_MS = LEDGER_TIMEOUT_MS + 1_500;
+const RATE = 20;
+
+interface Row {
+  readonly name: string;
+  readonly requests: number;
+  readonly statuses: string;
+  readonly worstMs: number;
+  verdict: string;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('faults and hostile input', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'faults-'));
+  chmodSync(dir, 0o755); // the embedded server's user must reach its data directory
+  const rows: Row[] = [];
+  const services: Record<string, BuiltService> = {};
+  let kafka: KafkaRig;
+  let postgres: PostgresRig;
+  let gateways: BoxSecretKey[];
+  let serverBox: Uint8Array;
+  let env: Record<string, string>;
+  let ingressEnv: Record<string, string>;
+  const urls = (): string[] => [`http://127.0.0.1:${services['ingress-a']?.port}`, `http://127.0.0.1:${services['ingress-b']?.port}`];
+
+  beforeAll(async () => {
+    [kafka, postgres] = await Promise.all([KafkaRig.start(join(dir, 'kafka')), PostgresRig.start(join(dir, 'postgres'))]);
+    env = { KAFKA_BROKERS: kafka.brokers, DATABASE_URL: postgres.url, LOG_LEVEL: 'info' };
+    mkdirSync(join(dir, 'keys'));
+    const box = writeKeyPairFiles({ dir: join(dir, 'keys'), name: 'server-box', kind: 'box' });
+    const sign = writeKeyPairFiles({ dir: join(dir, 'keys'), name: 'server-sign', kind: 'sign' });
+    serverBox = box.publicKey;
+    gateways = Array.from({ length: 8 }, (_, i) => readBoxSecretKeyFile(writeKeyPairFiles({ dir: join(dir, `gw${i}`), name: 'gateway', kind: 'box' }).secretKeyPath));
+
+    // The agreement and its keys, through the ledger like ops do.
+    const bus = new KafkaJsMessageBus({ clientId: 'faults-ops', brokers: [kafka.brokers], logger: silentLogger });
+    const ops = new LedgerClient({ bus, topics: { commands: Topics.leaseCommands.name, events: Topics.leaseEvents.name, replies: Topics.leaseReplies.name }, instanceId: `faults-ops-${randomUUID().slice(0, 8)}`, groupPrefix: 'faults-ops' });
+    services['lease'] = await startBuiltService('lease', env, 'faults-lease');
+    try {
+      await ops.start();
+      const send = (type: string, data: object): Promise<unknown> => ops.sendUntilAnswered({ type, data, metadata: { requestId: randomUUID() } } as never, 3_000, 20);
+      await expect(send('OpenAgreement', { agreementId: 'faults', name: 'Faults', licenses: 1_000_000 })).resolves.toEqual({ kind: 'accepted' });
+      for (const gateway of gateways) await expect(send('BindKey', { agreementId: 'faults', key: toBase64(gateway.publicKey) })).resolves.toEqual({ kind: 'accepted' });
+    } finally {
+      await ops.stop();
+      await bus.close();
+    }
+    ingressEnv = {
+      ...env,
+      SERVER_BOX_KEY_FILE: box.secretKeyPath,
+      SERVER_SIGN_KEY_FILE: sign.secretKeyPath,
+      LEDGER_TIMEOUT_MS: String(LEDGER_TIMEOUT_MS),
+      RATE_LIMIT_KEY_PER_SECOND: '10000',
+      RATE_LIMIT_KEY_BURST: '10000',
+    };
+    const [a, b, metrics] = await Promise.all([
+      startBuiltService('ingress', ingressEnv, 'faults-ingress-a'),
+      startBuiltService('ingress', ingressEnv, 'faults-ingress-b'),
+      startBuiltService('metrics', env, 'faults-metrics'),
+    ]);
+    Object.assign(services, { 'ingress-a': a, 'ingress-b': b, metrics });
+    // Bound keys reach the ingresses' key directories: every gateway gets a license.
+    await eventually('every gateway licensed', 60_000, async () => {
+      const answers = await runLoad({ urls: urls(), gateways, serverBoxPublicKey: serverBox, perSecond: 50, until: sleep(gateways.length * 2 * 20 + 10), giveUpAfterMs: ANSWER_WITHIN_MS });
+      return answers.every((r) => r.status === 200) ? true : undefined;
+    });
+  });
+
+  afterAll(async () => {
+    const table = [
+      '| case | requests | statuses | worst latency | verdict |',
+      '| --- | ---: | --- | ---: | --- |',
+      ...rows.map((r) => `| ${r.name} | ${r.requests} | ${r.statuses} | ${Math.round(r.worstMs)} ms | ${r.verdict} |`),
+    ].join('\n');
+    process.stdout.write(`\nFault suite\n${table}\n`);
+    mkdirSync(join(workspaceRoot, 'tmp'), { recursive: true });
+    writeFileSync(join(workspaceRoot, 'tmp', 'fault-suite.md'), `${table}\n`);
+    // The services' own logs, kept as test artifacts for whoever reads a failed verdict.
+    for (const [name, service] of Object.entries(services)) writeFileSync(join(workspaceRoot, 'tmp', `fault-suite-${name}.log`), service.output.join(''));
+    for (const service of Object.values(services)) if (service.child.exitCode === null) service.child.kill('SIGKILL');
+    await kafka?.stop();
+    await postgres?.stopServer();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Records the case's row, then runs its assertions: a failing case still shows in the table. */
+  async function record(name: string, requests: readonly SentRequest[], check: () => Promise<void>): Promise<void> {
+    const row: Row = { name, requests: requests.length, statuses: statusSummary(requests), worstMs: Math.max(0, ...requests.map((r) => r.latencyMs)), verdict: 'FAILED' };
+    rows.push(row);
+    await check();
+    row.verdict = 'passed';
+  }
+
+  function expectNoServiceExited(): void {
+    expect(Object.entries(services).filter(([, s]) => s.child.exitCode !== null || s.child.signalCode !== null).map(([name]) => name)).toEqual([]);
+  }
+
+  /** Grants in the ledger per config hash. */
+  async function grantsByHash(): Promise<Map<string, number>> {
+    const grants = new Map<string, number>();
+    for (const message of await readTopic([kafka.brokers], Topics.leaseEvents.name)) {
+      const record = decodeLedgerRecord(message.value);
+      if (record.type === 'LockGranted') grants.set(record.data.configHash, (grants.get(record.data.configHash) ?? 0) + 1);
+    }
+    return grants;
+  }
+
+  /** Stored telemetry reports per session id, for these sessions. */
+  async function storedReports(sessionIds: readonly string[]): Promise<Map<string, number>> {
+    const client = new Client({ connectionString: postgres.url });
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+      const rows = await client.query<{ session_id: string; n: number }>('SELECT session_id, count(*)::int AS n FROM metrics_report WHERE session_id = ANY($1) GROUP BY session_id', [sessionIds]);
+      return new Map(rows.rows.map((r) => [r.session_id, r.n]));
+    } finally {
+      await client.end();
+    }
+  }
+
+  async function expectEveryGrantStoredOnce(requests: readonly SentRequest[]): Promise<void> {
+    const granted = requests.filter((r) => r.status === 200).map((r) => r.sessionId);
+    const stored = await eventually('the telemetry of every 200 stored', 90_000, async () => {
+      const counts = await storedReports(granted);
+      return counts.size === granted.length ? counts : undefined;
+    });
+    expect([...stored.values()].filter((n) => n !== 1)).toEqual([]);
+  }
+
+  async function expectLedgerVerifies(): Promise<void> {
+    // The projection may still be catching up: verify until it matches the log (bounded).
+    const result = await eventually('ledger verify to pass', 90_000, async () => {
+      const verify = await ledgerVerify(env);
+      return verify.code === 0 ? verify : undefined;
+    });
+    expect(result.code).toBe(0);
+  }
+
+  it('broker killed -9 under load and restarted: every request answered in time, no 503 decided later, 200s within 10 s', async () => {
+    let brokerBackAt = 0;
+    const fault = (async () => {
+      await sleep(4_000);
+      await kafka.killBroker();
+      await sleep(3_000);
+      await kafka.startBroker();
+      brokerBackAt = Date.now();
+      await sleep(12_000);
+    })();
+    const requests = await runLoad({ urls: urls(), gateways, serverBoxPublicKey: serverBox, perSecond: RATE, until: fault, giveUpAfterMs: ANSWER_WITHIN_MS + 5_000 });
+    await record('broker killed -9 and restarted', requests, async () => {
+      expectNoServiceExited();
+      expect(requests.filter((r) => r.latencyMs > ANSWER_WITHIN_MS).map((r) => `${r.status} in ${Math.round(r.latencyMs)} ms`)).toEqual([]);
+      expect(requests.filter((r) => r.status !== 200 && r.status !== 503)).toEqual([]);
+      expect(requests.filter((r) => r.status === 503 && r.retryAfter === null)).toEqual([]);
+      expect(requests.some((r) => r.status === 503)).toBe(true); // the outage was real
+      const firstAfter = requests.find((r) => r.status === 200 && r.sentAtMs >= brokerBackAt);
+      if (!firstAfter) throw new Error('no 200 after the broker came back');
+      const recoveryMs = firstAfter.sentAtMs + firstAfter.latencyMs - brokerBackAt;
+      process.stdout.write(`broker back -> first 200 in ${Math.round(recoveryMs)} ms\n`);
+      expect(recoveryMs).toBeLessThanOrEqual(10_000);
+      const grants = await grantsByHash();
+      expect(requests.filter((r) => r.status === 200 && grants.get(r.configHash) !== 1).length).toBe(0);
+      expect(requests.filter((r) => r.status === 503 && grants.has(r.configHash)).length).toBe(0);
+      await expectLedgerVerifies();
+    });
+  });
+
+  it('PostgreSQL stopped under load and started again: the ingress stays ready and answers 200; projection and telemetry catch up', async () => {
+    const readiness: number[] = [];
+    const fault = (async () => {
+      await sleep(3_000);
+      await postgres.stopServer();
+      for (const until = Date.now() + 5_000; Date.now() < until; await sleep(500)) {
+        readiness.push((await fetch(`${urls()[0]}/health/ready`)).status);
+      }
+      await postgres.startServer();
+      await sleep(4_000);
+    })();
+    const requests = await runLoad({ urls: urls(), gateways, serverBoxPublicKey: serverBox, perSecond: RATE, until: fault, giveUpAfterMs: ANSWER_WITHIN_MS + 5_000 });
+    await record('PostgreSQL stopped and started', requests, async () => {
+      expectNoServiceExited();
+      expect(readiness.length).toBeGreaterThanOrEqual(3);
+      expect(readiness.filter((status) => status !== 200)).toEqual([]);
+      expect(requests.filter((r) => r.status !== 200).map((r) => r.status)).toEqual([]);
+      await expectEveryGrantStoredOnce(requests);
+      await expectLedgerVerifies();
+    });
+  });
+
+  it('metrics service killed -9 under load and started again: every report stored exactly once', async () => {
+    const fault = (async () => {
+      await sleep(3_000);
+      const metrics = services['metrics'] as BuiltService;
+      metrics.child.kill('SIGKILL');
+      await new Promise((resolve) => metrics.child.once('exit', resolve));
+      await sleep(1_000);
+      services['metrics'] = await startBuiltService('metrics', env, 'faults-metrics-2');
+      await sleep(3_000);
+    })();
+    const requests = await runLoad({ urls: urls(), gateways, serverBoxPublicKey: serverBox, perSecond: RATE, until: fault, giveUpAfterMs: ANSWER_WITHIN_MS + 5_000 });
+    await record('metrics killed -9 and restarted', requests, async () => {
+      expectNoServiceExited();
+      expect(requests.filter((r) => r.status !== 200).map((r) => r.status)).toEqual([]);
+      await expectEveryGrantStoredOnce(requests);
+    });
+  });
+
+  it('hostile bodies: never a 5xx, no process exits, memory bounded, and the partitions still work afterwards', async () => {
+    const ingress = services['ingress-a'] as BuiltService;
+    const pid = ingress.child.pid as number;
+    const rssBefore = rssMiB(pid);
+    const bodies = fuzzBodies(20261201, gateways[0] as BoxSecretKey, serverBox, 150);
+    const answers: SentRequest[] = [];
+    for (let i = 0; i < bodies.length; i += 10) {
+      const batch = bodies.slice(i, i + 10);
+      const results = await Promise.all(batch.map((b) => post(urls()[0] as string, b.body, 10_000)));
+      results.forEach((r, j) => answers.push({ configHash: '', sessionId: `${batch[j]?.kind}`, sentAtMs: 0, ...r }));
+    }
+    // Valid requests after the storm: decided, answered and their telemetry stored.
+    const after = await runLoad({ urls: urls(), gateways, serverBoxPublicKey: serverBox, perSecond: RATE, until: sleep(2_000), giveUpAfterMs: ANSWER_WITHIN_MS });
+    await record('fuzz: random, mutated envelopes and payloads', answers, async () => {
+      expect(isAlive(pid)).toBe(true);
+      expectNoServiceExited();
+      const serverErrors = answers.filter((r) => r.status === 'timeout' || r.status === 'error' || r.status >= 500);
+      expect(serverErrors.map((r) => `${r.sessionId}: ${r.status}`)).toEqual([]);
+      expect(rssMiB(pid) - rssBefore).toBeLessThan(150);
+      expect(after.filter((r) => r.status !== 200).map((r) => r.status)).toEqual([]);
+      await expectEveryGrantStoredOnce(after);
+    });
+  });
+});
