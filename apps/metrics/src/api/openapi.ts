@@ -35,12 +35,13 @@ const authErrors = {
   401: error(401, 'Unauthorized'),
   429: error(429, 'Too many failed attempts'),
 };
+const integer = { $ref: '#/components/schemas/Integer' };
 const histogram = {
   type: 'object',
   properties: {
-    count: { type: 'number' },
-    sum: { type: 'number', description: 'Sum of the latencies as the gateways report it.' },
-    buckets: { type: 'array', items: { type: 'object', properties: { le_ns: { oneOf: [{ type: 'number' }, { type: 'string', enum: ['+Inf'] }] }, count: { type: 'number', description: 'cumulative' } } } },
+    count: integer,
+    sum: { ...integer, description: 'Sum of the latencies as the gateways report it (ns).' },
+    buckets: { type: 'array', items: { type: 'object', properties: { le_ns: { oneOf: [{ type: 'number' }, { type: 'string', enum: ['+Inf'] }] }, count: { ...integer, description: 'cumulative' } } } },
     p50: { $ref: '#/components/schemas/Quantile' },
     p90: { $ref: '#/components/schemas/Quantile' },
     p99: { $ref: '#/components/schemas/Quantile' },
@@ -63,6 +64,14 @@ export const openApiDocument = {
     },
     schemas: {
       Error: { type: 'object', properties: { error: { type: 'integer' }, message: { type: 'string' } }, required: ['error', 'message'] },
+      Integer: {
+        description:
+          'An exact integer: a JSON number while its magnitude is at most 2^53-1 (9007199254740991), which every JSON parser reads exactly; beyond that its decimal string, since a parser reading it as a double would round it. Sums of 64-bit counters, latencies and bucket counts can get there.',
+        oneOf: [
+          { type: 'integer', minimum: -9007199254740991, maximum: 9007199254740991 },
+          { type: 'string', pattern: '^-?[1-9][0-9]{15,}$' },
+        ],
+      },
       Quantile: {
         type: ['object', 'null'],
         description:
@@ -78,7 +87,36 @@ export const openApiDocument = {
         description:
           'Over reports received in [from, to). Gateways: distinct (hostname, service name, instance); sessions: distinct session ids; order actions: sums of the counter deltas; please_report: reports with the flag set; features_in_use: sessions that reported the feature on.',
         parameters: [...rangeParameters, { name: 'group_by', in: 'query', schema: { type: 'string', enum: ['agreement', 'package', 'api', 'day'] }, description: 'Default: one group "all". Days are UTC.' }],
-        responses: { 200: { description: 'Usage per group', content: { 'application/json': { schema: { type: 'object' } } } }, ...authErrors },
+        responses: {
+          200: {
+            description: 'Usage per group. Every count and sum is an Integer (a string beyond 2^53-1).',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: {
+                    groups: {
+                      type: 'array',
+                      items: {
+                        type: 'object',
+                        properties: {
+                          key: { type: 'string' },
+                          active_gateways: integer,
+                          active_sessions: integer,
+                          reports: integer,
+                          order_actions: { type: 'object', additionalProperties: integer },
+                          please_report: { type: 'object', properties: { reports: integer, with_details: integer } },
+                          features_in_use: { type: 'object', additionalProperties: integer },
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+          },
+          ...authErrors,
+        },
       },
     },
     '/v1/latency': {
@@ -89,7 +127,7 @@ export const openApiDocument = {
         responses: {
           200: {
             description: 'Histograms',
-            content: { 'application/json': { schema: { type: 'object', properties: { reports: { type: 'number' }, internal: histogram, external: histogram } } } },
+            content: { 'application/json': { schema: { type: 'object', properties: { reports: integer, internal: histogram, external: histogram } } } },
           },
           ...authErrors,
         },

@@ -3,6 +3,7 @@ import { PrismaService } from '@license-ledger/platform-nest';
 import { COUNTER_FIELDS, estimateQuantile, EXTERNAL_BOUNDS_NS, FEATURE_FIELDS, INTERNAL_BOUNDS_NS } from '@license-ledger/metrics-usage';
 import { z } from 'zod';
 import { HISTOGRAM_COLUMNS } from '../telemetry/telemetry-store';
+import { apiInteger, approximate } from './json-integer';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -32,7 +33,6 @@ export function toRange(q: z.infer<typeof rangeQuery>): Range {
   return { from, to, agreement: q.agreement ?? null, packageName: q.package ?? null, api: q.api ?? null };
 }
 
-const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
 const FILTERS = `($3::text IS NULL OR r.agreement_id = $3) AND ($4::text IS NULL OR r.package_name = $4) AND ($5::text IS NULL OR r.api = $5)`;
 const GROUPS: Record<string, string> = {
   agreement: `coalesce(r.agreement_id, '')`,
@@ -57,7 +57,7 @@ export class QueryService {
         count(DISTINCT (s.hostname, s.service_name, s.instance)) AS gateways,
         count(DISTINCT r.session_id) AS sessions,
         count(*) AS reports,
-        ${COUNTER_FIELDS.map((f) => `sum(r.${f})::bigint AS ${f}`).join(', ')},
+        ${COUNTER_FIELDS.map((f) => `sum(r.${f})::text AS ${f}`).join(', ')},
         count(*) FILTER (WHERE r.please_report) AS please_report,
         count(*) FILTER (WHERE r.please_report_details) AS please_report_details,
         ${FEATURE_FIELDS.filter((f) => !f.startsWith('please_')).map((f) => `count(DISTINCT r.session_id) FILTER (WHERE r.${f}) AS ${f}`).join(', ')}
@@ -72,12 +72,12 @@ export class QueryService {
       group_by: groupBy ?? null,
       groups: rows.map((row) => ({
         key: row['key'],
-        active_gateways: num(row['gateways']),
-        active_sessions: num(row['sessions']),
-        reports: num(row['reports']),
-        order_actions: Object.fromEntries(COUNTER_FIELDS.map((f) => [f, num(row[f])])),
-        please_report: { reports: num(row['please_report']), with_details: num(row['please_report_details']) },
-        features_in_use: Object.fromEntries(FEATURE_FIELDS.filter((f) => !f.startsWith('please_')).map((f) => [f, num(row[f])])),
+        active_gateways: apiInteger(row['gateways']),
+        active_sessions: apiInteger(row['sessions']),
+        reports: apiInteger(row['reports']),
+        order_actions: Object.fromEntries(COUNTER_FIELDS.map((f) => [f, apiInteger(row[f])])),
+        please_report: { reports: apiInteger(row['please_report']), with_details: apiInteger(row['please_report_details']) },
+        features_in_use: Object.fromEntries(FEATURE_FIELDS.filter((f) => !f.startsWith('please_')).map((f) => [f, apiInteger(row[f])])),
       })),
     };
   }
@@ -119,19 +119,22 @@ export class QueryService {
       if (hourEnd < toMs) parts.push(raw(hourEnd, toMs));
     }
     const cols = HISTOGRAM_COLUMNS.map((c) => `"${c}"`).join(', ');
-    const totals = HISTOGRAM_COLUMNS.map((c) => `sum("${c}")::bigint AS "${c}"`).join(', ');
-    const sql = `SELECT sum(reports)::bigint AS reports, ${totals} FROM (${parts.join(' UNION ALL ')}) AS p(reports, ${cols})`;
+    // Sums of numeric (the roll-ups, and sum() of the reports' bigints) as text: exact at any size.
+    const totals = HISTOGRAM_COLUMNS.map((c) => `sum("${c}")::text AS "${c}"`).join(', ');
+    const sql = `SELECT sum(reports)::text AS reports, ${totals} FROM (${parts.join(' UNION ALL ')}) AS p(reports, ${cols})`;
     const [row = {}] = await this.prisma.client.$queryRawUnsafe<Array<Record<string, unknown>>>(sql, ...params);
     const histogram = (prefix: 'int' | 'ext', bounds: readonly number[]) => {
       const buckets = HISTOGRAM_COLUMNS.filter((c) => c.startsWith(`${prefix}_`) && c !== `${prefix}_sum`);
-      const cumulative = buckets.map((c) => num(row[c]));
+      const cumulative = buckets.map((c) => apiInteger(row[c]));
+      // Estimates: doubles are plenty (rounding keeps cumulative counts in order).
+      const counts = cumulative.map(approximate);
       const q = (p: number) => {
-        const estimate = estimateQuantile(bounds, cumulative, p);
+        const estimate = estimateQuantile(bounds, counts, p);
         return estimate === null ? null : { ns: estimate.value, overflow: estimate.overflow };
       };
       return {
         count: cumulative[cumulative.length - 1] ?? 0,
-        sum: num(row[`${prefix}_sum`]),
+        sum: apiInteger(row[`${prefix}_sum`]),
         buckets: bounds.map((b, i) => ({ le_ns: Number.isFinite(b) ? b : '+Inf', count: cumulative[i] ?? 0 })),
         p50: q(0.5),
         p90: q(0.9),
@@ -141,7 +144,7 @@ export class QueryService {
     return {
       from: range.from.toISOString(),
       to: range.to.toISOString(),
-      reports: num(row['reports']),
+      reports: apiInteger(row['reports']),
       method: 'linear interpolation within the bucket holding rank q*count (see /openapi.json)',
       internal: histogram('int', INTERNAL_BOUNDS_NS),
       external: histogram('ext', EXTERNAL_BOUNDS_NS),
@@ -165,8 +168,8 @@ export class QueryService {
         ...row,
         first_seen: (row['first_seen'] as Date).toISOString(),
         last_seen: (row['last_seen'] as Date).toISOString(),
-        reports: num(row['reports']),
-        restarts: num(row['restarts']),
+        reports: apiInteger(row['reports']),
+        restarts: apiInteger(row['restarts']),
       })),
     };
   }

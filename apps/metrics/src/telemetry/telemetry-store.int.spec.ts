@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Pool } from 'pg';
-import { encodeTelemetryRecord, parseTelemetry, parseTelemetryLazy, sampleTelemetryRecord, type TelemetryReport } from '@license-ledger/metrics-usage';
+import { CUMULATIVE_FIELDS, encodeTelemetryRecord, parseTelemetry, parseTelemetryLazy, sampleTelemetryRecord, type TelemetryReport } from '@license-ledger/metrics-usage';
 import { createScratchDatabase, ScratchDatabase } from '../testing/scratch-database';
-import { PositionedReport, SessionCache, TelemetryStore } from './telemetry-store';
+import { HISTOGRAM_COLUMNS, PositionedReport, SessionCache, TelemetryStore } from './telemetry-store';
 
 const databaseUrl = process.env['DATABASE_URL'];
 if (!databaseUrl) throw new Error('DATABASE_URL must be set: run `npm test`');
@@ -174,6 +174,30 @@ describe.each(FORMATS)('TelemetryStore on the real database ($format)', ({ agree
       { create_order: '9007199254740993', api: 'äpi-€\t😀', restart: true },
       { create_order: '6', api: 'äpi-€\t😀', restart: false },
     ]);
+  });
+
+  it('stores every value at 2^63-1 from several sessions and sums them into one hour and one day exactly, by either path', async () => {
+    // The largest value validation accepts, in every counter, sum and bucket: one such report's deltas
+    // fit metrics_report's bigint columns, but two of them no longer fit a bigint sum.
+    const MAX = 2n ** 63n - 1n;
+    const to = `${agreement}-max`;
+    const max = (session: string, minute: number, extra: Record<string, unknown> = {}) =>
+      report(session, 0, 0, { ...Object.fromEntries(CUMULATIVE_FIELDS.map((f) => [f, MAX.toString()])), agreement_id: to, received_time_utc: ns(`2026-05-03T10:${String(minute).padStart(2, '0')}:00Z`), ...extra });
+    const cache: SessionCache = new Map();
+    // Fast path: the batch's own sum is already beyond int64.
+    expect(await store.store([max('max-1', 1), max('max-2', 2), max('max-3', 3)], cache)).toMatchObject({ stored: 3, path: 'fast' });
+    // A restart (another process) counts 2^63-1 again; the upsert adds it to the stored sums.
+    expect(await store.store([max('max-1', 4, { process_id: '4243' })], cache)).toMatchObject({ stored: 1, restarts: 1, path: 'fast' });
+    // Locked path (no cache): PostgreSQL sums the inserted rows itself.
+    expect(await store.store([max('max-4', 5)])).toMatchObject({ stored: 1, path: 'slow' });
+
+    const rows = await db.query<Record<string, string>>(`SELECT create_order, cancel_quotes, int_sum, ext_inf FROM metrics_report WHERE agreement_id = $1`, [to]);
+    expect(rows).toHaveLength(5);
+    for (const row of rows) expect(row).toEqual({ create_order: MAX.toString(), cancel_quotes: MAX.toString(), int_sum: MAX.toString(), ext_inf: MAX.toString() });
+    const sums = { reports: '5', ...Object.fromEntries(HISTOGRAM_COLUMNS.map((c) => [c, (5n * MAX).toString()])) };
+    const columns = ['reports', ...HISTOGRAM_COLUMNS].map((c) => `"${c}"`).join(', ');
+    expect(await db.query(`SELECT ${columns} FROM metrics_latency_hourly WHERE agreement_id = $1`, [to])).toEqual([sums]);
+    expect(await db.query(`SELECT ${columns} FROM metrics_latency_daily WHERE agreement_id = $1`, [to])).toEqual([sums]);
   });
 
   it('writes changed session facts, and text needing COPY escapes, unchanged', async () => {

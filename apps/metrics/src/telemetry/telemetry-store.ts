@@ -123,13 +123,18 @@ const SESSION_PROGRESS_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['restarts', 'bigint'],
   ['last_state', 'bigint[]'],
 ];
+/**
+ * A batch's roll-up sums. The summed columns are numeric, as in the tables: each delta fits bigint
+ * (it is at most its cumulative value, which validation keeps within 2^63-1), but a sum of them need
+ * not (DeltaSums keeps them exact on this side).
+ */
 const ROLL_UP_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['bucket', 'timestamptz'],
   ['agreement_id', 'text'],
   ['package_name', 'text'],
   ['api', 'text'],
   ['reports', 'bigint'],
-  ...HIST_COLUMNS.map(([column]) => [column, 'bigint'] as const),
+  ...HIST_COLUMNS.map(([column]) => [column, 'numeric'] as const),
 ];
 
 const recordset = (columns: ReadonlyArray<readonly [string, string]>, param = '$1'): string =>
@@ -148,7 +153,8 @@ ON CONFLICT (${bucket}, agreement_id, package_name, api) DO UPDATE SET reports =
 /**
  * Slow path: reports and their hourly and daily latency roll-ups in one statement: only rows
  * actually inserted (not duplicates) reach the roll-ups, grouped and sorted so concurrent writers
- * lock roll-up rows in one order.
+ * lock roll-up rows in one order. sum() of bigint is numeric, and so are the roll-up columns: no
+ * step of the addition is bigint.
  */
 const INSERT_REPORTS = `
 WITH ins AS (

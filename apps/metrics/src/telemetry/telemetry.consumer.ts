@@ -31,8 +31,9 @@ type BatchSource = Pick<BatchContext, 'topic' | 'partition' | 'isCurrent' | 'dea
  * replica, validates each record strictly (malformed ones are counted and dead-lettered) and
  * stores each partition batch in one transaction before its offsets are committed. A crash between
  * the two re-delivers the batch, which the store recognises by (session id, nonce). A batch the
- * database refuses for good (e.g. a roll-up sum overflowing bigint) is split by the bus until the
- * record at fault is alone, and that record is dead-lettered; an unreachable database is waited out.
+ * database refuses for good (nothing valid should be: validation admits only what the tables hold,
+ * and roll-up sums are numeric) is split by the bus until the record at fault is alone, and that
+ * record is dead-lettered; an unreachable database is waited out.
  *
  * Each assigned partition has a cache of its sessions' last stored state (records are keyed by session
  * id, so a partition's owner is the only regular writer of its sessions). Every rebalance drops all
