@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Topics } from '@license-ledger/platform-kafka';
+import type { HttpTimeouts } from '@license-ledger/platform-nest';
 import { readBoxSecretKeyFile, readSigningKeyFile, type BoxSecretKey, type SigningKey } from '@license-ledger/protocol-crypto';
 import { z } from 'zod';
 import type { LicenseLimits } from './license-handler';
@@ -41,6 +42,11 @@ export const ingressConfigShape = {
   LEASE_REPLIES_TOPIC: z.string().min(1).default(Topics.leaseReplies.name),
   LEDGER_GROUP_PREFIX: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'expected 1-100 of [A-Za-z0-9._-]').default('license-ledger.ingress'),
   TELEMETRY_TOPIC: z.string().min(1).default(Topics.telemetry.name),
+  // Connections that idle or dawdle are closed (bootstrap.ts, HttpTimeouts); the license endpoint included.
+  HTTP_HEADERS_TIMEOUT_MS: int(100, 600_000, 10_000),
+  HTTP_REQUEST_TIMEOUT_MS: int(100, 600_000, 30_000),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: int(100, 600_000, 65_000),
+  HTTP_IDLE_TIMEOUT_MS: int(100, 3_600_000, 65_000),
 };
 
 export type IngressConfig = z.infer<z.ZodObject<typeof ingressConfigShape>>;
@@ -53,6 +59,7 @@ export interface IngressOptions extends LicenseLimits {
   readonly tls: { readonly cert: Buffer; readonly key: Buffer } | undefined;
   readonly topics: { readonly commands: string; readonly events: string; readonly replies: string; readonly telemetry: string };
   readonly groupPrefix: string;
+  readonly http: HttpTimeouts;
 }
 
 /** Cross-variable rules; returns the problems in the same "NAME ..." form as loadConfig. */
@@ -60,6 +67,13 @@ export function ingressOptions(config: IngressConfig): { options: IngressOptions
   const problems: string[] = [];
   if ((config.TLS_CERT_FILE === undefined) !== (config.TLS_KEY_FILE === undefined)) {
     problems.push('TLS_CERT_FILE and TLS_KEY_FILE must be set together (HTTPS) or both left unset (plain HTTP)');
+  }
+  if (config.HTTP_HEADERS_TIMEOUT_MS > config.HTTP_REQUEST_TIMEOUT_MS) {
+    problems.push('HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS (headers are part of the request)');
+  }
+  // The socket is silent while the ledger decides: a shorter idle timeout would cut answers off.
+  if (config.HTTP_IDLE_TIMEOUT_MS <= config.LEDGER_TIMEOUT_MS) {
+    problems.push('HTTP_IDLE_TIMEOUT_MS must exceed LEDGER_TIMEOUT_MS (a connection waiting for the ledger is idle)');
   }
   if (problems.length > 0) return { problems };
   return {
@@ -76,6 +90,12 @@ export function ingressOptions(config: IngressConfig): { options: IngressOptions
       addressRate: { perSecond: config.RATE_LIMIT_ADDRESS_PER_SECOND, burst: config.RATE_LIMIT_ADDRESS_BURST },
       topics: { commands: config.LEASE_COMMANDS_TOPIC, events: config.LEASE_EVENTS_TOPIC, replies: config.LEASE_REPLIES_TOPIC, telemetry: config.TELEMETRY_TOPIC },
       groupPrefix: config.LEDGER_GROUP_PREFIX,
+      http: {
+        headersMs: config.HTTP_HEADERS_TIMEOUT_MS,
+        requestMs: config.HTTP_REQUEST_TIMEOUT_MS,
+        keepAliveMs: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+        idleMs: config.HTTP_IDLE_TIMEOUT_MS,
+      },
     },
   };
 }

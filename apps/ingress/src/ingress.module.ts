@@ -1,6 +1,7 @@
 import { Module, Type } from '@nestjs/common';
 import { PlatformModule, PlatformOptions } from '@license-ledger/platform-nest';
 import type { IngressOptions } from './config';
+import { IngressHttpTimeouts } from './http-timeouts';
 import { LedgerService } from './ledger.service';
 import { LicenseController, LicenseFastPath } from './license.controller';
 import { LicenseService } from './license.service';
@@ -9,9 +10,10 @@ import { INGRESS_OPTIONS } from './tokens';
 /** The gateways' HTTP entry point. */
 export function createIngressModule(platform: PlatformOptions, options: IngressOptions): Type<unknown> {
   @Module({
-    imports: [PlatformModule.forRoot(platform)],
+    // The ingress keeps no state in PostgreSQL: its readiness must not depend on the database.
+    imports: [PlatformModule.forRoot({ ...platform, usesDatabase: false })],
     controllers: [LicenseController],
-    providers: [{ provide: INGRESS_OPTIONS, useValue: options }, LedgerService, LicenseService, LicenseFastPath],
+    providers: [{ provide: INGRESS_OPTIONS, useValue: options }, LedgerService, LicenseService, LicenseFastPath, IngressHttpTimeouts],
   })
   class IngressModule {}
   return IngressModule;

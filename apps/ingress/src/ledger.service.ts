@@ -3,7 +3,7 @@ import type { AcquireLock, LeaseOutcome } from '@license-ledger/lease-domain';
 import { KeyDirectory, LedgerClient } from '@license-ledger/lease-ledger';
 import type { MessageBus } from '@license-ledger/platform-kafka';
 import type { Logger } from '@license-ledger/platform-logging';
-import { LOGGER, MESSAGE_BUS, PLATFORM_OPTIONS, type PlatformOptions } from '@license-ledger/platform-nest';
+import { LOGGER, MESSAGE_BUS, NotReady, PLATFORM_OPTIONS, READINESS_PROBES, type PlatformOptions, type ReadinessProbe } from '@license-ledger/platform-nest';
 import type { LedgerPort } from './license-handler';
 import { INGRESS_OPTIONS } from './tokens';
 import type { IngressOptions } from './config';
@@ -27,6 +27,7 @@ export class LedgerService implements LedgerPort, OnApplicationBootstrap, OnAppl
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(PLATFORM_OPTIONS) platform: PlatformOptions,
     @Inject(INGRESS_OPTIONS) options: IngressOptions,
+    @Inject(READINESS_PROBES) probes: ReadinessProbe[],
   ) {
     const { commands, events, replies } = options.topics;
     this.client = new LedgerClient({ bus, topics: { commands, events, replies }, instanceId: `ingress-${platform.instanceId}`, groupPrefix: options.groupPrefix });
@@ -36,6 +37,21 @@ export class LedgerService implements LedgerPort, OnApplicationBootstrap, OnAppl
       groupId: `${options.groupPrefix}.keys.${platform.instanceId}`,
       onMalformed: (message, error) => this.logger.warn({ event: 'malformed_ledger_record', partition: message.partition, offset: message.offset, err: error }, 'skipping a ledger record that does not decode'),
     });
+    // Until both run, every license request is answered 503: the instance is not ready for traffic.
+    probes.push(
+      {
+        name: 'key_directory',
+        check: async () => {
+          if (!this.directory.ready) throw new NotReady('loading', 'the key directory is still reading the ledger');
+        },
+      },
+      {
+        name: 'ledger_replies',
+        check: async () => {
+          if (!this.clientStarted) throw new NotReady('starting', 'the ledger reply consumer has not started yet');
+        },
+      },
+    );
   }
 
   get ready(): boolean {

@@ -179,7 +179,7 @@ export class LicenseHandler {
     const agreementId = options.ledger.agreementOf(key);
     const receivedNs = BigInt(nowMs) * NS_PER_MS;
     if (agreementId === undefined) {
-      this.publishTelemetry(request, null, fingerprint, receivedNs, 'no_license_agreement');
+      // No telemetry: anyone can make a key pair, and the analysts' tables are for licensed gateways.
       return this.reject(badRequest('no_license_agreement', `gateway key ${fingerprint} is not bound to a license agreement`), address, context);
     }
     const hintMs = (request.tokenExpiryTimeUtc - request.requestTimeUtc) / NS_PER_MS;
@@ -229,7 +229,9 @@ export class LicenseHandler {
       }
       case 'denied': {
         const reason: LicenseErrorReason = outcome.reason === 'invalid_command' ? 'invalid_request' : outcome.reason;
-        this.publishTelemetry(request, agreementId, fingerprint, receivedNs, reason);
+        // Only a gateway the ledger knows, with a request it accepted as valid, reports telemetry: the
+        // key may have been unbound since the directory said otherwise.
+        if (reason === 'no_available_licenses') this.publishTelemetry(request, agreementId, fingerprint, receivedNs, reason);
         return this.reject(badRequest(reason, outcome.message), address, ledgerContext);
       }
       default:
@@ -238,7 +240,8 @@ export class LicenseHandler {
     }
   }
 
-  private publishTelemetry(request: LicenseRequest, agreementId: string | null, keyFingerprint: string, receivedTimeNs: bigint, decision: TelemetryDecision): void {
+  /** Telemetry of a request from a key bound to `agreementId` that passed every check and was decided. */
+  private publishTelemetry(request: LicenseRequest, agreementId: string, keyFingerprint: string, receivedTimeNs: bigint, decision: TelemetryDecision): void {
     try {
       const record = telemetryEnvelope(request, { agreementId, keyFingerprint, receivedTimeNs, decision, ingressInstance: this.options.instanceId });
       this.options.telemetry.enqueue(request.sessionId || null, record);

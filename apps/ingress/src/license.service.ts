@@ -60,6 +60,8 @@ export class LicenseService implements OnApplicationShutdown {
       bus: this.telemetryBus,
       topic: options.topics.telemetry,
       onError: (error, dropped) => logger.warn({ event: 'telemetry_publish_failed', dropped, err: error }, 'telemetry could not be published; dropped'),
+      onUnstorable: (reason, envelope) =>
+        logger.warn({ event: 'telemetry_unstorable', reason, key_fingerprint: envelope.key_fingerprint, agreement_id: envelope.agreement_id }, 'telemetry the metrics service cannot store; dropped'),
     });
     this.handler = new LicenseHandler({
       crypto: this.crypto,

@@ -14,7 +14,8 @@ void runService({
   nestOptions: (options) => ({
     // The license endpoint reads its binary body itself, with its own limit and error bodies.
     bodyParser: false,
-    ...(options.tls ? { httpsOptions: { cert: options.tls.cert, key: options.tls.key } } : {}),
+    // A TLS handshake must finish as fast as plain headers must arrive (Node's default allows 120 s).
+    ...(options.tls ? { httpsOptions: { cert: options.tls.cert, key: options.tls.key, handshakeTimeout: options.http.headersMs } } : {}),
   }),
   describe: (options) => ({ box_key_id: keyId(options.boxKey.publicKey), sign_key_id: options.signingKey.keyId }),
 });

@@ -54,6 +54,19 @@ describe('TelemetryPublisher', () => {
     expect(publisher.published).toBe(3);
   });
 
+  it('drops (and counts) a record the metrics sink would refuse, publishing the rest', async () => {
+    const published: OutgoingMessage[] = [];
+    const refused: string[] = [];
+    const publisher = new TelemetryPublisher({ bus: { publish: async (_t, messages) => void published.push(...messages) }, topic: 't', onUnstorable: (reason) => refused.push(reason) });
+    publisher.enqueue('s1', envelope(1, exampleLicenseRequest({ processMaxRss: 2n ** 64n - 1n })));
+    publisher.enqueue('s2', envelope(2, exampleLicenseRequest({ cpuAffinity: Array.from({ length: 1_025 }, (_, i) => i) })));
+    publisher.enqueue('s3', envelope(3));
+    await publisher.flush();
+    expect(refused).toEqual(['v2: process_max_rss exceeds 2^63-1', expect.stringMatching(/cpuid or cpu_affinity/)]);
+    expect(published.map((m) => m.key)).toEqual(['s3']);
+    expect({ published: publisher.published, dropped: publisher.dropped }).toEqual({ published: 1, dropped: 2 });
+  });
+
   it('drops (and counts) what it cannot publish or queue', async () => {
     const errors: number[] = [];
     const publisher = new TelemetryPublisher({ bus: { publish: async () => Promise.reject(new Error('down')) }, topic: 't', maxQueued: 2, onError: (_e, n) => errors.push(n) });

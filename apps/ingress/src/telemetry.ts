@@ -1,7 +1,7 @@
 import { toHex } from '@license-ledger/protocol-crypto';
 import { licenseRequestFields, type LicenseRequest } from '@license-ledger/protocol-wire';
 import { BatchingPublisher, type MessagePublisher } from '@license-ledger/platform-kafka';
-import { encodeTelemetry, type TelemetryDecision, type TelemetrySourceContext } from '@license-ledger/metrics-usage';
+import { encodeTelemetry, parseTelemetryLazy, type TelemetryDecision, type TelemetrySourceContext } from '@license-ledger/metrics-usage';
 
 export type { TelemetryDecision };
 
@@ -84,6 +84,8 @@ export interface TelemetryPublisherOptions {
   /** Records waiting beyond this are dropped (and counted): telemetry must never hold up licensing. */
   readonly maxQueued?: number;
   readonly onError?: (error: unknown, dropped: number) => void;
+  /** A record the metrics sink would refuse (a uint64 beyond 2^63-1, say): not published. */
+  readonly onUnstorable?: (reason: string, envelope: TelemetryEnvelope) => void;
 }
 
 /**
@@ -106,13 +108,24 @@ export class TelemetryPublisher {
     });
   }
 
-  /** Encodes now (the queue holds compact buffers, not requests) and publishes later. */
+  /**
+   * Encodes now (the queue holds compact buffers, not requests) and publishes later. The record is
+   * checked with the sink's own parser first: what it would refuse is dropped here, where the
+   * gateway that sent it is known, rather than published to be refused there.
+   */
   enqueue(key: string | null, envelope: TelemetryEnvelope): void {
     if (this.batches.queued >= (this.options.maxQueued ?? 50_000)) {
       this.dropped += 1;
       return;
     }
-    this.batches.enqueue({ key, value: encodeTelemetryEnvelope(envelope) });
+    const value = encodeTelemetryEnvelope(envelope);
+    const parsed = parseTelemetryLazy(value);
+    if (!parsed.ok) {
+      this.dropped += 1;
+      this.options.onUnstorable?.(parsed.error, envelope);
+      return;
+    }
+    this.batches.enqueue({ key, value });
   }
 
   /** Publishes what is queued (and what queues up meanwhile) until the queue is empty. */

@@ -24,6 +24,8 @@ export interface PlatformOptions {
   readonly kafkaBrokers: readonly string[];
   readonly databaseUrl: string;
   readonly databasePoolSize?: number;
+  /** False for a service that never touches PostgreSQL: no Prisma client, no database readiness probe. */
+  readonly usesDatabase?: boolean;
 }
 
 @Injectable()
@@ -46,6 +48,7 @@ class KafkaReadinessProbe implements ReadinessProbe, OnApplicationShutdown {
 @Module({})
 export class PlatformModule implements NestModule {
   static forRoot(options: PlatformOptions): DynamicModule {
+    const database = options.usesDatabase !== false ? [PrismaService] : [];
     return {
       module: PlatformModule,
       controllers: [HealthController, MetricsController],
@@ -64,15 +67,16 @@ export class PlatformModule implements NestModule {
           inject: [MetricsRegistry],
         },
         MetricsRegistry,
-        PrismaService,
+        ...database,
         KafkaReadinessProbe,
         {
+          // A list services add their own dependencies to while they are constructed (the ingress's key directory).
           provide: READINESS_PROBES,
-          useFactory: (kafka: KafkaReadinessProbe, database: PrismaService): ReadinessProbe[] => [kafka, database],
-          inject: [KafkaReadinessProbe, PrismaService],
+          useFactory: (...probes: ReadinessProbe[]): ReadinessProbe[] => probes,
+          inject: [KafkaReadinessProbe, ...database],
         },
       ],
-      exports: [PLATFORM_OPTIONS, LOGGER, MESSAGE_BUS, MetricsRegistry, PrismaService],
+      exports: [PLATFORM_OPTIONS, LOGGER, MESSAGE_BUS, MetricsRegistry, READINESS_PROBES, ...database],
     };
   }
 

@@ -1,5 +1,6 @@
 import { NestApplicationOptions, Type } from '@nestjs/common';
 import { ConfigError, loadConfig, serviceConfigShape } from '@license-ledger/platform-config';
+import { checkTopicsAtStart, loadTopicSettings, TopicCheckError } from '@license-ledger/platform-kafka';
 import { createLogger, Logger } from '@license-ledger/platform-logging';
 import { z } from 'zod';
 import { startHttpService } from './bootstrap';
@@ -44,13 +45,15 @@ export async function runService<Extra extends z.ZodRawShape, Options = z.infer<
     // Validate every part before failing, so one error lists every bad variable.
     const common = attempt(() => loadServiceConfig(definition.defaultPort));
     const extra = attempt(() => loadConfig(definition.extraConfig));
+    const topicSettings = attempt(() => loadTopicSettings());
     // Without prepare, Options is (by its default) the parsed variables themselves.
     const prepared: Prepared<Options> | undefined = extra.ok
       ? (definition.prepare?.(extra.value) ?? { options: extra.value as unknown as Options })
       : undefined;
-    if (!common.ok || !prepared || 'problems' in prepared) {
+    if (!common.ok || !topicSettings.ok || !prepared || 'problems' in prepared) {
       throw new ConfigError([
         ...(common.ok ? [] : common.error.problems),
+        ...(topicSettings.ok ? [] : topicSettings.error.problems),
         ...(extra.ok ? [] : extra.error.problems),
         ...(prepared && 'problems' in prepared ? prepared.problems : []),
       ]);
@@ -66,6 +69,13 @@ export async function runService<Extra extends z.ZodRawShape, Options = z.infer<
       databaseUrl: config.DATABASE_URL,
       databasePoolSize: config.DATABASE_POOL_SIZE,
     };
+    // Before serving: refuse to run on topics that could lose ledger data (libs/platform/kafka/src/topic-check.ts).
+    const topics = await checkTopicsAtStart({
+      brokers: config.KAFKA_BROKERS,
+      clientId: `${definition.service}-${config.INSTANCE_ID}-topic-check`,
+      onWarning: (message, problem) => logger.warn({ event: 'topic_check_warning', topic: problem?.topic, setting: problem?.setting }, message),
+    });
+    logger.info({ event: 'topic_check_passed', brokers: topics.brokers, ...topics.layout }, 'Kafka topics match their spec');
     await startHttpService({
       service: definition.service,
       module: definition.createModule(options, platform),
@@ -78,6 +88,8 @@ export async function runService<Extra extends z.ZodRawShape, Options = z.infer<
   } catch (error) {
     if (error instanceof ConfigError) {
       logger.fatal({ event: 'invalid_config', problems: error.problems }, error.message);
+    } else if (error instanceof TopicCheckError) {
+      logger.fatal({ event: 'topic_check_failed', problems: error.problems }, error.message);
     } else {
       logger.fatal({ event: 'boot_failed', err: error }, 'service failed to start');
     }

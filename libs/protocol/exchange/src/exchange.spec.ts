@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nacl from 'tweetnacl';
 import { BoxSecretKey, SigningKey, VerifyKey, configHash, fromHex, toHex } from '@license-ledger/protocol-crypto';
-import { decodeAccessToken, decodeLicenseRequest, decodeSignedToken, encodeSealed, encodeSignedToken, exampleLicenseRequest, licenseRequestFields, type AccessToken } from '@license-ledger/protocol-wire';
+import { decodeAccessToken, decodeLicenseRequest, decodeSignedToken, encodeLicenseRequest, encodeSealed, encodeSignedToken, exampleLicenseRequest, licenseRequestFields, type AccessToken } from '@license-ledger/protocol-wire';
 import {
   InvalidRequestError,
   LicenseServerCrypto,
@@ -125,6 +125,27 @@ describe('license exchange', () => {
   ])('answers invalid_request to %s', (_name, body, message) => {
     expect(() => server.openRequest(body())).toThrow(InvalidRequestError);
     expect(() => server.openRequest(body())).toThrow(message);
+  });
+
+  it('answers invalid_request to a Sealed with bytes after it, however few', () => {
+    const body = sealLicenseRequest({ request, gatewayKey: gateway, serverBoxPublicKey: serverBox.publicKey, random });
+    expect(server.openRequest(body).request).toEqual(request);
+    for (const tail of [[0], [0, 0, 0, 0], [0x42], [...body]]) {
+      expect(() => server.openRequest(Uint8Array.from([...body, ...tail]))).toThrow(
+        new InvalidRequestError(`body is not a Sealed message: not a valid Sealed: ${tail.length} byte${tail.length === 1 ? ' follows' : 's follow'} the end of the message`),
+      );
+    }
+  });
+
+  it('answers invalid_request to a request holding a string the service cannot store', () => {
+    // Sealed by hand: the gateway-side encoder refuses to write such a request at all.
+    const bytes = encodeLicenseRequest(exampleLicenseRequest({ sessionId: 'session-NUL' }));
+    bytes[Buffer.from(bytes).indexOf('NUL')] = 0;
+    const nonce = random(24);
+    const body = encodeSealed({ publicKey: gateway.publicKey, nonce, box: nacl.secretbox(bytes, nonce, gateway.sharedKey(serverBox.publicKey)) });
+    expect(() => server.openRequest(body)).toThrow(
+      new InvalidRequestError('box does not hold a valid LicenseRequest: LicenseRequest.session_id contains U+0000 (NUL) at character 8, which the license service cannot store'),
+    );
   });
 
   it('rejects a token signed by another key, even one claiming the right key id', () => {

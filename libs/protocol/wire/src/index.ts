@@ -9,3 +9,4 @@ export { PUBLIC_KEY_BYTES, accessTokenFields, decodeAccessToken, encodeAccessTok
 export { SIGNATURE_BYTES, decodeSignedToken, encodeSignedToken, signedTokenFields, type SignedToken } from './signed-token';
 export { BOX_MAC_BYTES, BOX_NONCE_BYTES, decodeSealed, encodeSealed, sealedFields, type Sealed } from './sealed';
 export { exampleLicenseRequest } from './example';
+export { MAX_TEXT_BYTES, requireStorableText, unstorableText } from './text';

@@ -1,6 +1,7 @@
 import * as flatbuffers from 'flatbuffers';
 import { copyBytes, int64, readUint32s, requireLength, requireNonEmpty, uint32s, uint64, utf8 } from './codec';
 import * as fb from './generated/license_generated';
+import { requireStorableText } from './text';
 import { type FieldKind, verifyTable } from './verify';
 
 export const REQUEST_NONCE_BYTES = 16;
@@ -156,11 +157,17 @@ export interface LicenseRequest {
   readonly externalLatencyCountInf: bigint;
 }
 
+const camel = (snake: string): string => snake.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+/** The string fields: wire name and property. */
+const textFields = licenseRequestFields.filter(([, kind]) => kind === 'str').map(([wire]) => [`LicenseRequest.${wire}`, camel(wire) as keyof LicenseRequest] as const);
+
 /** Rules beyond the schema, checked on both encode and decode. */
 function validate(request: LicenseRequest): void {
   requireLength('LicenseRequest.nonce', request.nonce, REQUEST_NONCE_BYTES);
   requireLength('LicenseRequest.config_hash', request.configHash, CONFIG_HASH_BYTES);
   requireNonEmpty('LicenseRequest.package_name', request.packageName);
+  // Every string reaches the ledger's events or telemetry, both stored in PostgreSQL.
+  for (const [field, property] of textFields) requireStorableText(field, request[property] as string);
 }
 
 export function encodeLicenseRequest(request: LicenseRequest): Uint8Array {

@@ -11,7 +11,9 @@ const inlineSize: Record<FieldKind, number> = { i64: 8, u64: 8, bool: 1, str: 4,
  * Structural check of a FlatBuffers table against its field kinds, before any generated accessor
  * reads it. The JavaScript flatbuffers runtime has no verifier and reads out of bounds silently,
  * while the server decodes bytes from anyone who can make a key pair: every offset, vector and
- * string must lie inside the buffer, and required fields must be present.
+ * string must lie inside the buffer, and required fields must be present. Nothing may follow the
+ * message but the alignment padding a FlatBuffers builder writes: appended bytes would make one
+ * message readable from many different bodies.
  */
 export function verifyTable(table: string, bytes: Uint8Array, fields: ReadonlyArray<readonly [string, FieldKind]>, required: readonly string[]): void {
   const fail = (why: string): never => {
@@ -32,6 +34,8 @@ export function verifyTable(table: string, bytes: Uint8Array, fields: ReadonlyAr
   const tableSize = view.getUint16(vtablePos + 2, true);
   if (vtableSize < 4 || vtableSize % 2 !== 0 || vtablePos + vtableSize > length) fail('vtable size is invalid');
   if (tableSize < 4 || tablePos + tableSize > length) fail('table size is invalid');
+  // The furthest byte the message uses: the root offset, vtable, table and everything they point to.
+  let end = Math.max(4, vtablePos + vtableSize, tablePos + tableSize);
 
   fields.forEach(([name, kind], slot) => {
     const entry = 4 + 2 * slot;
@@ -53,8 +57,9 @@ export function verifyTable(table: string, bytes: Uint8Array, fields: ReadonlyAr
         const target = fieldPos + u32(fieldPos, `offset of ${name}`);
         const count = u32(target, `length of ${name}`);
         // Strings carry a terminating zero byte after their contents.
-        const end = target + 4 + count * (kind === 'u32s' ? 4 : 1) + (kind === 'str' ? 1 : 0);
-        if (end > length) fail(`${name} (${count} elements) runs past the end of the buffer`);
+        const fieldEnd = target + 4 + count * (kind === 'u32s' ? 4 : 1) + (kind === 'str' ? 1 : 0);
+        if (fieldEnd > length) fail(`${name} (${count} elements) runs past the end of the buffer`);
+        end = Math.max(end, fieldEnd);
         return;
       }
       default: {
@@ -63,4 +68,15 @@ export function verifyTable(table: string, bytes: Uint8Array, fields: ReadonlyAr
       }
     }
   });
+  // Builders write the buffer back to front, starting with a string or vector whose end they pad
+  // with zeros to a multiple of 4 bytes: that padding may follow the last object, nothing else. A
+  // field added to the schema later (fields are only ever appended) may own the bytes at the end:
+  // then they cannot be told from trailing ones, and are accepted.
+  let unknownFields = false;
+  for (let entry = 4 + 2 * fields.length; entry + 2 <= vtableSize; entry += 2) if (view.getUint16(vtablePos + entry, true) !== 0) unknownFields = true;
+  const trailing = length - end;
+  const padding = (4 - (end % 4)) % 4;
+  if (!unknownFields && trailing > 0 && (trailing !== padding || bytes.subarray(end).some((byte) => byte !== 0))) {
+    fail(`${trailing} byte${trailing === 1 ? '' : 's'} follow${trailing === 1 ? 's' : ''} the end of the message`);
+  }
 }
