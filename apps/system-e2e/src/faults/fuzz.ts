@@ -27,35 +27,36 @@ export interface FuzzBody {
 const U64_MAX = 2n ** 64n - 1n;
 const MARKER = 'MARKERMARKER';
 
-/** Payload mutations a sealed box may carry; each is a request a gateway could (maliciously) send. */
+/**
+ * Payload mutations a sealed box may carry; each is a request a gateway could (maliciously) send.
+ * Our encoder refuses unstorable strings, so those are written over a marker in valid bytes.
+ */
 function payloadVariants(now: bigint): Array<Partial<LicenseRequest> | ((bytes: Uint8Array) => Uint8Array)> {
-  const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
-  const replaceMarker = (with_: number[]) => (bytes: Uint8Array): Uint8Array => {
-    const marker = utf8(MARKER);
-    for (let i = 0; i + marker.length <= bytes.length; i++) {
-      if (marker.every((b, j) => bytes[i + j] === b)) {
-        const out = Uint8Array.from(bytes);
-        with_.forEach((b, j) => (out[i + j] = b));
+  const marker = new TextEncoder().encode(MARKER);
+  const overMarker = (bytes: readonly number[]) => (payload: Uint8Array): Uint8Array => {
+    for (let i = 0; i + marker.length <= payload.length; i++) {
+      if (marker.every((b, j) => payload[i + j] === b)) {
+        const out = Uint8Array.from(payload);
+        bytes.forEach((b, j) => (out[i + j] = b));
         return out;
       }
     }
-    return bytes;
+    throw new Error('marker not found in the encoded request');
   };
   const times = { requestTimeUtc: now, tokenExpiryTimeUtc: now + 3_600_000_000_000n };
+  const A = 0x41;
   return [
-    { ...times, hostname: 'gw\u0000host' },
-    { ...times, sessionId: `s\u0000${MARKER}` },
-    { ...times, packageName: 'fix\u0000gateway' },
-    // A lone surrogate cannot come out of TextEncoder: write its CESU-8 bytes over a marker.
-    { ...times, hostname: `gw-${MARKER}` },
+    overMarker([0x67, 0x77, 0x00, A, A, A, A, A, A, A, A, A]), // U+0000
+    overMarker([0xed, 0xa0, 0x80, A, A, A, A, A, A, A, A, A]), // a lone surrogate (CESU-8)
+    overMarker([0xff, 0xfe, 0x00, 0xc0, 0x80, A, A, A, A, A, A, A]), // not UTF-8 at all
+    overMarker([0xc3, A, A, A, A, A, A, A, A, A, A, A]), // a cut multi-byte sequence
     { ...times, processId: U64_MAX, symbols: U64_MAX, createOrder: U64_MAX, systemTotalMemory: U64_MAX },
-    { ...times, requestTimeUtc: U64_MAX },
+    { ...times, requestTimeUtc: 2n ** 63n - 1n },
+    { ...times, requestTimeUtc: -1n },
     { ...times, tokenExpiryTimeUtc: 0n },
-    { ...times, hostname: 'h'.repeat(6_000) },
-    { ...times, cpuid: Array.from({ length: 2_000 }, (_, i) => i) },
-    { ...times, cpuAffinity: Array.from({ length: 2_000 }, (_, i) => i) },
-    replaceMarker([0xed, 0xa0, 0x80, 0x41, 0x41, 0x41, 0x41, 0x41, 0x41, 0x41, 0x41, 0x41]),
-    replaceMarker([0xff, 0xfe, 0x00, 0xc0, 0x80, 0x41, 0x41, 0x41, 0x41, 0x41, 0x41, 0x41]),
+    { ...times, hostname: 'h'.repeat(256) },
+    { ...times, cpuid: Array.from({ length: 1_500 }, (_, i) => i) },
+    { ...times, cpuAffinity: Array.from({ length: 1_500 }, (_, i) => i) },
   ];
 }
 
@@ -95,7 +96,9 @@ export function fuzzBodies(seed: number, gateway: BoxSecretKey, serverBoxPublicK
     const base = exampleLicenseRequest({ requestTimeUtc: now, tokenExpiryTimeUtc: now + 3_600_000_000_000n, nonce: Uint8Array.from({ length: 16 }, byte) });
     let payload: Uint8Array;
     if (typeof variant === 'function') {
-      payload = variant(encodeLicenseRequest({ ...base, hostname: `gw-${MARKER}` }));
+      // The marker goes into a different string field each time.
+      const field = (['hostname', 'sessionId', 'packageName', 'kernelVersion'] as const)[i % 4] as 'hostname';
+      payload = variant(encodeLicenseRequest({ ...base, [field]: MARKER }));
     } else {
       payload = encodeLicenseRequest({ ...base, ...variant });
     }

@@ -31,6 +31,10 @@ import {
 import { BatchRunner, Poison } from './batch-runner';
 import { ClientLogFilter, type ClientLogLevel } from './client-log';
 import { deadLetteredRecord, deadLetterMessage, DeadLetteredRecord } from './dead-letter';
+import { isTransientError } from './transient-errors';
+
+/** The least a stock broker allows (group.min.session.timeout.ms): six heartbeats, 1 s apart. */
+const SESSION_TIMEOUT_MS = 6_000;
 
 export interface KafkaBusLogger {
   error(fields: object, message: string): void;
@@ -149,7 +153,10 @@ export class KafkaJsMessageBus implements MessageBus {
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     const consumer = this.kafka.consumer({
       groupId: options.groupId,
-      sessionTimeout: 6_000,
+      // After a broker restart the group's old member ids are dead (kafkajs rejoins under a new
+      // one) and the coordinator waits out their sessions before it assigns anything: this bounds
+      // how long a consumer stays unassigned after an outage, and how fast a dead member is replaced.
+      sessionTimeout: SESSION_TIMEOUT_MS,
       heartbeatInterval: 1_000,
       rebalanceTimeout: 10_000,
       maxWaitTimeInMs: options.maxWaitMs ?? 500,
@@ -247,7 +254,27 @@ export class KafkaJsMessageBus implements MessageBus {
     return true;
   }
 
+  /**
+   * A broker lost under a claim (its transaction coordinator still listed until the cluster fences
+   * it, ~6-9 s) fails the first attempt with a connection error; the same attempt seconds later
+   * reaches the new coordinator. So transient failures are retried for a while, each with a fresh
+   * producer (a failed one is closed, not leaked).
+   */
   async transactionalPublisher(transactionalId: string): Promise<TransactionalPublisher> {
+    const deadline = Date.now() + TRANSACTIONAL_CONNECT_PATIENCE_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.openTransactionalPublisher(transactionalId);
+      } catch (error) {
+        if (error instanceof ProducerFencedError || !isTransientError(error) || Date.now() > deadline) throw error;
+        const waitMs = Math.min(100 * 2 ** (attempt - 1), 2_000);
+        this.options.logger.warn({ event: 'transactional_connect_retry', transactional_id: transactionalId, attempt, retry_in_ms: waitMs, err: error }, 'kafka: transactional producer not ready; retrying');
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+      }
+    }
+  }
+
+  private async openTransactionalPublisher(transactionalId: string): Promise<TransactionalPublisher> {
     const producer = this.kafka.producer({
       transactionalId,
       idempotent: true,
@@ -268,6 +295,7 @@ export class KafkaJsMessageBus implements MessageBus {
       const opening = await producer.transaction();
       await opening.abort();
     } catch (error) {
+      await producer.disconnect().catch(() => undefined);
       throw isFencing(error) ? new ProducerFencedError(transactionalId, error) : error;
     }
     return new KafkaJsTransactionalPublisher(transactionalId, producer);
@@ -294,7 +322,7 @@ export class KafkaJsMessageBus implements MessageBus {
     if (pending.size === 0) return;
     // kafkajs only consumes through a group: a throw-away one that never commits.
     const groupId = `${this.options.clientId}.read.${randomUUID()}`;
-    const consumer = this.kafka.consumer({ groupId, maxWaitTimeInMs: 200, sessionTimeout: 6_000, heartbeatInterval: 1_000 });
+    const consumer = this.kafka.consumer({ groupId, maxWaitTimeInMs: 200, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: 1_000 });
     this.consumers.add(consumer);
     let finished: () => void = () => undefined;
     let failed: (error: unknown) => void = () => undefined;
@@ -359,6 +387,9 @@ export class KafkaJsMessageBus implements MessageBus {
     this.connecting = undefined;
   }
 }
+
+/** How long a claim keeps trying to open its transactional producer through a broker failover. */
+const TRANSACTIONAL_CONNECT_PATIENCE_MS = 20_000;
 
 const FENCING_ERRORS = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED']);
 
