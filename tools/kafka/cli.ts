@@ -1,10 +1,14 @@
 /**
  * Local Kafka for development, without Docker.
  *
- *   tsx tools/kafka/cli.ts start [--port 9092] [--controller-port N] [--data-dir DIR] [--fresh]
- *       Starts a single-node KRaft broker, creates the project's topics, prints the brokers and
- *       stays in the foreground; Ctrl-C (or SIGTERM) stops the broker cleanly, a second Ctrl-C
- *       kills it. Data persists in .data/kafka between runs unless --fresh.
+ *   tsx tools/kafka/cli.ts start [--brokers N] [--port 9092] [--controller-port N] [--data-dir DIR] [--fresh] [--control]
+ *       Starts a single-node KRaft broker (or, with --brokers 3, a cluster of three KRaft nodes,
+ *       each broker and controller, on ports 9092, 9093, 9094), creates the project's topics,
+ *       prints the brokers and stays in the foreground; Ctrl-C (or SIGTERM) stops it cleanly, a
+ *       second Ctrl-C kills it. Data persists in .data/kafka (.data/kafka-cluster for several
+ *       nodes) between runs unless --fresh. A cluster keeps running while one node is down.
+ *       --control reads commands from stdin, one a line: `kill <id>` (SIGKILL), `start <id>`,
+ *       `stop`; each answers with a line `[kafka] control: …` (fault tests drive it this way).
  *       With KAFKA_BROKERS set, starts nothing: only creates the missing topics on that cluster.
  *   tsx tools/kafka/cli.ts fetch
  *       Only resolves and caches the broker jars (.cache/kafka/<version>/libs).
@@ -13,12 +17,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { ensureKafkaJars, ensureTopics, kafkaVersion, startLocalKafka } from './local-kafka';
+import type { LocalKafka } from './local-kafka';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const USAGE = `Usage:
-  tsx tools/kafka/cli.ts start [--port 9092] [--controller-port N] [--data-dir DIR] [--fresh]
+  tsx tools/kafka/cli.ts start [--brokers 1|3] [--port 9092|0] [--controller-port N] [--data-dir DIR] [--fresh] [--control]
   tsx tools/kafka/cli.ts fetch
 Set KAFKA_BROKERS=host:port[,host:port] to only create the topics on an existing cluster.`;
 
@@ -33,6 +39,8 @@ async function main(argv: string[]): Promise<number> {
       'controller-port': { type: 'string' },
       'data-dir': { type: 'string' },
       fresh: { type: 'boolean', default: false },
+      brokers: { type: 'string' },
+      control: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -61,6 +69,8 @@ async function start(values: {
   'controller-port'?: string | undefined;
   'data-dir'?: string | undefined;
   fresh?: boolean | undefined;
+  brokers?: string | undefined;
+  control?: boolean | undefined;
 }): Promise<number> {
   const external = parseBrokers(process.env['KAFKA_BROKERS']);
   if (external.length > 0) {
@@ -69,14 +79,21 @@ async function start(values: {
     return 0;
   }
 
-  const port = parsePort(values.port ?? process.env['KAFKA_PORT'] ?? '9092', '--port');
+  const brokers = Number(values.brokers ?? '1');
+  if (!Number.isInteger(brokers) || brokers < 1 || brokers > 9) throw new Error(`--brokers: "${values.brokers}" is not a node count from 1 to 9`);
+  // --port 0: free ports picked by the OS (tests).
+  const portValue = values.port ?? process.env['KAFKA_PORT'] ?? '9092';
+  const port = portValue === '0' ? undefined : parsePort(portValue, '--port');
+  if (brokers > 1 && values['controller-port'] !== undefined) throw new Error('--controller-port is for a single node; a cluster picks free controller ports');
   const controllerPort = values['controller-port'] === undefined ? undefined : parsePort(values['controller-port'], '--controller-port');
-  const dataDir = path.resolve(values['data-dir'] ?? path.join(REPO_ROOT, '.data', 'kafka'));
+  const dataDir = path.resolve(values['data-dir'] ?? path.join(REPO_ROOT, '.data', brokers === 1 ? 'kafka' : 'kafka-cluster'));
   if (values.fresh) fs.rmSync(dataDir, { recursive: true, force: true });
 
-  const kafka = await startLocalKafka({ port, controllerPort, dataDir, log });
-  log(`Kafka ${kafkaVersion()} running (pid ${kafka.pid}). Logs: ${kafka.logFile}`);
+  const kafka = await startLocalKafka({ brokers, ...(port === undefined ? {} : { port }), controllerPort, dataDir, log });
+  const pids = kafka.nodes.map((n) => `node ${n.id} pid ${n.pid} on ${n.broker}`).join(', ');
+  log(`Kafka ${kafkaVersion()} running (${pids}). Logs: ${kafka.nodes.map((n) => n.logFile).join(', ')}`);
   console.log(`KAFKA_BROKERS=${kafka.brokers.join(',')}`);
+  if (values.control) control(kafka);
   log('Press Ctrl-C to stop.');
 
   return new Promise<number>((resolve) => {
@@ -84,11 +101,7 @@ async function start(values: {
     const onSignal = (sig: NodeJS.Signals): void => {
       if (stopRequested) {
         log(`${sig} again: killing the broker`);
-        try {
-          process.kill(kafka.pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
+        for (const node of kafka.nodes) void node.kill('SIGKILL');
         return;
       }
       stopRequested = true;
@@ -105,8 +118,36 @@ async function start(values: {
 
     void kafka.exited.then(({ code, signal }) => {
       if (stopRequested) return;
-      console.error(`[kafka] The broker exited on its own (code ${code}, signal ${signal}). See ${kafka.logFile}`);
+      console.error(`[kafka] The broker exited on its own (code ${code}, signal ${signal}). See ${kafka.nodes.map((n) => n.logFile).join(', ')}`);
       resolve(1);
+    });
+  });
+}
+
+/** `kill <id>`, `start <id>`, `stop` on stdin; answers on stdout. Ends with stdin (the CLI stays up). */
+function control(kafka: LocalKafka): void {
+  const say = (line: string): void => log(`control: ${line}`);
+  const lines = createInterface({ input: process.stdin });
+  let queue = Promise.resolve();
+  lines.on('line', (line) => {
+    const [command, arg] = line.trim().split(/\s+/);
+    const node = kafka.nodes.find((n) => String(n.id) === arg);
+    queue = queue.then(async () => {
+      try {
+        if (command === 'stop') return void process.kill(process.pid, 'SIGTERM');
+        if (!node) return say(`error: no node "${arg ?? ''}" (have ${kafka.nodes.map((n) => n.id).join(', ')})`);
+        if (command === 'kill') {
+          const exit = await node.kill('SIGKILL');
+          say(`node ${node.id} killed (signal ${exit.signal})`);
+        } else if (command === 'start') {
+          await node.start();
+          say(`node ${node.id} started (pid ${node.pid})`);
+        } else {
+          say(`error: unknown command "${command ?? ''}" (kill <id>, start <id>, stop)`);
+        }
+      } catch (error) {
+        say(`error: ${error instanceof Error ? error.message : String(error)}`);
+      }
     });
   });
 }

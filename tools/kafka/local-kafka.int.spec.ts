@@ -100,7 +100,7 @@ describe('local Kafka broker with kafkajs', () => {
 
   it('ensureTopics is idempotent', async () => {
     const result = await ensureTopics(brokersOf(), ALL_TOPICS);
-    expect(result).toEqual({ created: [], existing: ALL_TOPICS.map((t) => t.name), mismatched: [] });
+    expect(result).toEqual({ created: [], existing: ALL_TOPICS.map((t) => t.name), mismatched: [], problems: [] });
   }, TEST_TIMEOUT_MS);
 
   it('produces and consumes through a consumer group, and commits the group offset', async () => {

@@ -1,329 +1,269 @@
 /**
- * A real single-node Apache Kafka broker (KRaft: broker and controller in one JVM) for development
- * and tests, without Docker: the jars come from Maven Central (tools/kafka/pom.xml) and run on the
- * local Java 17+.
+ * A real Apache Kafka for development and tests, without Docker: one KRaft node (broker and
+ * controller in one JVM) by default, or a cluster of several such nodes (`brokers: 3`) that elect
+ * their controller among themselves. The jars come from Maven Central (tools/kafka/pom.xml) and
+ * run on the local Java 17+.
  *
- * Lifetime of the broker process (it must never outlive the Node process that started it):
+ * Lifetime of the JVMs (they must never outlive the Node process that started them):
  * - `stop()` sends SIGTERM (Kafka then does a controlled shutdown), SIGKILL after `stopTimeoutMs`.
  * - When the Node process exits normally (end of event loop, `process.exit()`, uncaught
- *   exception), an 'exit' hook sends SIGTERM to the broker.
+ *   exception), an 'exit' hook sends SIGTERM to every node.
  * - When the Node process is killed (SIGKILL, or SIGINT/SIGTERM/SIGHUP without a handler), no
- *   JavaScript runs; a tiny `sh` watchdog notices that its stdin pipe from Node closed and
+ *   JavaScript runs; a tiny `sh` watchdog per node notices that its stdin pipe from Node closed and
  *   sends SIGTERM, then SIGKILL 15 s later. In both cases it then removes a temporary data dir.
- * - Like any server, a running broker keeps the Node event loop alive until stop().
- * - The broker runs in its own process group, so a terminal Ctrl-C reaches Node only and the
+ * - Like any server, a running node keeps the Node event loop alive until stop().
+ * - Each node runs in its own process group, so a terminal Ctrl-C reaches Node only and the
  *   owner decides how to stop it (tools/kafka/cli.ts stops it cleanly). This module installs no
  *   signal handlers of its own: that would change how the host process reacts to signals.
  *
  * Ports: a port that is passed explicitly must be free, otherwise startLocalKafka fails with a
- * clear message; an omitted port is replaced by a free one picked by the OS.
+ * clear message; an omitted port is replaced by a free one picked by the OS. With several nodes
+ * an explicit `port` is the first node's, the others take the ports after it.
  */
-import { execFile, spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-// Relative on purpose: only the topic list, not the whole platform-kafka library (message bus, ...).
-import { ALL_TOPICS, ensureTopics } from '@license-ledger/platform-kafka';
+import { ensureTopics } from '@license-ledger/platform-kafka';
 import type { TopicSpec } from '@license-ledger/platform-kafka';
-import { startWatchdog } from '../watchdog';
+import { ensureKafkaJars, run } from './jars';
+import { BrokerExit, NodeLayout, nodePaths, NodeProcess, NodeRuntime } from './kafka-node';
+import { serverProperties } from './server-properties';
 
 // Topic creation lives in the Kafka library (services, tests and this script share it).
 export { ensureTopics } from '@license-ledger/platform-kafka';
 export type { EnsureTopicsOptions, EnsureTopicsResult } from '@license-ledger/platform-kafka';
+export { ensureKafkaJars, kafkaVersion } from './jars';
+export type { BrokerExit } from './kafka-node';
 
 export type Log = (msg: string) => void;
 
 export interface LocalKafkaOptions {
-  /** PLAINTEXT listener on 127.0.0.1. Omitted: a free port. Given but busy: startup fails. */
+  /** How many KRaft nodes (each a broker and a controller). Default 1. */
+  brokers?: number;
+  /** PLAINTEXT listener on 127.0.0.1 (the first node's). Omitted: free ports. Given but busy: startup fails. */
   port?: number;
-  /** KRaft controller listener on 127.0.0.1. Omitted: a free port. */
+  /** KRaft controller listener of a single node. Omitted (and always with several nodes): a free port. */
   controllerPort?: number;
   /**
-   * Where the broker keeps its metadata, topic data, config and logs. Reused (not reformatted)
-   * when it already holds a formatted broker. Omitted: a fresh temporary directory that stop()
-   * deletes.
+   * Where the nodes keep their metadata, topic data, config and logs (several nodes: one
+   * `node-<id>` directory each). Reused (not reformatted) when it already holds formatted nodes.
+   * Omitted: a fresh temporary directory that stop() deletes.
    */
   dataDir?: string;
-  /** Topics to create once the broker is up (existing ones are left alone). Default: ALL_TOPICS. */
+  /**
+   * Topics to create once the cluster is up (existing ones are left alone). Default: the project's
+   * topics, replicated as KAFKA_REPLICATION_FACTOR etc. say or as the cluster size suggests.
+   */
   topics?: readonly TopicSpec[];
-  /** JVM max heap, e.g. '512m'. */
+  /** JVM max heap per node, e.g. '512m'. Default 512m for one node, 256m each for several. */
   heap?: string;
-  /** How long to wait for the broker to answer. Default 60 s. */
+  /** How long to wait for the cluster to answer. Default 60 s (+30 s per extra node). */
   startTimeoutMs?: number;
   /** How long stop() waits for a controlled shutdown before SIGKILL. Default 20 s. */
   stopTimeoutMs?: number;
   log?: Log;
 }
 
-export interface BrokerExit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
+export interface LocalKafkaNode {
+  /** KRaft node id (1, 2, 3 …), as in metadata (partition leaders, replicas). */
+  readonly id: number;
+  /** This node's bootstrap address, e.g. '127.0.0.1:9092'. */
+  readonly broker: string;
+  readonly dataDir: string;
+  readonly logFile: string;
+  /** The running JVM's pid; undefined while the node is down. */
+  readonly pid: number | undefined;
+  readonly running: boolean;
+  /** Sends `signal` to the JVM (default SIGKILL: no shutdown, no flush) and waits until it is gone. */
+  kill(signal?: NodeJS.Signals): Promise<BrokerExit>;
+  /** Starts the node again on its data and waits until the cluster lists it as a broker. */
+  start(): Promise<void>;
 }
 
 export interface LocalKafka {
-  /** Bootstrap servers, e.g. ['127.0.0.1:9092']. */
+  /** Bootstrap servers, e.g. ['127.0.0.1:9092'] (every node's). */
   readonly brokers: string[];
+  readonly nodes: readonly LocalKafkaNode[];
+  /** The first node's pid at start. */
   readonly pid: number;
   readonly dataDir: string;
-  /** The broker's log4j log; the JVM's own stdout/stderr are in broker.out next to it. */
+  /** The first node's log4j log; the JVM's own stdout/stderr are in broker.out next to it. */
   readonly logFile: string;
-  /** Settles when the broker process ends, for whatever reason. */
+  /** Settles when no node runs any more, for whatever reason other than stop(). */
   readonly exited: Promise<BrokerExit>;
-  /** Controlled shutdown; idempotent. */
+  /** Controlled shutdown of every node; idempotent. */
   stop(): Promise<void>;
 }
 
-const REPO_ROOT = path.resolve(__dirname, '..', '..');
-const POM_FILE = path.join(__dirname, 'pom.xml');
 const LOG4J_CONFIG = path.join(__dirname, 'log4j2.xml');
 const DEFAULT_START_TIMEOUT_MS = 60_000;
 const DEFAULT_STOP_TIMEOUT_MS = 20_000;
 const noop: Log = () => undefined;
 
-/** The Kafka version pinned in pom.xml; it names the jar cache directory. */
-export function kafkaVersion(): string {
-  const pom = fs.readFileSync(POM_FILE, 'utf8');
-  const match = /<kafka\.version>\s*([^<\s]+)\s*<\/kafka\.version>/.exec(pom);
-  if (!match?.[1]) throw new Error(`No <kafka.version> property in ${POM_FILE}`);
-  return match[1];
-}
-
-/**
- * Resolves the broker's jars with Maven into .cache/kafka/<version>/libs, once: a marker file
- * holding the pom's hash records a complete download, so a later pom change re-resolves.
- * Concurrent callers are safe (a lock directory serialises them; the jars appear by rename).
- * Returns the directory holding the jars (classpath `<dir>/*`).
- */
-export async function ensureKafkaJars(log: Log = noop): Promise<string> {
-  const version = kafkaVersion();
-  const versionDir = path.join(REPO_ROOT, '.cache', 'kafka', version);
-  const libsDir = path.join(versionDir, 'libs');
-  const marker = path.join(versionDir, 'libs.complete');
-  const pomHash = createHash('sha256').update(fs.readFileSync(POM_FILE)).digest('hex');
-
-  const isComplete = (): boolean =>
-    readIfExists(marker)?.trim() === pomHash && fs.existsSync(path.join(libsDir, `kafka_2.13-${version}.jar`));
-  if (isComplete()) return libsDir;
-
-  fs.mkdirSync(versionDir, { recursive: true });
-  // One resolver at a time (parallel test workers, CLI + tests); the others wait, then reuse.
-  const releaseLock = await acquireLock(path.join(versionDir, 'fetch.lock'), log);
-  const tmpDir = path.join(versionDir, `libs.tmp-${process.pid}`);
-  try {
-    if (isComplete()) return libsDir;
-    log(`Resolving Kafka ${version} jars from Maven Central into ${libsDir} (first run only)...`);
-    const started = Date.now();
-    fs.rmSync(tmpDir, { recursive: true, force: true });
-    await run('mvn', ['-B', '-q', '-f', POM_FILE, 'dependency:copy-dependencies', `-DoutputDirectory=${tmpDir}`], {
-      label: 'mvn dependency:copy-dependencies',
-      hint: 'Install Apache Maven 3.8+ (it downloads the Kafka jars from Maven Central).',
-    });
-    fs.rmSync(libsDir, { recursive: true, force: true }); // stale set from an older pom
-    fs.renameSync(tmpDir, libsDir);
-    writeFileAtomic(marker, `${pomHash}\n`);
-    const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    log(`Kafka ${version} jars ready (${dirSizeMb(libsDir)} MB in ${seconds} s).`);
-    return libsDir;
-  } finally {
-    fs.rmSync(tmpDir, { recursive: true, force: true });
-    releaseLock();
-  }
-}
-
-/**
- * Creates the topics that do not exist yet, with the spec's partitions and configs (replication
- * factor: the cluster default). Works against any cluster, so the same definitions are used
- * locally and on an external one.
- */
-/** Starts a broker, waits until it answers, creates the topics. See the file comment for lifetime rules. */
+/** Starts the nodes, waits until every one is a broker of the cluster, creates the topics. */
 export async function startLocalKafka(opts: LocalKafkaOptions = {}): Promise<LocalKafka> {
   const log = opts.log ?? noop;
-  const startTimeoutMs = opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+  const count = opts.brokers ?? 1;
+  if (!Number.isInteger(count) || count < 1 || count > 9) throw new Error(`brokers: ${count} is not a node count from 1 to 9`);
+  const startTimeoutMs = opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS + 30_000 * (count - 1);
   const stopTimeoutMs = opts.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
 
   const libsDir = await ensureKafkaJars(log);
-  const { port, controllerPort } = await choosePorts(opts.port, opts.controllerPort);
+  const wanted = Array.from({ length: count }, (_, i) => [
+    { port: opts.port === undefined ? undefined : opts.port + i, what: `Kafka broker ${i + 1}` },
+    { port: count === 1 ? opts.controllerPort : undefined, what: `Kafka controller ${i + 1}` },
+  ]).flat();
+  const ports = await choosePorts(wanted);
 
   const ownsDataDir = opts.dataDir === undefined;
   const dataDir = path.resolve(opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'license-ledger-kafka-')));
-  // Kafka treats every directory inside log.dirs as a partition, so its own files live beside it.
-  const metadataDir = path.join(dataDir, 'kraft');
-  const logsDir = path.join(dataDir, 'logs');
-  const propsFile = path.join(dataDir, 'server.properties');
-  const logFile = path.join(logsDir, 'server.log');
-  const outFile = path.join(logsDir, 'broker.out');
-  fs.mkdirSync(metadataDir, { recursive: true });
-  fs.mkdirSync(logsDir, { recursive: true });
+  // One node keeps the layout it always had (data dir = node dir), so existing .data/kafka stays valid.
+  const layouts: NodeLayout[] = Array.from({ length: count }, (_, i) => ({
+    id: i + 1,
+    port: ports[2 * i] as number,
+    controllerPort: ports[2 * i + 1] as number,
+    dir: count === 1 ? dataDir : path.join(dataDir, `node-${i + 1}`),
+  }));
+  const voters = layouts.map((l) => `${l.id}@127.0.0.1:${l.controllerPort}`).join(',');
 
-  fs.writeFileSync(propsFile, serverProperties({ port, controllerPort, logDir: metadataDir }));
   const java = javaBinary();
-  const classpath = path.join(libsDir, '*'); // expanded by java itself, not by a shell
-  const jvmLogging = [`-Dlog4j2.configurationFile=${LOG4J_CONFIG}`, `-Dkafka.logs.dir=${logsDir}`];
+  const runtime: NodeRuntime = {
+    java,
+    classpath: path.join(libsDir, '*'), // expanded by java itself, not by a shell
+    heap: opts.heap ?? (count === 1 ? '512m' : '256m'),
+    jvmLogging: (logsDir) => [`-Dlog4j2.configurationFile=${LOG4J_CONFIG}`, `-Dkafka.logs.dir=${logsDir}`],
+    ...(ownsDataDir ? { removeDirOnCrash: dataDir } : {}),
+    log,
+  };
 
-  if (fs.existsSync(path.join(metadataDir, 'meta.properties'))) {
-    log(`Reusing formatted KRaft data in ${metadataDir}`);
-  } else {
+  // All nodes of a cluster carry the same cluster id: an already formatted node's, or a new one.
+  const clusterId = layouts.map((l) => formattedClusterId(l.dir)).find((id) => id !== undefined) ?? randomClusterId();
+  for (const layout of layouts) {
+    const paths = nodePaths(layout.dir);
+    fs.mkdirSync(paths.metadataDir, { recursive: true });
+    fs.mkdirSync(paths.logsDir, { recursive: true });
+    fs.writeFileSync(paths.propsFile, serverProperties({ ...layout, voters, logDir: paths.metadataDir, clusterSize: count }));
+    if (formattedClusterId(layout.dir) !== undefined) {
+      log(`Reusing formatted KRaft data in ${paths.metadataDir}`);
+      continue;
+    }
     await run(
       java,
-      [...jvmLogging, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '--cluster-id', randomClusterId(), '--config', propsFile, '--ignore-formatted'],
+      [...runtime.jvmLogging(paths.logsDir), '-cp', runtime.classpath, 'kafka.tools.StorageTool', 'format', '--cluster-id', clusterId, '--config', paths.propsFile, '--ignore-formatted'],
       { label: 'kafka.tools.StorageTool format', hint: 'Install a Java 17+ runtime or set JAVA_HOME.' },
     );
-    log(`Formatted a new KRaft cluster in ${metadataDir}`);
+    log(`Formatted KRaft node ${layout.id} in ${paths.metadataDir}`);
   }
 
-  // Only this run's lines matter when explaining a failed start.
-  const logOffset = fileSize(logFile);
-  const outFd = fs.openSync(outFile, 'w');
-  const started = Date.now();
-  let child: ChildProcess;
-  try {
-    child = spawn(
-      java,
-      [
-        `-Xmx${opts.heap ?? '512m'}`,
-        '-Xms128m',
-        '-XX:+UseG1GC',
-        '-XX:+ExitOnOutOfMemoryError',
-        '-Djava.awt.headless=true',
-        ...jvmLogging,
-        '-cp',
-        classpath,
-        'kafka.Kafka',
-        propsFile,
-      ],
-      { cwd: dataDir, stdio: ['ignore', outFd, outFd], detached: true },
-    );
-  } finally {
-    fs.closeSync(outFd); // the child has its own copy
-  }
+  const processes = new Map<number, NodeProcess>();
+  let stopping = false;
+  let resolveAllDown: (exit: BrokerExit) => void = () => undefined;
+  const allDown = new Promise<BrokerExit>((resolve) => (resolveAllDown = resolve));
+  const brokers = layouts.map((l) => `127.0.0.1:${l.port}`);
 
-  const exited = new Promise<BrokerExit>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-    // spawn failures (java missing) emit 'error' and no 'exit'
-    child.once('error', (err) => {
-      log(`Could not run ${java}: ${err.message}`);
-      resolve({ code: null, signal: null });
+  const launch = (layout: NodeLayout): NodeProcess => {
+    const proc = new NodeProcess(layout, runtime);
+    processes.set(layout.id, proc);
+    void proc.exited.then((exit) => {
+      if (stopping) return;
+      log(`Kafka node ${layout.id} exited (code ${exit.code}, signal ${exit.signal})`);
+      if ([...processes.values()].every((p) => !p.running)) resolveAllDown(exit);
     });
-  });
-  let exitInfo: BrokerExit | undefined;
-  void exited.then((info) => {
-    exitInfo = info;
-  });
-
-  const pid = child.pid;
-  const watchdog = pid === undefined ? undefined : startWatchdog({ pid, signal: 'TERM', ...(ownsDataDir ? { removeDir: dataDir } : {}) });
-  const onParentExit = (): void => {
-    if (pid !== undefined && exitInfo === undefined) sendSignal(pid, 'SIGTERM');
+    return proc;
   };
-  process.on('exit', onParentExit);
+  const terminateAll = (): Promise<void> => Promise.all([...processes.values()].map((p) => p.terminate(stopTimeoutMs, log))).then(() => undefined);
 
-  // Kill and wait, without cleanup: a failed start reads the logs before the data dir goes.
-  let terminating: Promise<void> | undefined;
-  const terminate = (): Promise<void> =>
-    (terminating ??= (async () => {
-      if (pid !== undefined && exitInfo === undefined) {
-        sendSignal(pid, 'SIGTERM');
-        if (!(await settlesWithin(exited, stopTimeoutMs))) {
-          log(`Kafka broker ${pid} did not stop within ${stopTimeoutMs} ms: killing it`);
-          sendSignal(pid, 'SIGKILL');
-        }
-      }
-      await exited;
-      process.removeListener('exit', onParentExit);
-      watchdog?.release();
-    })());
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> =>
-    (stopping ??= (async () => {
-      await terminate();
-      if (ownsDataDir) fs.rmSync(dataDir, { recursive: true, force: true });
-      log('Kafka broker stopped');
-    })());
-  // If the broker dies by itself, the watchdog has nothing left to guard.
-  void exited.then(() => watchdog?.release());
-
-  const brokers = [`127.0.0.1:${port}`];
   // A failed start keeps even a temporary data dir: its logs are the diagnosis.
-  const failStart = async (reason: string): Promise<never> => {
-    await terminate();
-    const tail = [tailSince(logFile, logOffset), tailSince(outFile, 0)].filter((t) => t !== '').join('\n');
-    throw new Error(`${reason}\n--- last broker log lines (${logsDir}) ---\n${tail || '(empty)'}`);
+  const failStart = async (reason: string, offsets: Map<number, number>): Promise<never> => {
+    stopping = true;
+    await terminateAll();
+    const tails = layouts.map((l) => {
+      const paths = nodePaths(l.dir);
+      const tail = [tailSince(paths.logFile, offsets.get(l.id) ?? 0), tailSince(paths.outFile, 0)].filter((t) => t !== '').join('\n');
+      return `--- last log lines of node ${l.id} (${paths.logsDir}) ---\n${tail || '(empty)'}`;
+    });
+    throw new Error(`${reason}\n${tails.join('\n')}`);
   };
 
-  if (pid === undefined) return failStart(`Could not start the Kafka broker with ${java}`);
-  log(`Kafka broker starting (pid ${pid}) on ${brokers[0]}, controller 127.0.0.1:${controllerPort}, data ${dataDir}`);
+  const started = Date.now();
+  const offsets = new Map<number, number>();
+  for (const layout of layouts) {
+    const proc = launch(layout);
+    offsets.set(layout.id, proc.logOffset);
+    if (proc.pid === undefined) return failStart(`Could not start Kafka node ${layout.id} with ${java}`, offsets);
+    log(`Kafka node ${layout.id} starting (pid ${proc.pid}) on 127.0.0.1:${layout.port}, controller 127.0.0.1:${layout.controllerPort}, data ${layout.dir}`);
+  }
 
+  const everyId = layouts.map((l) => l.id);
   const deadline = started + startTimeoutMs;
   for (;;) {
-    if (exitInfo !== undefined) {
-      return failStart(`Kafka broker exited (code ${exitInfo.code}, signal ${exitInfo.signal}) before it was ready`);
-    }
-    if (await brokerAnswers(brokers)) break;
-    if (Date.now() > deadline) return failStart(`Kafka broker did not answer on ${brokers[0]} within ${startTimeoutMs} ms`);
+    const dead = [...processes.values()].find((p) => !p.running);
+    if (dead) return failStart(`Kafka node ${dead.layout.id} exited before the cluster was ready`, offsets);
+    if (await registered(brokers, everyId)) break;
+    if (Date.now() > deadline) return failStart(`Kafka did not list all ${count} broker(s) on ${brokers.join(',')} within ${startTimeoutMs} ms`, offsets);
     await delay(250);
   }
-  log(`Kafka broker ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  log(`Kafka ready (${count} node${count === 1 ? '' : 's'}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
   try {
-    await ensureTopics(brokers, opts.topics ?? ALL_TOPICS, { log });
+    await ensureTopics(brokers, opts.topics, { log });
   } catch (err) {
-    return failStart(`Creating topics failed: ${errorMessage(err)}`);
+    return failStart(`Creating topics failed: ${errorMessage(err)}`, offsets);
   }
 
-  return { brokers, pid, dataDir, logFile, exited, stop };
-}
-
-function serverProperties(p: { port: number; controllerPort: number; logDir: string }): string {
-  const props: Record<string, string | number | boolean> = {
-    'process.roles': 'broker,controller',
-    'node.id': 1,
-    // Static single voter: the data dir stays valid if the controller port changes between runs.
-    'controller.quorum.voters': `1@127.0.0.1:${p.controllerPort}`,
-    listeners: `PLAINTEXT://127.0.0.1:${p.port},CONTROLLER://127.0.0.1:${p.controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://127.0.0.1:${p.port}`,
-    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
-    'inter.broker.listener.name': 'PLAINTEXT',
-    'controller.listener.names': 'CONTROLLER',
-    'log.dirs': p.logDir,
-    // Topics come only from topics.ts: a typo in a topic name must fail, not create a topic.
-    'auto.create.topics.enable': false,
-    'num.partitions': 1,
-    'default.replication.factor': 1,
-    'min.insync.replicas': 1,
-    // Internal topics default to replication factor 3, which one node can never satisfy.
-    'offsets.topic.replication.factor': 1,
-    'transaction.state.log.replication.factor': 1,
-    'transaction.state.log.min.isr': 1,
-    'share.coordinator.state.topic.replication.factor': 1,
-    'share.coordinator.state.topic.min.isr': 1,
-    // Fewer internal partitions: faster first group join / first transaction on a dev machine.
-    'offsets.topic.num.partitions': 4,
-    'transaction.state.log.num.partitions': 4,
-    'group.initial.rebalance.delay.ms': 0,
-  };
-  const lines = Object.entries(props).map(([k, v]) => `${k}=${String(v)}`);
-  return `# Written by tools/kafka/local-kafka.ts on every start; edits are overwritten.\n${lines.join('\n')}\n`;
-}
-
-/** Asks the broker for its cluster description once, quietly. */
-async function brokerAnswers(brokers: string[]): Promise<boolean> {
-  const kafka = new Kafka({
-    clientId: 'license-ledger-probe',
-    brokers,
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 1000,
-    requestTimeout: 3000,
-    retry: { retries: 0 },
+  const nodes: LocalKafkaNode[] = layouts.map((layout) => {
+    const paths = nodePaths(layout.dir);
+    const current = (): NodeProcess => processes.get(layout.id) as NodeProcess;
+    return {
+      id: layout.id,
+      broker: `127.0.0.1:${layout.port}`,
+      dataDir: layout.dir,
+      logFile: paths.logFile,
+      get pid() {
+        return current().running ? current().pid : undefined;
+      },
+      get running() {
+        return current().running;
+      },
+      kill: (signal: NodeJS.Signals = 'SIGKILL') => current().kill(signal),
+      start: async () => {
+        if (current().running) throw new Error(`Kafka node ${layout.id} is running already`);
+        const proc = launch(layout);
+        const restartedAt = Date.now();
+        for (;;) {
+          if (!proc.running) throw new Error(`Kafka node ${layout.id} exited while starting again (see ${paths.logFile})`);
+          if (await registered(brokers, [layout.id])) return;
+          if (Date.now() - restartedAt > startTimeoutMs) throw new Error(`Kafka node ${layout.id} did not rejoin within ${startTimeoutMs} ms`);
+          await delay(250);
+        }
+      },
+    };
   });
+
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopped ??= (async () => {
+      stopping = true;
+      await terminateAll();
+      if (ownsDataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+      log('Kafka stopped');
+    })());
+
+  const firstPid = processes.get(1)?.pid as number;
+  return { brokers, nodes, pid: firstPid, dataDir, logFile: nodePaths(layouts[0]?.dir ?? dataDir).logFile, exited: allDown, stop };
+}
+
+/** True when the cluster (asked through any of `brokers`) lists every one of `ids` as a broker. */
+async function registered(brokers: string[], ids: readonly number[]): Promise<boolean> {
+  const kafka = new Kafka({ clientId: 'license-ledger-probe', brokers, logLevel: logLevel.NOTHING, connectionTimeout: 1000, requestTimeout: 3000, retry: { retries: 0 } });
   const admin = kafka.admin();
   try {
     await admin.connect();
-    const cluster = await admin.describeCluster();
-    return cluster.brokers.length > 0;
+    const listed = new Set((await admin.describeCluster()).brokers.map((b) => b.nodeId));
+    return ids.every((id) => listed.has(id));
   } catch {
     return false;
   } finally {
@@ -331,23 +271,39 @@ async function brokerAnswers(brokers: string[]): Promise<boolean> {
   }
 }
 
-async function choosePorts(port?: number, controllerPort?: number): Promise<{ port: number; controllerPort: number }> {
-  if (port !== undefined && port === controllerPort) {
-    throw new Error(`The broker port and the controller port must differ (both ${port})`);
+/** The cluster id a formatted node carries (kraft/meta.properties), or undefined if unformatted. */
+function formattedClusterId(dir: string): string | undefined {
+  try {
+    const meta = fs.readFileSync(path.join(nodePaths(dir).metadataDir, 'meta.properties'), 'utf8');
+    return /^cluster\.id=(.+)$/m.exec(meta)?.[1]?.trim();
+  } catch {
+    return undefined;
   }
-  if (port !== undefined) await assertPortFree(port, 'Kafka broker');
-  if (controllerPort !== undefined) await assertPortFree(controllerPort, 'Kafka controller');
-  // Hold the first free port open while asking for the second so they cannot be the same.
+}
+
+/** Explicit ports must be free; the rest are picked by the OS, all distinct. */
+async function choosePorts(wanted: ReadonlyArray<{ port: number | undefined; what: string }>): Promise<number[]> {
+  const explicit = wanted.map((w) => w.port).filter((p): p is number => p !== undefined);
+  if (new Set(explicit).size !== explicit.length) throw new Error(`The Kafka ports must differ (${explicit.join(', ')})`);
+  for (const w of wanted) if (w.port !== undefined) await assertPortFree(w.port, w.what);
+  // Hold each picked port open while picking the next so none is chosen twice.
   const holders: net.Server[] = [];
   try {
-    const pick = async (): Promise<number> => {
-      const server = await listen(0);
-      holders.push(server);
-      return (server.address() as net.AddressInfo).port;
-    };
-    const chosenPort = port ?? (await pick());
-    const chosenController = controllerPort ?? (await pick());
-    return { port: chosenPort, controllerPort: chosenController };
+    const chosen: number[] = [];
+    for (const w of wanted) {
+      if (w.port !== undefined) {
+        chosen.push(w.port);
+        continue;
+      }
+      let port: number;
+      do {
+        const server = await listen(0);
+        holders.push(server);
+        port = (server.address() as net.AddressInfo).port;
+      } while (explicit.includes(port));
+      chosen.push(port);
+    }
+    return chosen;
   } finally {
     await Promise.all(holders.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   }
@@ -393,27 +349,6 @@ function javaBinary(): string {
   return 'java';
 }
 
-/** Runs a command to completion; a failure carries its output, a missing binary a hint. */
-function run(cmd: string, args: string[], opts: { label: string; hint: string }): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (!err) return resolve(stdout);
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return reject(new Error(`${cmd} not found on PATH. ${opts.hint}`));
-      const output = `${stdout}\n${stderr}`.trim().split('\n').slice(-40).join('\n');
-      reject(new Error(`${opts.label} failed (${err.message.split('\n')[0] ?? ''}):\n${output}`));
-    });
-  });
-}
-
-function sendSignal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    // already gone
-  }
-}
-
 function tailSince(file: string, offset: number, maxLines = 40): string {
   try {
     const fd = fs.openSync(file, 'r');
@@ -432,69 +367,8 @@ function tailSince(file: string, offset: number, maxLines = 40): string {
   }
 }
 
-function fileSize(file: string): number {
-  try {
-    return fs.statSync(file).size;
-  } catch {
-    return 0;
-  }
-}
-
-function readIfExists(file: string): string | undefined {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-function writeFileAtomic(file: string, content: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, content);
-  fs.renameSync(tmp, file);
-}
-
-function dirSizeMb(dir: string): string {
-  const bytes = fs.readdirSync(dir).reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0);
-  return (bytes / 1024 / 1024).toFixed(1);
-}
-
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/** True if the promise settles within ms; the timer never outlives the answer. */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** A directory as an exclusive lock; one older than 10 minutes is left from a killed run and is taken over. */
-async function acquireLock(lockDir: string, log: Log): Promise<() => void> {
-  let announced = false;
-  for (;;) {
-    try {
-      fs.mkdirSync(lockDir);
-      return () => fs.rmSync(lockDir, { recursive: true, force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const age = Date.now() - (fs.statSync(lockDir, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
-    if (age > 10 * 60_000) {
-      fs.rmSync(lockDir, { recursive: true, force: true });
-      continue;
-    }
-    if (!announced) log(`Waiting for another process to finish resolving the Kafka jars (${lockDir})...`);
-    announced = true;
-    await delay(500);
-  }
 }
 
 function delay(ms: number): Promise<void> {

@@ -5,3 +5,6 @@ export * from './ensure-topics';
 export * from './batching-publisher';
 export * from './dead-letter';
 export * from './transient-errors';
+export * from './topic-settings';
+export * from './topic-check';
+export * from './describe-topics';
