@@ -114,7 +114,7 @@ describe('ledger-cli against the real broker and database', () => {
     await gateway.stop();
     expect(lock.kind).toBe('granted');
 
-    await projected(4); // opened, key bound, denied, lock granted
+    await projected(6); // opened, bind requested, key reserved (the key's stream), key bound, denied, lock granted
     const listed = await cli('list');
     expect(listed.code).toBe(0);
     expect(listed.out).toMatch(new RegExp(`${agreementId}\\s+Acme Ltd\\s+open\\s+2\\s+1/2\\s+1\\s+1m/2h/7d`));
@@ -124,7 +124,7 @@ describe('ledger-cli against the real broker and database', () => {
     expect(history.code).toBe(0);
     const rows = history.out.split('\n');
     expect(rows[0]).toMatch(/^PARTITION\s+OFFSET\s+TIME\s+TYPE\s+REQUEST\s+DETAILS$/);
-    expect(rows.slice(1, -1).map((row) => row.split(/\s{2,}/)[3])).toEqual(['AgreementOpened', 'KeyBound', 'RequestDenied', 'LockGranted']);
+    expect(rows.slice(1, -1).map((row) => row.split(/\s{2,}/)[3])).toEqual(['AgreementOpened', 'KeyBindRequested', 'KeyReserved', 'KeyBound', 'RequestDenied', 'LockGranted']);
     expect(rows[1]).toMatch(/^\d\s+\d+\s+\d{4}-\d\d-\d\dT/);
     expect(history.err).toMatch(/^read \d+ record\(s\) from 3 partition\(s\)/);
 
@@ -136,12 +136,13 @@ describe('ledger-cli against the real broker and database', () => {
     const verified = await cli('verify');
     expect(verified.err).not.toContain('FAILED');
     expect(verified).toMatchObject({ code: 0 });
-    expect(verified.out).toMatch(/^verify OK: 4 event\(s\), 1 agreement\(s\), invariants hold, projection matches the log$/);
+    expect(verified.out).toMatch(/^verify OK: 6 event\(s\), 1 agreement\(s\), invariants hold, projection matches the log$/);
 
     // Break the projection, not the log: a changed row, a lost lock, a lost event row. verify must name each.
     await scratch.prisma.agreement.update({ where: { id: agreementId }, data: { licenses: 3 } });
     await scratch.prisma.liveLock.deleteMany({ where: { agreementId } });
     const lostEvent = await scratch.prisma.ledgerEvent.findFirstOrThrow({ where: { agreementId, type: 'KeyBound' } });
+    const inPartition = await scratch.prisma.ledgerEvent.count({ where: { partition: lostEvent.partition } });
     await scratch.prisma.ledgerEvent.delete({ where: { partition_offset: { partition: lostEvent.partition, offset: lostEvent.offset } } });
     const drifted = await cli('verify');
     expect(drifted.code).toBe(1);
@@ -150,7 +151,7 @@ describe('ledger-cli against the real broker and database', () => {
       expect.stringMatching(/^read \d+ record\(s\) from 3 partition\(s\)/),
       'verify FAILED: 0 problem(s) in the log, 3 projection mismatch(es)',
       'projection (a busy ledger or a lagging projector also shows here; run again to tell):',
-      `  partition ${lostEvent.partition}: 3 event(s) projected, 4 in the log`,
+      `  partition ${lostEvent.partition}: ${inPartition - 1} event(s) projected, ${inPartition} in the log`,
       `  agreement "${agreementId}": licenses is 3 in the projection, 2 in the log`,
       `  agreement "${agreementId}": lock ${'ab'.repeat(32)} is missing from the projection`,
     ]);

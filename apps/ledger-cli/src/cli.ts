@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { isGatewayKey, LeaseCommand } from '@license-ledger/lease-domain';
+import { isGatewayKey, isKeyEvent, LeaseCommand } from '@license-ledger/lease-domain';
 import { LedgerClient, LedgerTimeoutError, LedgerTopics } from '@license-ledger/lease-ledger';
 import { projectedEventCounts, projectionDifferences, readProjection } from '@license-ledger/lease-projection';
 import { ConfigError, env, loadConfig } from '@license-ledger/platform-config';
@@ -184,6 +184,7 @@ const COMMAND_LABELS: Readonly<Record<LeaseCommand['type'], string>> = {
   ChangeAgreement: 'change agreement',
   CloseAgreement: 'close agreement',
   BindKey: 'bind key',
+  BindReservedKey: 'bind reserved key',
   RevokeKey: 'revoke key',
   AcquireLock: 'acquire lock',
   ReleaseLock: 'release lock',
@@ -290,10 +291,12 @@ async function replay(command: Extract<CliCommand, { kind: 'replay' }>, deps: Cl
       return 1;
     }
     // Ownership changes of the agreement's partition while its history ran, for context.
-    const first = history[0];
-    const last = history[history.length - 1];
+    const own = history.filter((entry) => 'record' in entry && isEvent(entry.record) && !isKeyEvent(entry.record));
+    const first = own[0];
+    const last = own[own.length - 1];
     const owners = markers.filter((m) => first && last && m.partition === first.partition && m.offset > first.offset && m.offset < last.offset);
-    const rows = [...history, ...owners].sort((a, b) => a.partition - b.partition || (a.offset < b.offset ? -1 : 1)).map(historyRow);
+    // In time order: the agreement's events and its keys' reservations are on different partitions.
+    const rows = [...history, ...owners].sort(byTimeThenPosition).map(historyRow);
     for (const line of table(HISTORY_HEADER, rows)) deps.io.out(line);
     deps.io.out(`${history.length} event(s) of agreement "${agreementId}"`);
     return 0;
@@ -310,11 +313,20 @@ async function replay(command: Extract<CliCommand, { kind: 'replay' }>, deps: Cl
   return 0;
 }
 
+function timeOf(entry: LogEntry): number {
+  return 'record' in entry ? entry.record.metadata.at : entry.timestampMs;
+}
+
+function byTimeThenPosition(a: LogEntry, b: LogEntry): number {
+  return timeOf(a) - timeOf(b) || a.partition - b.partition || (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0);
+}
+
 async function verify(command: Extract<CliCommand, { kind: 'verify' }>, deps: CliDependencies): Promise<number> {
   // Fail on a missing DATABASE_URL before reading a long log, not after.
   if (command.checkProjection) loadConfig(databaseConfig, deps.env);
   const verifier = new LogVerifier();
   await readLog(deps, undefined, (entry) => verifier.observe(entry));
+  verifier.finish();
   const problems = [...verifier.problems];
   const projectionProblems: string[] = [];
   if (command.checkProjection) {

@@ -80,6 +80,15 @@ describe('formatting', () => {
     );
   });
 
+  it("shows the key's stream in history rows", () => {
+    const refused = { type: 'KeyReservationRefused' as const, data: { key: KEY, agreementId: 'globex', heldBy: 'acme', message: 'the key is bound to agreement "acme"' }, metadata: { requestId: 'r-4>reserve', at: T0 } };
+    expect(historyRow({ partition: 0, offset: 3n, timestampMs: T0, record: refused }).slice(3)).toEqual([
+      'KeyReservationRefused',
+      'r-4>reserve',
+      `key ${KEY} for agreement "globex": the key is bound to agreement "acme"`,
+    ]);
+  });
+
   it('draws a progress bar', () => {
     expect(renderProgress(5n, 10n, 10)).toBe('[#####-----]  50% 5/10 offsets');
     expect(renderProgress(0n, 0n, 4)).toBe('[####] 100% 0/0 offsets');
@@ -116,5 +125,18 @@ describe('LogVerifier', () => {
       [3n, 'unreadable record'],
     ]);
     expect(verifier.eventsPerPartition.get(1)).toEqual({ count: 3, maxOffset: 2n });
+  });
+});
+
+describe('LogVerifier at the end of the log', () => {
+  it('flags a key bound to two open agreements (a log from before bindings were exclusive), at the later binding', () => {
+    const verifier = new LogVerifier();
+    const at = (partition: number, offset: number, event: LeaseEvent) => verifier.observe({ partition, offset: BigInt(offset), timestampMs: T0, record: event });
+    for (const [partition, agreementId] of [[0, 'acme'], [1, 'globex']] as const) {
+      at(partition, 0, { type: 'AgreementOpened', data: { agreementId, name: agreementId, licenses: 1, bounds }, metadata: { requestId: `open-${agreementId}`, at: T0 } });
+      at(partition, 1, { type: 'KeyBound', data: { agreementId, key: KEY }, metadata: { requestId: `bind-${agreementId}`, at: T0 } });
+    }
+    verifier.finish();
+    expect(verifier.problems).toEqual([{ partition: 1, offset: 1n, message: `key_bound_once: agreement "globex", request bind-globex: key ${KEY} is bound to open agreements "acme" and "globex"` }]);
   });
 });

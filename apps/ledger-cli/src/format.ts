@@ -1,4 +1,4 @@
-import { AgreementState, EpochMs, Holder, LeaseEvent, LeaseOutcome, LockPeriodBounds, locksOf } from '@license-ledger/lease-domain';
+import { AgreementState, EpochMs, Holder, LedgerEvent, LeaseOutcome, LockPeriodBounds, locksOf } from '@license-ledger/lease-domain';
 import type { ProjectedAgreement } from '@license-ledger/lease-projection';
 import type { LogEntry, LogProblem } from './ledger-log';
 
@@ -94,16 +94,22 @@ export function formatState(agreements: readonly AgreementState[], asOfMs: Epoch
   return lines;
 }
 
-function eventDetails(event: LeaseEvent): string {
+function eventDetails(event: LedgerEvent): string {
   switch (event.type) {
     case 'AgreementOpened':
     case 'AgreementChanged':
       return `"${event.data.name}" ${event.data.licenses} license(s), bounds ${formatBounds(event.data.bounds)}`;
     case 'AgreementClosed':
       return '';
+    case 'KeyBindRequested':
     case 'KeyBound':
     case 'KeyRevoked':
       return `key ${event.data.key}`;
+    case 'KeyReserved':
+    case 'KeyReleased':
+      return `key ${event.data.key} for agreement "${event.data.agreementId}"`;
+    case 'KeyReservationRefused':
+      return `key ${event.data.key} for agreement "${event.data.agreementId}": ${event.data.message}`;
     case 'LockGranted':
     case 'LockRenewed':
       return `lock ${shortHash(event.data.configHash)} until ${formatTime(event.data.expiresAt)} by ${formatHolder(event.data.holder)}`;

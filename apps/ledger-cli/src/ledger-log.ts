@@ -4,7 +4,8 @@ import {
   evolve,
   initialState,
   InvariantViolation,
-  LeaseEvent,
+  isKeyEvent,
+  LedgerEvent,
   LeaseInvariantChecker,
 } from '@license-ledger/lease-domain';
 import { decodeLedgerRecord, LedgerRecord } from '@license-ledger/lease-ledger';
@@ -61,15 +62,19 @@ export async function readLedgerLog(bus: MessageBus, topic: string, options: Rea
   return { partitions: ranges.length, records };
 }
 
-export function isEvent(record: LedgerRecord): record is LeaseEvent {
+export function isEvent(record: LedgerRecord): record is LedgerEvent {
   return record.type !== 'PartitionClaimed';
 }
 
-/** The fold of the log: every agreement's state after the events applied so far. */
+/**
+ * The fold of the log: every agreement's state after the events applied so far. The key streams'
+ * events (reservations) are not part of any agreement's state and are passed over.
+ */
 export class LedgerFold {
   readonly states = new Map<string, AgreementState>();
 
-  apply(event: LeaseEvent): void {
+  apply(event: LedgerEvent): void {
+    if (isKeyEvent(event)) return;
     const id = event.data.agreementId;
     this.states.set(id, evolve(this.states.get(id) ?? initialState(id), event));
   }
@@ -86,7 +91,7 @@ export class AsOfFold extends LedgerFold {
     super();
   }
 
-  override apply(event: LeaseEvent): void {
+  override apply(event: LedgerEvent): void {
     if (this.asOfMs === undefined || event.metadata.at <= this.asOfMs) super.apply(event);
   }
 }
@@ -107,6 +112,9 @@ export class LogVerifier {
   readonly problems: LogProblem[] = [];
   readonly eventsPerPartition = new Map<number, { count: number; maxOffset: bigint }>();
   private readonly checker = new LeaseInvariantChecker();
+  /** Where each KeyBound is, by its index in the checked sequence: end-of-log findings point at one. */
+  private readonly bindings = new Map<number, { readonly partition: number; readonly offset: bigint }>();
+  private checked = 0;
 
   observe(entry: LogEntry): void {
     if ('malformed' in entry) {
@@ -118,10 +126,20 @@ export class LogVerifier {
     seen.count++;
     if (entry.offset > seen.maxOffset) seen.maxOffset = entry.offset;
     this.eventsPerPartition.set(entry.partition, seen);
+    if (entry.record.type === 'KeyBound') this.bindings.set(this.checked, { partition: entry.partition, offset: entry.offset });
+    this.checked++;
     for (const violation of this.checker.observe(entry.record)) {
       this.problems.push({ partition: entry.partition, offset: entry.offset, message: describeViolation(violation) });
     }
     this.fold.apply(entry.record);
+  }
+
+  /** Once the whole log is read: what only the whole log shows (a key bound to two open agreements). */
+  finish(): void {
+    for (const violation of this.checker.endOfLog()) {
+      const at = this.bindings.get(violation.index) ?? { partition: -1, offset: -1n };
+      this.problems.push({ ...at, message: describeViolation(violation) });
+    }
   }
 }
 

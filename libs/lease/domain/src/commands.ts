@@ -1,13 +1,25 @@
-import type { AgreementId, ConfigHash, GatewayKey, Holder, LockPeriodBounds, RequestId } from './values';
+import type { AgreementId, ConfigHash, EpochMs, GatewayKey, Holder, LockPeriodBounds, RequestId } from './values';
 
 /**
- * Commands to the lease ledger. Every command names its agreement (the partition key: one writer
- * per agreement) and carries the id of the request that caused it (one outcome per request id).
+ * Commands to the lease ledger. Every command carries the id of the request that caused it (one
+ * outcome per request id) and names the stream that decides it: an agreement (LeaseCommand) or a
+ * gateway key (KeyCommand); that stream's id is the partition key, so one owner decides each.
  */
+export interface CommandMetadata {
+  readonly requestId: RequestId;
+  /**
+   * When the requester says it sent the request (a gateway's request time). The ledger refuses a
+   * request whose time is outside the window it remembers request ids for (see request-time.ts),
+   * so a replay can never outlive the memory that answers it with its first outcome.
+   * Optional: commands written before it existed, and ops commands, carry none.
+   */
+  readonly requestedAt?: EpochMs;
+}
+
 interface CommandOf<Type extends string, Data> {
   readonly type: Type;
   readonly data: Data;
-  readonly metadata: { readonly requestId: RequestId };
+  readonly metadata: CommandMetadata;
 }
 
 export type OpenAgreement = CommandOf<
@@ -19,7 +31,10 @@ export type ChangeAgreement = CommandOf<
   { readonly agreementId: AgreementId; readonly name?: string; readonly licenses?: number; readonly bounds?: Partial<LockPeriodBounds> }
 >;
 export type CloseAgreement = CommandOf<'CloseAgreement', { readonly agreementId: AgreementId }>;
+/** Ops: bind a key to an agreement. Decided in steps, since the key's stream must agree (see reactions.ts). */
 export type BindKey = CommandOf<'BindKey', { readonly agreementId: AgreementId; readonly key: GatewayKey }>;
+/** From the key's stream: the key is now reserved for this agreement; bind it. */
+export type BindReservedKey = CommandOf<'BindReservedKey', { readonly agreementId: AgreementId; readonly key: GatewayKey }>;
 export type RevokeKey = CommandOf<'RevokeKey', { readonly agreementId: AgreementId; readonly key: GatewayKey }>;
 /** A gateway asks to hold (or keep holding) the lock for its config hash. */
 export type AcquireLock = CommandOf<
@@ -45,7 +60,28 @@ export type LeaseCommand =
   | ChangeAgreement
   | CloseAgreement
   | BindKey
+  | BindReservedKey
   | RevokeKey
   | AcquireLock
   | ReleaseLock
   | ExpireLocks;
+
+/** From an agreement's stream to the key's: reserve `key` for `agreementId` (refused while another holds it). */
+export type ReserveKey = CommandOf<'ReserveKey', { readonly key: GatewayKey; readonly agreementId: AgreementId }>;
+/** From an agreement's stream to the key's: `agreementId` no longer binds `key`; free it. */
+export type ReleaseKey = CommandOf<'ReleaseKey', { readonly key: GatewayKey; readonly agreementId: AgreementId }>;
+
+/** Commands decided by a gateway key's stream: the one place that knows which agreement holds the key. */
+export type KeyCommand = ReserveKey | ReleaseKey;
+
+/** Everything on the commands topic. */
+export type LedgerCommand = LeaseCommand | KeyCommand;
+
+export function isKeyCommand(command: LedgerCommand): command is KeyCommand {
+  return command.type === 'ReserveKey' || command.type === 'ReleaseKey';
+}
+
+/** The id of the stream that decides `command`: its partition key on the commands topic. */
+export function streamOf(command: LedgerCommand): string {
+  return isKeyCommand(command) ? command.data.key : command.data.agreementId;
+}

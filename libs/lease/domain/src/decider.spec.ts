@@ -5,6 +5,7 @@ import { given, stateAfter } from './testing/given-when-then';
 import {
   acquire,
   AGREEMENT,
+  bindRequested,
   bound,
   changed,
   closed,
@@ -362,15 +363,15 @@ describe('ops commands', () => {
     given([]).when(close('r9'), T0).then([invalid('r9', T0, 'CloseAgreement', /does not exist/)]);
   });
 
-  it('binds a key; binding it again is an idempotent no-op answered accepted', () => {
-    given([opened(meta('r1', T0))]).when(bind('r2', keyOf(1)), T0).then([bound(meta('r2', T0), keyOf(1))]);
+  it("asks to bind a key (the key's stream decides: key-binding.spec.ts); binding a bound key again is an idempotent no-op", () => {
+    given([opened(meta('r1', T0))]).when(bind('r2', keyOf(1)), T0).then([bindRequested(meta('r2', T0), keyOf(1))]);
     const again = given(openWithKeys(1)).when(bind('r9', keyOf(1)), T0);
     again.then([]);
     expect(again.outcome()).toEqual({ kind: 'accepted' });
   });
 
-  it('rebinds a revoked key', () => {
-    given([...openWithKeys(1), revoked(meta('r2', T0), keyOf(1))]).when(bind('r9', keyOf(1)), T0).then([bound(meta('r9', T0), keyOf(1))]);
+  it('asks to bind a revoked key again', () => {
+    given([...openWithKeys(1), revoked(meta('r2', T0), keyOf(1))]).when(bind('r9', keyOf(1)), T0).then([bindRequested(meta('r9', T0), keyOf(1))]);
   });
 
   it('rejects binding to an unknown or closed agreement', () => {

@@ -1,6 +1,7 @@
 import type {
   AcquireLock,
   BindKey,
+  BindReservedKey,
   ChangeAgreement,
   CloseAgreement,
   ExpireLocks,
@@ -27,10 +28,13 @@ import { DEFAULT_BOUNDS, type DenialReason, type EpochMs, type LockPeriodBounds 
  * events to append; `evolve(state, event)` applies one. Time and ids come in from the runtime.
  *
  * Assumptions the runtime guarantees (one decider cannot see them):
- * - A gateway key is bound to at most one agreement: the runtime refuses `BindKey` for a key bound to
- *   another agreement before it reaches this decider (it keeps the key -> agreement index).
- * - Every request id is decided once: the runtime deduplicates retried requests. One decision may
- *   still yield several events (LockExpired + LockGranted), all with the same request id and time.
+ * - A gateway key is bound to at most one agreement. This decider cannot know other agreements, so
+ *   `BindKey` only records the request (KeyBindRequested); the key's own stream reserves the key
+ *   (key-reservation.ts) and only then `BindReservedKey` binds it here. The runtime carries the
+ *   follow-up commands between the streams (reactions.ts explains why that is race-free).
+ * - Every request id is decided once: the runtime deduplicates retried requests and refuses requests
+ *   whose time it can no longer remember (request-time.ts). One decision may still yield several
+ *   events (LockExpired + LockGranted), all with the same request id and time.
  * - Commands reach the decider of the agreement they name; a mismatch is a routing bug and throws.
  */
 
@@ -55,6 +59,8 @@ export function decide(command: LeaseCommand, state: AgreementState, now: EpochM
       return closeAgreement(command, state, metadata);
     case 'BindKey':
       return bindKey(command, state, metadata);
+    case 'BindReservedKey':
+      return bindReservedKey(command, state, metadata);
     case 'RevokeKey':
       return revokeKey(command, state, metadata);
     case 'AcquireLock':
@@ -88,6 +94,8 @@ export function evolve(state: AgreementState, event: LeaseEvent): AgreementState
       return state;
     case 'AgreementClosed':
       state.status = 'closed';
+      return state;
+    case 'KeyBindRequested':
       return state;
     case 'KeyBound':
       state.keys.set(event.data.key, event.data.key);
@@ -172,6 +180,19 @@ function bindKey(command: BindKey, state: AgreementState, metadata: EventMetadat
   if (notOpen) return [invalid(command, metadata, `cannot bind a key: ${notOpen}`, { key })];
   if (key.length === 0) return [invalid(command, metadata, 'the gateway key is empty', { key })];
   // Idempotent: binding a key that is already bound here records nothing and is accepted.
+  if (state.keys.has(key)) return [];
+  // Whether another agreement holds the key is the key's stream's to decide: ask it to reserve.
+  return [{ type: 'KeyBindRequested', data: { agreementId: state.agreementId, key }, metadata }];
+}
+
+function bindReservedKey(command: BindReservedKey, state: AgreementState, metadata: EventMetadata): LeaseEvent[] {
+  const { key } = command.data;
+  if (state.status !== 'open') {
+    // Open when the bind was requested, closed since (an agreement never reopens): the denial's
+    // reaction hands the reservation back.
+    const why = state.status === 'closed' ? 'was closed' : 'does not exist';
+    return [invalid(command, metadata, `cannot bind the key: agreement "${state.agreementId}" ${why} before the key was reserved for it`, { key })];
+  }
   if (state.keys.has(key)) return [];
   return [{ type: 'KeyBound', data: { agreementId: state.agreementId, key }, metadata }];
 }

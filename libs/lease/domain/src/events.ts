@@ -30,6 +30,8 @@ export type AgreementChanged = EventOf<
   { readonly agreementId: AgreementId; readonly name: string; readonly licenses: number; readonly bounds: LockPeriodBounds }
 >;
 export type AgreementClosed = EventOf<'AgreementClosed', { readonly agreementId: AgreementId }>;
+/** Ops asked to bind `key`; the key's stream is asked to reserve it (it answers with KeyReserved or a refusal). */
+export type KeyBindRequested = EventOf<'KeyBindRequested', { readonly agreementId: AgreementId; readonly key: GatewayKey }>;
 export type KeyBound = EventOf<'KeyBound', { readonly agreementId: AgreementId; readonly key: GatewayKey }>;
 export type KeyRevoked = EventOf<'KeyRevoked', { readonly agreementId: AgreementId; readonly key: GatewayKey }>;
 export type LockGranted = EventOf<
@@ -66,6 +68,7 @@ export type LeaseEvent =
   | AgreementOpened
   | AgreementChanged
   | AgreementClosed
+  | KeyBindRequested
   | KeyBound
   | KeyRevoked
   | LockGranted
@@ -75,3 +78,30 @@ export type LeaseEvent =
   | RequestDenied;
 
 export type LeaseEventType = LeaseEvent['type'];
+
+/*
+ * Events of a gateway key's stream (keyed by the key, on its partition): which agreement holds the
+ * key. An agreement binds a key only once the key's stream reserved it for that agreement, and the
+ * reservation is released only after the agreement revoked it, so no key is bound to two agreements.
+ */
+export type KeyReserved = EventOf<'KeyReserved', { readonly key: GatewayKey; readonly agreementId: AgreementId }>;
+/** Refused because the key is reserved for (bound to) `heldBy`. */
+export type KeyReservationRefused = EventOf<
+  'KeyReservationRefused',
+  { readonly key: GatewayKey; readonly agreementId: AgreementId; readonly heldBy: AgreementId; readonly message: string }
+>;
+export type KeyReleased = EventOf<'KeyReleased', { readonly key: GatewayKey; readonly agreementId: AgreementId }>;
+
+export type KeyEvent = KeyReserved | KeyReservationRefused | KeyReleased;
+
+/** Everything on the events topic besides ownership markers. */
+export type LedgerEvent = LeaseEvent | KeyEvent;
+
+export function isKeyEvent(event: LedgerEvent): event is KeyEvent {
+  return event.type === 'KeyReserved' || event.type === 'KeyReservationRefused' || event.type === 'KeyReleased';
+}
+
+/** The id of the stream an event belongs to: its key on the events topic. */
+export function streamOfEvent(event: LedgerEvent): string {
+  return isKeyEvent(event) ? event.data.key : event.data.agreementId;
+}

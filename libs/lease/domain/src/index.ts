@@ -19,11 +19,16 @@ export {
   type LockSnapshot,
 } from './state';
 export { decide, evolve, clampPeriod } from './decider';
+export { decideKey, evolveKey, initialKeyState, type KeyReservationState } from './key-reservation';
+export { followUpsOf, type FollowUp } from './reactions';
+export { REQUEST_TIME_WINDOW_MS, REQUEST_MEMORY_MS, requestTimeProblem } from './request-time';
 export { outcomeOf, type LeaseOutcome, type LeaseOutcomeKind } from './outcome';
 export { checkInvariants, LeaseInvariantChecker, type InvariantRule, type InvariantViolation } from './invariants';
 export {
   parseLeaseEvent,
   parseLeaseCommand,
+  parseLedgerEvent,
+  parseLedgerCommand,
   serializeLeaseEvent,
   serializeLeaseCommand,
   isConfigHash,
@@ -31,4 +36,6 @@ export {
   LeaseParseError,
   LEASE_EVENT_TYPES,
   LEASE_COMMAND_TYPES,
+  KEY_EVENT_TYPES,
+  KEY_COMMAND_TYPES,
 } from './serialization';

@@ -59,7 +59,8 @@ describe('checkInvariants on logs the decider writes', () => {
     };
     let now = T0;
     run({ type: 'OpenAgreement', data: { agreementId: AGREEMENT, name: 'Sim', licenses: 3, bounds: { minMs: MINUTE, defaultMs: 10 * MINUTE, maxMs: HOUR } }, metadata: { requestId: 'open' } }, now);
-    for (let key = 1; key <= 6; key++) run({ type: 'BindKey', data: { agreementId: AGREEMENT, key: keyOf(key) }, metadata: { requestId: `bind-${key}` } }, now);
+    // Each key as the key's stream would have it bound, once reserved (key-binding.spec.ts).
+    for (let key = 1; key <= 6; key++) run({ type: 'BindReservedKey', data: { agreementId: AGREEMENT, key: keyOf(key) }, metadata: { requestId: `bind-${key}` } }, now);
     for (let i = 0; i < 5_000; i++) {
       now += Math.floor(random() * 3 * MINUTE);
       const dice = random();

@@ -1,5 +1,6 @@
 import { evolve, unreachable } from './decider';
-import type { LeaseEvent } from './events';
+import { isKeyEvent, type KeyEvent, type LeaseEvent, type LedgerEvent } from './events';
+import { evolveKey, initialKeyState, type KeyReservationState } from './key-reservation';
 import { lockKeyOf } from './lock-key';
 import { holderCount, holdsLock, initialState, liveLockCount, type AgreementState } from './state';
 import type { AgreementId, RequestId } from './values';
@@ -18,7 +19,11 @@ export type InvariantRule =
   /** Lock events that contradict the recorded locks (grant over a recorded lock, expiry of a live one, ...). */
   | 'lock_consistency'
   /** Events that contradict the agreement's lifecycle or key bindings. */
-  | 'agreement_consistency';
+  | 'agreement_consistency'
+  /** A key reserved for an agreement while another holds it, or released by one that does not. */
+  | 'key_reservation'
+  /** At the end of the log, a key bound to more than one open agreement (see `endOfLog`). */
+  | 'key_bound_once';
 
 export interface InvariantViolation {
   /** Position of the offending event in the checked sequence. */
@@ -29,19 +34,30 @@ export interface InvariantViolation {
   readonly message: string;
 }
 
-interface AgreementTrack {
-  readonly state: AgreementState;
+/** Where one stream's decisions stand: its last request id and time. */
+interface StreamTrack {
   lastRequestId: RequestId | undefined;
   lastAt: number;
 }
 
+interface AgreementTrack extends StreamTrack {
+  readonly state: AgreementState;
+}
+
+interface KeyTrack extends StreamTrack {
+  readonly state: KeyReservationState;
+}
+
 /**
- * Checks a lease event log (any number of agreements, each agreement's events in log order) for
- * what the decider promises. Streaming: feed events one by one with `observe` (memory grows with
+ * Checks a lease event log (any number of agreements and keys, each stream's events in log order)
+ * for what the deciders promise. Streaming: feed events one by one with `observe` (memory grows with
  * the ledger state and the set of request ids), or use `checkInvariants` for an array.
  */
 export class LeaseInvariantChecker {
   private readonly agreements = new Map<AgreementId, AgreementTrack>();
+  private readonly keys = new Map<string, KeyTrack>();
+  /** Per key, the agreements it is bound to, with the KeyBound that bound it. */
+  private readonly bindings = new Map<string, Map<AgreementId, { readonly index: number; readonly requestId: RequestId }>>();
   /** Every request id seen so far, with the agreement that decided it. */
   private readonly seenRequests = new Map<RequestId, AgreementId>();
   private readonly found: InvariantViolation[] = [];
@@ -52,14 +68,23 @@ export class LeaseInvariantChecker {
   }
 
   /** Checks one event against what came before, then applies it; returns its violations. */
-  observe(event: LeaseEvent): InvariantViolation[] {
+  observe(event: LedgerEvent): InvariantViolation[] {
     const index = this.index++;
     const { agreementId } = event.data;
-    const { requestId, at } = event.metadata;
+    const { requestId } = event.metadata;
     const violations: InvariantViolation[] = [];
     const report = (rule: InvariantRule, message: string): void => {
       violations.push({ index, rule, agreementId, requestId, message });
     };
+    if (isKeyEvent(event)) this.observeKey(event, report);
+    else this.observeAgreement(event, report);
+    this.found.push(...violations);
+    return violations;
+  }
+
+  private observeAgreement(event: LeaseEvent, report: (rule: InvariantRule, message: string) => void): void {
+    const { agreementId } = event.data;
+    const { requestId, at } = event.metadata;
     let track = this.agreements.get(agreementId);
     if (!track) {
       track = { state: initialState(agreementId), lastRequestId: undefined, lastAt: Number.NEGATIVE_INFINITY };
@@ -69,15 +94,63 @@ export class LeaseInvariantChecker {
     if (at < track.lastAt) report('time_order', `${event.type} at ${at} follows an event at ${track.lastAt}`);
     this.checkRequestId(track, agreementId, requestId, at, report);
     this.checkEvent(track.state, event, report);
+    if (event.type === 'KeyBound' || event.type === 'KeyRevoked') this.noteBinding(event.type === 'KeyBound', event.data.key, agreementId, requestId);
 
     evolve(track.state, event);
     track.lastAt = Math.max(track.lastAt, at);
-    this.found.push(...violations);
+  }
+
+  private noteBinding(bound: boolean, key: string, agreementId: AgreementId, requestId: RequestId): void {
+    let agreements = this.bindings.get(key);
+    if (bound) {
+      if (!agreements) this.bindings.set(key, (agreements = new Map()));
+      agreements.set(agreementId, { index: this.index - 1, requestId });
+    } else {
+      agreements?.delete(agreementId);
+      if (agreements?.size === 0) this.bindings.delete(key);
+    }
+  }
+
+  /**
+   * Checks what only the whole log can show: no key bound to two open agreements. Agreements (and
+   * so their bindings) are on different partitions, whose order relative to each other a log does
+   * not keep, so this holds at the end of a quiet log rather than after every event.
+   */
+  endOfLog(): InvariantViolation[] {
+    const violations: InvariantViolation[] = [];
+    for (const [key, agreements] of this.bindings) {
+      const open = [...agreements].filter(([agreementId]) => this.agreements.get(agreementId)?.state.status === 'open');
+      if (open.length < 2) continue;
+      open.sort(([, a], [, b]) => a.index - b.index);
+      const [latestId, latest] = open[open.length - 1] as (typeof open)[number];
+      const others = open.slice(0, -1).map(([agreementId]) => `"${agreementId}"`).join(', ');
+      violations.push({ index: latest.index, rule: 'key_bound_once', agreementId: latestId, requestId: latest.requestId, message: `key ${key} is bound to open agreements ${others} and "${latestId}"` });
+    }
     return violations;
   }
 
+  /** A key's events are all on the key's partition, in order: its reservations can be checked exactly. */
+  private observeKey(event: KeyEvent, report: (rule: InvariantRule, message: string) => void): void {
+    const { key, agreementId } = event.data;
+    const { requestId, at } = event.metadata;
+    let track = this.keys.get(key);
+    if (!track) {
+      track = { state: initialKeyState(key), lastRequestId: undefined, lastAt: Number.NEGATIVE_INFINITY };
+      this.keys.set(key, track);
+    }
+    if (at < track.lastAt) report('time_order', `${event.type} at ${at} follows an event of the key at ${track.lastAt}`);
+    this.checkRequestId(track, agreementId, requestId, at, report);
+    const { heldBy } = track.state;
+    if (event.type === 'KeyReserved' && heldBy !== undefined && heldBy !== agreementId) {
+      report('key_reservation', `key ${key} reserved for "${agreementId}" while reserved for "${heldBy}"`);
+    }
+    if (event.type === 'KeyReleased' && heldBy !== agreementId) report('key_reservation', `key ${key} released by "${agreementId}", which does not hold it`);
+    evolveKey(track.state, event);
+    track.lastAt = Math.max(track.lastAt, at);
+  }
+
   private checkRequestId(
-    track: AgreementTrack,
+    track: StreamTrack,
     agreementId: AgreementId,
     requestId: RequestId,
     at: number,
@@ -103,6 +176,7 @@ export class LeaseInvariantChecker {
         return;
       case 'AgreementChanged':
       case 'AgreementClosed':
+      case 'KeyBindRequested':
       case 'KeyBound':
         if (state.status !== 'open') report('agreement_consistency', `${event.type} while the agreement is ${state.status}`);
         return;
@@ -163,8 +237,9 @@ export class LeaseInvariantChecker {
   }
 }
 
-export function checkInvariants(events: Iterable<LeaseEvent>): InvariantViolation[] {
+/** Every violation in `events`, including the end-of-log checks. */
+export function checkInvariants(events: Iterable<LedgerEvent>): InvariantViolation[] {
   const checker = new LeaseInvariantChecker();
   for (const event of events) checker.observe(event);
-  return [...checker.violations];
+  return [...checker.violations, ...checker.endOfLog()];
 }

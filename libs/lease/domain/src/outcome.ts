@@ -1,4 +1,4 @@
-import type { LeaseEvent } from './events';
+import type { LedgerEvent } from './events';
 import type { ConfigHash, DenialReason, EpochMs } from './values';
 
 /** What to answer the requester, derived from the events of its one decision. */
@@ -18,11 +18,13 @@ export type LeaseOutcomeKind = LeaseOutcome['kind'];
  * LockExpired before the LockGranted that re-acquires the hash), so the answer is the first event
  * that speaks to the request, not simply the first event.
  */
-export function outcomeOf(events: readonly LeaseEvent[]): LeaseOutcome {
+export function outcomeOf(events: readonly LedgerEvent[]): LeaseOutcome {
   for (const event of events) {
     switch (event.type) {
       case 'RequestDenied':
         return { kind: 'denied', reason: event.data.reason, message: event.data.message };
+      case 'KeyReservationRefused':
+        return { kind: 'denied', reason: 'invalid_command', message: event.data.message };
       case 'LockGranted':
       case 'LockRenewed':
         return { kind: 'granted', configHash: event.data.configHash, expiresAt: event.data.expiresAt, renewed: event.type === 'LockRenewed' };

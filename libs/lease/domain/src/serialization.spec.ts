@@ -1,10 +1,14 @@
-import type { LeaseCommand } from './commands';
+import type { KeyCommand, LeaseCommand } from './commands';
 import { decide } from './decider';
-import type { LeaseEvent } from './events';
+import type { KeyEvent, LeaseEvent } from './events';
 import {
+  KEY_COMMAND_TYPES,
+  KEY_EVENT_TYPES,
   LEASE_COMMAND_TYPES,
   LEASE_EVENT_TYPES,
   LeaseParseError,
+  parseLedgerCommand,
+  parseLedgerEvent,
   parseLeaseCommand,
   parseLeaseEvent,
   serializeLeaseCommand,
@@ -14,6 +18,8 @@ import { initialState } from './state';
 import {
   acquire,
   AGREEMENT,
+  bindRequested,
+  bindReserved,
   bound,
   changed,
   closed,
@@ -24,11 +30,16 @@ import {
   holderOf,
   HOUR,
   keyOf,
+  keyReleased,
   meta,
   opened,
   release,
+  releaseKey,
   released,
   renewed,
+  reservationRefused,
+  reserved,
+  reserveKey,
   revoked,
   T0,
 } from './testing/fixtures';
@@ -41,6 +52,7 @@ const everyEvent: LeaseEvent[] = [
   opened(m, 3),
   changed(m, 1, { minMs: 1, defaultMs: 2, maxMs: 3 }, 'Renamed'),
   closed(m),
+  bindRequested(m, keyOf(1)),
   bound(m, keyOf(1)),
   revoked(m, keyOf(1)),
   granted(m, A, gw, T0 + HOUR),
@@ -57,12 +69,16 @@ const everyCommand: LeaseCommand[] = [
   { type: 'ChangeAgreement', data: { agreementId: AGREEMENT, licenses: 1 }, metadata: { requestId: 'r' } },
   { type: 'CloseAgreement', data: { agreementId: AGREEMENT }, metadata: { requestId: 'r' } },
   { type: 'BindKey', data: { agreementId: AGREEMENT, key: keyOf(1) }, metadata: { requestId: 'r' } },
+  bindReserved('r', keyOf(1)),
   { type: 'RevokeKey', data: { agreementId: AGREEMENT, key: keyOf(1) }, metadata: { requestId: 'r' } },
   acquire('r', A, gw, HOUR),
   acquire('r', A, gw),
   release('r', A, gw),
   { type: 'ExpireLocks', data: { agreementId: AGREEMENT }, metadata: { requestId: 'r' } },
 ];
+
+const everyKeyEvent: KeyEvent[] = [reserved(m, keyOf(1)), reservationRefused(m, keyOf(1), 'globex', AGREEMENT), keyReleased(m, keyOf(1))];
+const everyKeyCommand: KeyCommand[] = [reserveKey('r', keyOf(1)), releaseKey('r', keyOf(1))];
 
 /** A copy with one nested field replaced (or removed with `undefined`). */
 function withField(value: unknown, path: string[], replacement: unknown): unknown {
@@ -135,6 +151,13 @@ describe('command serialization', () => {
     expect(() => parseLeaseCommand(json)).toThrow(message);
   });
 
+  it('takes the request time as optional metadata: commands without it (older writers, ops) still decode', () => {
+    const stamped = { ...acquire('r', A, gw), metadata: { requestId: 'r', requestedAt: T0 } };
+    expect(parseLeaseCommand(serializeLeaseCommand(stamped))).toEqual(stamped);
+    expect(parseLeaseCommand(serializeLeaseCommand(acquire('r', A, gw)))).toEqual(acquire('r', A, gw));
+    expect(() => parseLeaseCommand(withField(stamped, ['metadata', 'requestedAt'], T0 + 0.5))).toThrow(/metadata\.requestedAt/);
+  });
+
   it('leaves business rules to the decider, which records the denial', () => {
     const command = parseLeaseCommand({ type: 'OpenAgreement', data: { agreementId: AGREEMENT, name: 'Acme', licenses: -2 }, metadata: { requestId: 'r' } });
     expect(decide(command, initialState(AGREEMENT), T0)).toEqual([
@@ -144,5 +167,19 @@ describe('command serialization', () => {
         metadata: { requestId: 'r', at: T0 },
       },
     ]);
+  });
+});
+
+describe("the key streams' events and commands", () => {
+  it('covers every type, and each round-trips as a ledger event or command', () => {
+    expect(new Set(everyKeyEvent.map((event) => event.type))).toEqual(new Set(KEY_EVENT_TYPES));
+    expect(new Set(everyKeyCommand.map((command) => command.type))).toEqual(new Set(KEY_COMMAND_TYPES));
+    for (const event of [...everyEvent, ...everyKeyEvent]) expect(parseLedgerEvent(serializeLeaseEvent(event))).toEqual(event);
+    for (const command of [...everyCommand, ...everyKeyCommand]) expect(parseLedgerCommand(serializeLeaseCommand(command))).toEqual(command);
+  });
+
+  it("are not an agreement's: the agreement parsers refuse them", () => {
+    expect(() => parseLeaseEvent(reserved(m, keyOf(1)))).toThrow(/unknown type "KeyReserved"/);
+    expect(() => parseLeaseCommand(reserveKey('r', keyOf(1)))).toThrow(/unknown type "ReserveKey"/);
   });
 });

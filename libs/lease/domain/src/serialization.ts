@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { LeaseCommand } from './commands';
-import type { LeaseEvent } from './events';
+import type { KeyCommand, LeaseCommand, LedgerCommand } from './commands';
+import type { KeyEvent, LeaseEvent, LedgerEvent } from './events';
 
 /*
  * JSON (de)serialization of events and commands. The parsers check structure and formats (types,
@@ -43,6 +43,7 @@ const eventSchemas = {
   AgreementOpened: eventOf('AgreementOpened', { agreementId, name: text, licenses: z.int().min(0), bounds }),
   AgreementChanged: eventOf('AgreementChanged', { agreementId, name: text, licenses: z.int().min(0), bounds }),
   AgreementClosed: eventOf('AgreementClosed', { agreementId }),
+  KeyBindRequested: eventOf('KeyBindRequested', { agreementId, key: gatewayKey }),
   KeyBound: eventOf('KeyBound', { agreementId, key: gatewayKey }),
   KeyRevoked: eventOf('KeyRevoked', { agreementId, key: gatewayKey }),
   LockGranted: eventOf('LockGranted', { agreementId, configHash, holder, expiresAt: epochMs }),
@@ -60,7 +61,14 @@ const eventSchemas = {
   }),
 } satisfies { [Type in LeaseEvent['type']]: z.ZodType<Extract<LeaseEvent, { type: Type }>> };
 
-const commandMetadata = z.strictObject({ requestId: text });
+const keyEventSchemas = {
+  KeyReserved: eventOf('KeyReserved', { key: gatewayKey, agreementId }),
+  KeyReservationRefused: eventOf('KeyReservationRefused', { key: gatewayKey, agreementId, heldBy: agreementId, message: z.string() }),
+  KeyReleased: eventOf('KeyReleased', { key: gatewayKey, agreementId }),
+} satisfies { [Type in KeyEvent['type']]: z.ZodType<Extract<KeyEvent, { type: Type }>> };
+
+// requestedAt is optional: commands written before it existed still decode.
+const commandMetadata = z.strictObject({ requestId: text, requestedAt: epochMs.optional() });
 const partialBounds = z.strictObject({ minMs: z.number().optional(), maxMs: z.number().optional(), defaultMs: z.number().optional() });
 const strictHolder = z.strictObject(holder.shape);
 
@@ -78,14 +86,25 @@ const commandSchemas = {
   }),
   CloseAgreement: commandOf('CloseAgreement', { agreementId }),
   BindKey: commandOf('BindKey', { agreementId, key: gatewayKey }),
+  BindReservedKey: commandOf('BindReservedKey', { agreementId, key: gatewayKey }),
   RevokeKey: commandOf('RevokeKey', { agreementId, key: gatewayKey }),
   AcquireLock: commandOf('AcquireLock', { agreementId, configHash, holder: strictHolder, requestedPeriodMs: z.number().optional() }),
   ReleaseLock: commandOf('ReleaseLock', { agreementId, configHash, holder: strictHolder }),
   ExpireLocks: commandOf('ExpireLocks', { agreementId }),
 } satisfies { [Type in LeaseCommand['type']]: z.ZodType<Extract<LeaseCommand, { type: Type }>> };
 
+const keyCommandSchemas = {
+  ReserveKey: commandOf('ReserveKey', { key: gatewayKey, agreementId }),
+  ReleaseKey: commandOf('ReleaseKey', { key: gatewayKey, agreementId }),
+} satisfies { [Type in KeyCommand['type']]: z.ZodType<Extract<KeyCommand, { type: Type }>> };
+
+const ledgerEventSchemas = { ...eventSchemas, ...keyEventSchemas };
+const ledgerCommandSchemas = { ...commandSchemas, ...keyCommandSchemas };
+
 export const LEASE_EVENT_TYPES = Object.keys(eventSchemas) as readonly LeaseEvent['type'][];
+export const KEY_EVENT_TYPES = Object.keys(keyEventSchemas) as readonly KeyEvent['type'][];
 export const LEASE_COMMAND_TYPES = Object.keys(commandSchemas) as readonly LeaseCommand['type'][];
+export const KEY_COMMAND_TYPES = Object.keys(keyCommandSchemas) as readonly KeyCommand['type'][];
 
 /** Validates a decoded JSON value (or JSON text) as a lease event; throws LeaseParseError if malformed. */
 export function parseLeaseEvent(json: unknown): LeaseEvent {
@@ -97,11 +116,21 @@ export function parseLeaseCommand(json: unknown): LeaseCommand {
   return parseWith('command', commandSchemas, json) as LeaseCommand;
 }
 
-export function serializeLeaseEvent(event: LeaseEvent): string {
+/** Any event of the events topic: an agreement's or a gateway key's. */
+export function parseLedgerEvent(json: unknown): LedgerEvent {
+  return parseWith('event', ledgerEventSchemas, json) as LedgerEvent;
+}
+
+/** Any command of the commands topic: to an agreement or to a gateway key. */
+export function parseLedgerCommand(json: unknown): LedgerCommand {
+  return parseWith('command', ledgerCommandSchemas, json) as LedgerCommand;
+}
+
+export function serializeLeaseEvent(event: LedgerEvent): string {
   return JSON.stringify(event);
 }
 
-export function serializeLeaseCommand(command: LeaseCommand): string {
+export function serializeLeaseCommand(command: LedgerCommand): string {
   return JSON.stringify(command);
 }
 

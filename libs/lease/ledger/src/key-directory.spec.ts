@@ -6,7 +6,7 @@ import { encodeJson } from './records';
 const KEY_A = Buffer.alloc(32, 1).toString('base64');
 const KEY_B = Buffer.alloc(32, 2).toString('base64');
 const meta = { requestId: 'r', at: 1 };
-const bound = (agreementId: string, key: string): LeaseEvent => ({ type: 'KeyBound', data: { agreementId, key }, metadata: meta });
+const bound = (agreementId: string, key: string, at = 1): LeaseEvent => ({ type: 'KeyBound', data: { agreementId, key }, metadata: { requestId: 'r', at } });
 const revoked = (agreementId: string, key: string): LeaseEvent => ({ type: 'KeyRevoked', data: { agreementId, key }, metadata: meta });
 const closed = (agreementId: string): LeaseEvent => ({ type: 'AgreementClosed', data: { agreementId }, metadata: meta });
 
@@ -50,6 +50,21 @@ describe('KeyDirectory', () => {
     expect(directory.agreementOf(KEY_B)).toBeUndefined();
     expect(directory.agreementOf(KEY_A)).toBe('a2');
     expect(directory.size).toBe(1);
+  });
+
+  it('gives one answer per key whichever partition it reads first: a revocation read after the next binding', () => {
+    // Real order: bound to a1 (partition 0) at 1, revoked there at 2, bound to a2 (partition 1) at 3.
+    // A reader ahead on partition 1 sees the new binding before the old one ends.
+    const directory = new KeyDirectory({ bus: {} as MessageBus, eventsTopic: 'events', groupId: 'g' });
+    directory.apply(bound('a2', KEY_A, 3));
+    directory.apply(bound('a1', KEY_A, 1));
+    expect(directory.agreementOf(KEY_A)).toBe('a2');
+    directory.apply({ type: 'KeyRevoked', data: { agreementId: 'a1', key: KEY_A }, metadata: { requestId: 'r', at: 2 } });
+    expect(directory.agreementOf(KEY_A)).toBe('a2');
+    expect(directory.size).toBe(1);
+    // Events of the key's own stream say nothing the bindings do not: ignored.
+    directory.apply({ type: 'KeyReleased', data: { key: KEY_A, agreementId: 'a2' }, metadata: meta });
+    expect(directory.agreementOf(KEY_A)).toBe('a2');
   });
 
   it('reads the history before it is ready, then follows the topic from where the history ended', async () => {

@@ -1,4 +1,4 @@
-import type { AgreementId, GatewayKey, LeaseEvent } from '@license-ledger/lease-domain';
+import type { AgreementId, EpochMs, GatewayKey, LeaseEvent, LedgerEvent } from '@license-ledger/lease-domain';
 import type { MessageBus, ReceivedMessage, Subscription } from '@license-ledger/platform-kafka';
 import { decodeLedgerRecord } from './records';
 
@@ -17,15 +17,22 @@ export interface KeyDirectoryOptions {
  * KeyRevoked, AgreementClosed). A read model for routing a request to its agreement's partition:
  * the lease decider re-checks the binding, so a briefly stale answer costs a denial, never a lock.
  *
+ * One answer per key, whatever order the partitions are read in. The ledger binds a key to one
+ * agreement at a time, but the revocation on one agreement's partition and the later binding on
+ * another's may be read in either order; so every binding is kept until its own revocation, and
+ * while a key shows two (a partition read behind the other, or a log from before bindings were
+ * exclusive), the latest bound is the answer.
+ *
  * start() first reads the topic up to its current end (read-committed), so once it resolves the
  * directory knows every binding committed before it was called; then it follows the topic through
  * a consumer group of its own, starting where the first read ended.
  */
 /** The event types that change which key belongs to which agreement (see apply()). */
-const KEY_EVENT_TYPES: ReadonlySet<string> = new Set<LeaseEvent['type']>(['KeyBound', 'KeyRevoked', 'AgreementClosed']);
+const BINDING_EVENT_TYPES: ReadonlySet<string> = new Set<LeaseEvent['type']>(['KeyBound', 'KeyRevoked', 'AgreementClosed']);
 
 export class KeyDirectory {
-  private readonly agreementOfKey = new Map<GatewayKey, AgreementId>();
+  /** Per key, the agreements that bind it and when each bound it (nearly always exactly one). */
+  private readonly bindings = new Map<GatewayKey, Map<AgreementId, EpochMs>>();
   private readonly keysOfAgreement = new Map<AgreementId, Set<GatewayKey>>();
   /** Per partition: the next offset to apply. Records below it were applied already. */
   private readonly next = new Map<number, bigint>();
@@ -40,11 +47,17 @@ export class KeyDirectory {
   }
 
   get size(): number {
-    return this.agreementOfKey.size;
+    return this.bindings.size;
   }
 
   agreementOf(key: GatewayKey): AgreementId | undefined {
-    return this.agreementOfKey.get(key);
+    const agreements = this.bindings.get(key);
+    if (!agreements) return undefined;
+    let latest: [AgreementId, EpochMs] | undefined;
+    for (const entry of agreements) {
+      if (!latest || entry[1] > latest[1] || (entry[1] === latest[1] && entry[0] > latest[0])) latest = entry;
+    }
+    return latest?.[0];
   }
 
   async start(): Promise<void> {
@@ -88,7 +101,7 @@ export class KeyDirectory {
       // The lease service labels each event with its type: most are grants and renewals, which
       // need no decoding here. Records without the label (claim markers, older writers) are read.
       const type = message.headers['type'];
-      if (type !== undefined && !KEY_EVENT_TYPES.has(type)) continue;
+      if (type !== undefined && !BINDING_EVENT_TYPES.has(type)) continue;
       let record;
       try {
         record = decodeLedgerRecord(message.value);
@@ -101,38 +114,37 @@ export class KeyDirectory {
   }
 
   /** Folds one event; events that do not concern key bindings are ignored. */
-  apply(event: LeaseEvent): void {
+  apply(event: LedgerEvent): void {
     switch (event.type) {
       case 'KeyBound': {
         const { agreementId, key } = event.data;
-        const previous = this.agreementOfKey.get(key);
-        if (previous !== undefined && previous !== agreementId) this.keysOfAgreement.get(previous)?.delete(key);
-        this.agreementOfKey.set(key, agreementId);
+        let agreements = this.bindings.get(key);
+        if (!agreements) this.bindings.set(key, (agreements = new Map()));
+        agreements.set(agreementId, event.metadata.at);
         let keys = this.keysOfAgreement.get(agreementId);
-        if (!keys) {
-          keys = new Set();
-          this.keysOfAgreement.set(agreementId, keys);
-        }
+        if (!keys) this.keysOfAgreement.set(agreementId, (keys = new Set()));
         keys.add(key);
         break;
       }
-      case 'KeyRevoked': {
-        const { agreementId, key } = event.data;
-        if (this.agreementOfKey.get(key) === agreementId) this.agreementOfKey.delete(key);
-        this.keysOfAgreement.get(agreementId)?.delete(key);
+      case 'KeyRevoked':
+        this.unbind(event.data.key, event.data.agreementId);
+        this.keysOfAgreement.get(event.data.agreementId)?.delete(event.data.key);
         break;
-      }
       case 'AgreementClosed': {
         const { agreementId } = event.data;
-        for (const key of this.keysOfAgreement.get(agreementId) ?? []) {
-          if (this.agreementOfKey.get(key) === agreementId) this.agreementOfKey.delete(key);
-        }
+        for (const key of this.keysOfAgreement.get(agreementId) ?? []) this.unbind(key, agreementId);
         this.keysOfAgreement.delete(agreementId);
         break;
       }
       default:
         break;
     }
+  }
+
+  private unbind(key: GatewayKey, agreementId: AgreementId): void {
+    const agreements = this.bindings.get(key);
+    agreements?.delete(agreementId);
+    if (agreements?.size === 0) this.bindings.delete(key);
   }
 
   private advance(partition: number, nextOffset: bigint): void {

@@ -53,7 +53,7 @@ describe('LeaseProcessor with a poison command', () => {
       expect(dead[1]?.headers[DeadLetterHeaders.error]).toMatch(/^misrouted command/);
       expect(deadLettered.map((r) => r.offset)).toEqual(['0', '1']);
       const events = (await readTopic(brokers, topics.events)).map((m) => decodeLedgerRecord(m.value).type).filter((t) => t !== 'PartitionClaimed');
-      expect(events).toEqual(['AgreementOpened', 'KeyBound']);
+      expect(events).toEqual(['AgreementOpened', 'KeyBindRequested', 'KeyReserved', 'KeyBound']);
     } finally {
       await client.stop().catch(() => undefined);
       await processor.stop().catch(() => undefined);

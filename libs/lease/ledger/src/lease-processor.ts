@@ -3,8 +3,10 @@ import {
   EpochMs,
   ExpireLocks,
   LeaseCommand,
-  LeaseEvent,
+  LedgerEvent,
   nextExpiry,
+  streamOf,
+  streamOfEvent,
 } from '@license-ledger/lease-domain';
 import {
   ConsumedOffset,
@@ -19,10 +21,13 @@ import {
   Subscription,
   TopicPartition,
   Topics,
+  Transaction,
   TransactionalPublisher,
 } from '@license-ledger/platform-kafka';
+import { decideEnvelope } from './decide-envelope';
 import { PartitionLedger } from './partition-ledger';
-import { CommandEnvelope, decodeCommandEnvelope, decodeLedgerRecord, encodeJson, PartitionClaimed, ReplyEnvelope } from './records';
+import { CommandEnvelope, decodeCommandEnvelope, decodeLedgerRecord, encodeJson, PartitionClaimed } from './records';
+import { inTransactionRetrying } from './transaction-retry';
 
 export interface LedgerTopics {
   readonly commands: string;
@@ -66,8 +71,10 @@ interface DeadCommand {
 
 /** Decisions taken but not yet written: they go out together in the partition's next transaction. */
 interface PendingWrite {
-  readonly events: LeaseEvent[];
+  readonly events: LedgerEvent[];
   readonly replies: PartitionedMessage[];
+  /** Follow-up commands for other streams (binding a key), to the commands topic. */
+  readonly commands: PartitionedMessage[];
   readonly deadLetters: DeadCommand[];
   /** Where the commands partition's consumption stands once this batch is written. */
   consumed: ConsumedOffset | undefined;
@@ -97,6 +104,8 @@ interface Ownership {
   uncommitted: ConsumedOffset | undefined;
   /** performance.now() of the last consumer-offset commit. */
   offsetsCommittedAt: number;
+  /** performance.now() when the last transaction ended. */
+  wroteAt: number;
 }
 
 /**
@@ -112,8 +121,9 @@ interface Ownership {
 const OFFSET_COMMIT_INTERVAL_MS = 100;
 
 interface Decided {
-  readonly events: readonly LeaseEvent[];
+  readonly events: readonly LedgerEvent[];
   readonly replies: readonly PartitionedMessage[];
+  readonly commands: readonly PartitionedMessage[];
   /** Accepted without an event (e.g. binding a key already bound): nothing in the log remembers it. */
   readonly unrecorded: boolean;
   readonly deadLetter?: DeadCommand;
@@ -129,7 +139,7 @@ function newPendingWrite(): PendingWrite {
   });
   // Observed by whoever waits on it; never an unhandled rejection when nobody does.
   written.catch(() => undefined);
-  return { events: [], replies: [], deadLetters: [], consumed: undefined, commitOffsets: false, firstCommand: undefined, written, settle };
+  return { events: [], replies: [], commands: [], deadLetters: [], consumed: undefined, commitOffsets: false, firstCommand: undefined, written, settle };
 }
 
 /**
@@ -210,7 +220,11 @@ export class LeaseProcessor {
     this.offsetTimer = setInterval(() => {
       const due = performance.now() - OFFSET_COMMIT_INTERVAL_MS;
       for (const ownership of this.owned.values()) {
-        if (ownership.uncommitted && !ownership.writing && ownership.publisher && !ownership.revoked && ownership.offsetsCommittedAt <= due) this.commitOffsetsSoon(ownership);
+        // Only for a partition that went quiet: while commands flow, the next write commits the
+        // offsets anyway, and a transaction of offsets alone right after a commit is refused
+        // (CONCURRENT_TRANSACTIONS) more often than not-quite-idle partitions made worthwhile.
+        const quiet = ownership.offsetsCommittedAt <= due && ownership.wroteAt <= due;
+        if (ownership.uncommitted && !ownership.writing && ownership.publisher && !ownership.revoked && quiet) this.commitOffsetsSoon(ownership);
       }
     }, OFFSET_COMMIT_INTERVAL_MS);
   }
@@ -265,6 +279,7 @@ export class LeaseProcessor {
       failed: undefined,
       uncommitted: undefined,
       offsetsCommittedAt: performance.now(),
+      wroteAt: 0,
     };
     ready.then(
       (publisher) => {
@@ -330,9 +345,7 @@ export class LeaseProcessor {
         data: { partition, owner: instanceId, claimId: this.newId() },
         metadata: { at: this.clock() },
       };
-      const [written] = await publisher.inTransaction((tx) =>
-        tx.send(topics.events, [{ key: null, partition, value: encodeJson(marker) }]),
-      );
+      const [written] = await inTransactionRetrying(publisher, (tx) => tx.send(topics.events, [{ key: null, partition, value: encodeJson(marker) }]));
       if (!written) throw new Error(`claim of partition ${partition}: no offset returned`);
       const markerOffset = BigInt(written.baseOffset);
       const deadline = Date.now() + (this.options.claimTimeoutMs ?? 60_000);
@@ -368,6 +381,7 @@ export class LeaseProcessor {
       const decided = this.decideOne(ledger, message, now);
       pending.events.push(...decided.events);
       pending.replies.push(...decided.replies);
+      pending.commands.push(...decided.commands);
       // Consumed again later, it would be decided again on later state: commit past it now.
       if (decided.unrecorded) pending.commitOffsets = true;
       if (decided.deadLetter) {
@@ -381,7 +395,7 @@ export class LeaseProcessor {
     this.startWriting(ownership);
     // Back-pressure: a writer far behind holds the consumer of this partition. (A failed write is
     // handled by recover(), not here.)
-    if (pending.replies.length + pending.events.length > MAX_PENDING_COMMANDS) await pending.written.catch(() => undefined);
+    if (pending.replies.length + pending.events.length + pending.commands.length > MAX_PENDING_COMMANDS) await pending.written.catch(() => undefined);
   }
 
   /** Starts the partition's write loop unless it runs: it writes whatever is pending, until nothing is. */
@@ -397,7 +411,8 @@ export class LeaseProcessor {
         try {
           const commitOffsets = pending.commitOffsets || performance.now() - ownership.offsetsCommittedAt >= OFFSET_COMMIT_INTERVAL_MS;
           const consumed = pending.consumed ?? ownership.uncommitted;
-          if (pending.events.length === 0 && pending.replies.length === 0 && pending.deadLetters.length === 0 && !(commitOffsets && consumed)) {
+          const nothingToWrite = pending.events.length === 0 && pending.replies.length === 0 && pending.commands.length === 0 && pending.deadLetters.length === 0;
+          if (nothingToWrite && !(commitOffsets && consumed)) {
             if (consumed) ownership.uncommitted = consumed;
             pending.settle();
             continue;
@@ -443,9 +458,9 @@ export class LeaseProcessor {
       envelope = decodeCommandEnvelope(message.value);
     } catch (error) {
       // A malformed command changes nothing; it is dead-lettered and skipped.
-      return { events: [], replies: [], unrecorded: false, deadLetter: { message, reason: `malformed command: ${errorReason(error)}` } };
+      return { events: [], replies: [], commands: [], unrecorded: false, deadLetter: { message, reason: `malformed command: ${errorReason(error)}` } };
     }
-    const { command, replyTo, deadlineMs } = envelope;
+    const { command, deadlineMs } = envelope;
     if (deadlineMs !== undefined && now > deadlineMs) {
       // The asker has given up and answered "not decided": deciding now would hold a license for
       // nobody. Nothing is written; the offset is committed soon like any command without events.
@@ -453,23 +468,24 @@ export class LeaseProcessor {
         { event: 'command_expired', partition: message.partition, offset: message.offset, request_id: command.metadata.requestId, late_ms: now - deadlineMs },
         'command arrived after its deadline; not decided',
       );
-      return { events: [], replies: [], unrecorded: true };
+      return { events: [], replies: [], commands: [], unrecorded: true };
     }
-    if (message.key !== command.data.agreementId) {
-      return { events: [], replies: [], unrecorded: false, deadLetter: { message, reason: `misrouted command: key is not its agreement id ${command.data.agreementId}` } };
+    if (message.key !== streamOf(command)) {
+      return { events: [], replies: [], commands: [], unrecorded: false, deadLetter: { message, reason: `misrouted command: key is not the id of its stream ${streamOf(command)}` } };
     }
     let decided;
     try {
-      decided = ledger.decideAndApply(command, now);
+      decided = decideEnvelope(ledger, envelope, now);
     } catch (error) {
       // The decider is pure and throws before applying anything: a bug must not stop the partition.
-      return { events: [], replies: [], unrecorded: false, deadLetter: { message, reason: `cannot decide command: ${errorReason(error)}` } };
+      return { events: [], replies: [], commands: [], unrecorded: false, deadLetter: { message, reason: `cannot decide command: ${errorReason(error)}` } };
     }
-    const reply: ReplyEnvelope = { requestId: command.metadata.requestId, agreementId: command.data.agreementId, outcome: decided.outcome };
     return {
       events: [...decided.events],
-      replies: replyTo === null ? [] : [{ key: replyTo, value: encodeJson(reply) }],
-      unrecorded: decided.events.length === 0 && !decided.duplicate,
+      replies: decided.replies.map(({ to, reply }) => ({ key: to, value: encodeJson(reply) })),
+      // Keyed by stream, not given a partition: the same partitioner as the clients' places them.
+      commands: decided.followUps.map((followUp) => ({ key: streamOf(followUp.command), value: encodeJson(followUp) })),
+      unrecorded: decided.unrecorded,
     };
   }
 
@@ -477,26 +493,34 @@ export class LeaseProcessor {
     ownership: Ownership,
     publisher: TransactionalPublisher,
     ledger: PartitionLedger,
-    decided: Pick<PendingWrite, 'events' | 'replies' | 'deadLetters'>,
+    decided: Pick<PendingWrite, 'events' | 'replies' | 'commands' | 'deadLetters'>,
     consumed: readonly ConsumedOffset[],
   ): Promise<void> {
     const { topics, groupId } = this.options;
     const deadLetterTopic = this.options.deadLetterTopic ?? Topics.deadLetters.name;
     const failedAt = new Date();
     try {
-      const writtenUpTo = await publisher.inTransaction(async (tx) => {
+      const work = async (tx: Transaction): Promise<bigint | undefined> => {
         const batches = await tx.sendAll([
           {
             topic: topics.events,
-            messages: decided.events.map((event) => ({ key: event.data.agreementId, partition: ledger.partition, value: encodeJson(event), headers: { type: event.type } })),
+            messages: decided.events.map((event) => ({ key: streamOfEvent(event), partition: ledger.partition, value: encodeJson(event), headers: { type: event.type } })),
           },
           { topic: topics.replies, messages: decided.replies },
+          { topic: topics.commands, messages: decided.commands },
           { topic: deadLetterTopic, messages: decided.deadLetters.map(({ message, reason }) => deadLetterMessage(message, groupId, reason, failedAt)) },
         ]);
         const written = batches.find((b) => b.topic === topics.events);
         if (consumed.length > 0) await tx.commitConsumerOffsets(groupId, consumed);
         return written ? BigInt(written.baseOffset) + BigInt(decided.events.length) : undefined;
+      };
+      // A refusal without effect (the coordinator busy with the previous commit) is expected with
+      // back-to-back transactions: try again quietly. Re-claiming would cost a rebuild from the log.
+      const writtenUpTo = await inTransactionRetrying(publisher, work, {
+        onRetry: (attempt, refusal, delayMs) =>
+          this.options.logger.debug({ event: 'write_retry', partition: ledger.partition, attempt, refusal, retry_in_ms: delayMs }, 'transaction refused without effect; retrying'),
       });
+      ownership.wroteAt = performance.now();
       if (writtenUpTo !== undefined) ledger.writtenUpTo(writtenUpTo);
       for (const { message, reason } of decided.deadLetters) {
         const record = deadLetteredRecord(message, groupId, reason);

@@ -1,29 +1,48 @@
-import { LeaseCommand, LeaseEvent } from '@license-ledger/lease-domain';
+import { LedgerCommand, LedgerEvent, REQUEST_TIME_WINDOW_MS } from '@license-ledger/lease-domain';
 import { DEDUP_WINDOW_MS, PartitionLedger } from './partition-ledger';
 
 const T0 = Date.UTC(2026, 0, 1);
+const SECOND = 1_000;
 const key = Buffer.alloc(32, 1).toString('base64');
 const holder = { key, hostname: 'gw', processId: 1, sessionId: 's1' };
 const hash = (n: number): string => n.toString(16).padStart(64, '0');
 
-function cmd(type: LeaseCommand['type'], data: Record<string, unknown>, requestId: string): LeaseCommand {
-  return { type, data: { agreementId: 'a1', ...data }, metadata: { requestId } } as unknown as LeaseCommand;
+function cmd(type: LedgerCommand['type'], data: Record<string, unknown>, requestId: string, requestedAt?: number): LedgerCommand {
+  return { type, data: { agreementId: 'a1', ...data }, metadata: { requestId, ...(requestedAt === undefined ? {} : { requestedAt }) } } as unknown as LedgerCommand;
 }
+
+/** A gateway's AcquireLock stamped with its own request time. */
+const acquire = (requestId: string, n: number, requestedAt?: number): LedgerCommand => cmd('AcquireLock', { configHash: hash(n), holder }, requestId, requestedAt);
 
 function openWithKey(ledger: PartitionLedger, licenses: number): void {
   ledger.decideAndApply(cmd('OpenAgreement', { name: 'A', licenses, bounds: { minMs: 1_000, defaultMs: 10_000, maxMs: 60_000 } }, 'open'), T0);
-  ledger.decideAndApply(cmd('BindKey', { key }, 'bind'), T0);
+  // As the key's stream answers a bind (key-binding.spec.ts in the domain).
+  ledger.decideAndApply(cmd('BindReservedKey', { key }, 'bind'), T0);
+}
+
+/** A ledger with an open agreement (many licenses, key bound) and the log it wrote. */
+function ledgerWithLog(): { ledger: PartitionLedger; log: LedgerEvent[]; run: (command: LedgerCommand, now: number) => ReturnType<PartitionLedger['decideAndApply']> } {
+  const ledger = new PartitionLedger(0);
+  const log: LedgerEvent[] = [];
+  const run = (command: LedgerCommand, now: number) => {
+    const decided = ledger.decideAndApply(command, now);
+    log.push(...decided.events);
+    return decided;
+  };
+  run(cmd('OpenAgreement', { name: 'A', licenses: 1_000, bounds: { minMs: 1_000, defaultMs: 3_600_000, maxMs: 7_200_000 } }, 'open'), T0);
+  run(cmd('BindReservedKey', { key }, 'bind'), T0);
+  return { ledger, log, run };
 }
 
 describe('PartitionLedger', () => {
   it('applies a log record once, whoever applies it first (owner or reader)', () => {
     const owner = new PartitionLedger(0);
     openWithKey(owner, 1);
-    const { events } = owner.decideAndApply(cmd('AcquireLock', { configHash: hash(1), holder }, 'r1'), T0);
+    const { events } = owner.decideAndApply(acquire('r1', 1), T0);
     owner.writtenUpTo(3n);
 
     // The reader later delivers the same records at offsets 0..2: all skipped.
-    const recorded: LeaseEvent[] = [...events];
+    const recorded: LedgerEvent[] = [...events];
     expect(recorded.map((e) => owner.applyFromLog(2n, e))).toEqual([false]);
     expect(owner.applyFromLog(3n, { type: 'PartitionClaimed', data: { partition: 0, owner: 'x', claimId: 'c' }, metadata: { at: T0 } })).toBe(true);
     expect(owner.nextOffset).toBe(4n);
@@ -32,25 +51,25 @@ describe('PartitionLedger', () => {
   it('answers a repeated request id with the first outcome and decides nothing new', () => {
     const ledger = new PartitionLedger(0);
     openWithKey(ledger, 1);
-    const first = ledger.decideAndApply(cmd('AcquireLock', { configHash: hash(1), holder }, 'r1'), T0);
+    const first = ledger.decideAndApply(acquire('r1', 1), T0);
     expect(first.outcome.kind).toBe('granted');
-    const again = ledger.decideAndApply(cmd('AcquireLock', { configHash: hash(1), holder }, 'r1'), T0 + 5);
-    expect(again).toEqual({ events: [], outcome: first.outcome, duplicate: true });
+    const again = ledger.decideAndApply(acquire('r1', 1), T0 + 5);
+    expect(again).toEqual({ events: [], outcome: first.outcome, duplicate: true, followUps: [] });
   });
 
   it('keeps the outcome of a multi-event decision whole when folding it from the log', () => {
     const writer = new PartitionLedger(0);
-    const log: LeaseEvent[] = [];
-    const run = (command: LeaseCommand, now: number) => {
+    const log: LedgerEvent[] = [];
+    const run = (command: LedgerCommand, now: number) => {
       const decided = writer.decideAndApply(command, now);
       log.push(...decided.events);
       return decided;
     };
     run(cmd('OpenAgreement', { name: 'A', licenses: 1, bounds: { minMs: 1_000, defaultMs: 10_000, maxMs: 60_000 } }, 'open'), T0);
-    run(cmd('BindKey', { key }, 'bind'), T0);
-    run(cmd('AcquireLock', { configHash: hash(1), holder }, 'r1'), T0);
+    run(cmd('BindReservedKey', { key }, 'bind'), T0);
+    run(acquire('r1', 1), T0);
     // The lock expired but no LockExpired was written yet: re-acquiring it expires and grants.
-    const decided = run(cmd('AcquireLock', { configHash: hash(1), holder }, 'r2'), T0 + 20_000);
+    const decided = run(acquire('r2', 1), T0 + 20_000);
     expect(decided.events.map((e) => e.type)).toEqual(['LockExpired', 'LockGranted']);
 
     const reader = new PartitionLedger(0);
@@ -60,11 +79,89 @@ describe('PartitionLedger', () => {
   });
 
   it('forgets outcomes older than the dedup window', () => {
-    const ledger = new PartitionLedger(0);
-    openWithKey(ledger, 5);
-    ledger.decideAndApply(cmd('AcquireLock', { configHash: hash(1), holder, requestedPeriodMs: 60_000 }, 'old'), T0);
-    ledger.decideAndApply(cmd('AcquireLock', { configHash: hash(2), holder }, 'new'), T0 + DEDUP_WINDOW_MS + 1);
+    const { ledger } = ledgerWithLog();
+    ledger.decideAndApply(acquire('old', 1), T0);
+    ledger.decideAndApply(acquire('new', 2), T0 + DEDUP_WINDOW_MS + 1);
     expect(ledger.outcomeOf('old')).toBeUndefined();
     expect(ledger.outcomeOf('new')?.kind).toBe('granted');
+  });
+});
+
+describe('PartitionLedger: a request is decided once however late its replay comes (issue 12, item 4)', () => {
+  it('answers a request stamped +290 s and replayed 5 min 46 s later with its first outcome', () => {
+    const { ledger, log, run } = ledgerWithLog();
+    const stamped = T0 + 290 * SECOND;
+    const first = run(acquire('req', 1, stamped), T0);
+    expect(first.outcome.kind).toBe('granted');
+    // Other gateways keep the ledger's clock moving meanwhile.
+    const replayAt = T0 + (5 * 60 + 46) * SECOND;
+    run(acquire('other', 2, replayAt), replayAt);
+    const replay = ledger.decideAndApply(acquire('req', 1, stamped), replayAt);
+    expect(replay).toEqual({ events: [], outcome: first.outcome, duplicate: true, followUps: [] });
+    expect(log.filter((event) => event.metadata.requestId === 'req')).toHaveLength(1);
+  });
+
+  it('refuses a request whose time is outside the window, records nothing, and decides one without a time as before', () => {
+    const { ledger } = ledgerWithLog();
+    for (const skew of [REQUEST_TIME_WINDOW_MS + 1, -REQUEST_TIME_WINDOW_MS - 1]) {
+      const refused = ledger.decideAndApply(acquire(`skew${skew}`, 1, T0 + skew), T0);
+      expect(refused).toEqual({ events: [], outcome: { kind: 'denied', reason: 'invalid_command', message: expect.stringMatching(/request time is 360 s (ahead of|behind) the ledger's clock/) }, duplicate: false, followUps: [] });
+      expect(ledger.outcomeOf(`skew${skew}`)).toBeUndefined();
+    }
+    expect(ledger.decideAndApply(acquire('unstamped', 1), T0).outcome.kind).toBe('granted');
+  });
+
+  it('never decides a request twice: first accepted anywhere in the window, replayed at any later time', () => {
+    const stamped = T0 + 10 * 60_000;
+    for (let firstSkew = -REQUEST_TIME_WINDOW_MS; firstSkew <= REQUEST_TIME_WINDOW_MS; firstSkew += 45 * SECOND) {
+      const { log, run } = ledgerWithLog();
+      const firstAt = stamped - firstSkew;
+      run(acquire('req', 1, stamped), firstAt);
+      for (let later = 0; later <= 3 * REQUEST_TIME_WINDOW_MS; later += 20 * SECOND) {
+        const now = firstAt + later;
+        run(acquire(`tick${later}`, 2), now);
+        const replay = run(acquire('req', 1, stamped), now);
+        expect(replay.duplicate || replay.outcome.kind === 'denied').toBe(true);
+      }
+      expect(log.filter((event) => event.metadata.requestId === 'req')).toHaveLength(1);
+    }
+  });
+
+  it('judges time by the partition, not by a new owner whose clock is behind', () => {
+    const { log, run } = ledgerWithLog();
+    const stamped = T0;
+    run(acquire('req', 1, stamped), T0 - REQUEST_TIME_WINDOW_MS);
+    run(acquire('later', 2), T0 + 2 * REQUEST_TIME_WINDOW_MS + SECOND);
+    // The next owner rebuilds from the log; its clock is 15 minutes behind the previous one's.
+    const next = new PartitionLedger(0);
+    log.forEach((event, offset) => next.applyFromLog(BigInt(offset), event));
+    expect(next.outcomeOf('req')).toBeUndefined();
+    const replay = next.decideAndApply(acquire('req', 1, stamped), T0 + 2 * REQUEST_TIME_WINDOW_MS + SECOND - 15 * 60_000);
+    expect(replay.outcome).toEqual({ kind: 'denied', reason: 'invalid_command', message: expect.stringMatching(/behind the ledger's clock/) });
+    expect(replay.events).toEqual([]);
+  });
+});
+
+describe('PartitionLedger: key streams and steps of a bind', () => {
+  const other = 'a2';
+
+  it("decides a key's commands on the key's own state, next to agreements", () => {
+    const ledger = new PartitionLedger(3);
+    const reserve = (requestId: string, agreementId: string) => ledger.decideAndApply(cmd('ReserveKey', { key, agreementId }, requestId), T0);
+    expect(reserve('r1>reserve', 'a1').events.map((e) => e.type)).toEqual(['KeyReserved']);
+    expect(reserve('r2>reserve', other).outcome).toEqual({ kind: 'denied', reason: 'invalid_command', message: expect.stringMatching(/bound to agreement "a1"/) });
+    expect(ledger.key(key).heldBy).toBe('a1');
+    expect(ledger.agreements.size).toBe(0);
+  });
+
+  it('answers a repeated step that passed its answer on by passing it on again, also after a rebuild from the log', () => {
+    const { ledger, log, run } = ledgerWithLog();
+    const otherKey = Buffer.alloc(32, 2).toString('base64');
+    const first = run(cmd('BindKey', { key: otherKey }, 'bind-2'), T0);
+    expect(first.followUps).toEqual([{ command: { type: 'ReserveKey', data: { key: otherKey, agreementId: 'a1' }, metadata: { requestId: 'bind-2>reserve' } }, carriesAnswer: true }]);
+    expect(ledger.decideAndApply(cmd('BindKey', { key: otherKey }, 'bind-2'), T0)).toMatchObject({ duplicate: true, events: [], followUps: first.followUps });
+    const rebuilt = new PartitionLedger(0);
+    log.forEach((event, offset) => rebuilt.applyFromLog(BigInt(offset), event));
+    expect(rebuilt.decideAndApply(cmd('BindKey', { key: otherKey }, 'bind-2'), T0)).toMatchObject({ duplicate: true, followUps: first.followUps });
   });
 });

@@ -2,24 +2,59 @@ import {
   AgreementId,
   AgreementState,
   decide,
+  decideKey,
   EpochMs,
   evolve,
+  evolveKey,
+  FollowUp,
+  followUpsOf,
+  GatewayKey,
+  initialKeyState,
   initialState,
-  LeaseCommand,
-  LeaseEvent,
+  isKeyCommand,
+  isKeyEvent,
+  KeyReservationState,
+  LedgerCommand,
+  LedgerEvent,
   LeaseOutcome,
   outcomeOf,
+  REQUEST_MEMORY_MS,
   RequestId,
+  requestTimeProblem,
 } from '@license-ledger/lease-domain';
 import type { LedgerRecord } from './records';
 
-/** How long a request id's outcome is remembered to answer retries (the ingress's replay window). */
-export const DEDUP_WINDOW_MS = 5 * 60_000;
+/**
+ * How long a request id's outcome is remembered to answer retries and replays: twice the request
+ * time window the ledger itself enforces (see request-time.ts in the domain).
+ */
+export const DEDUP_WINDOW_MS = REQUEST_MEMORY_MS;
+
+/** One command's decision, as the partition's owner acts on it. */
+export interface Decision {
+  readonly events: readonly LedgerEvent[];
+  readonly outcome: LeaseOutcome;
+  /** Decided before: answered from memory, nothing new decided. */
+  readonly duplicate: boolean;
+  /**
+   * Commands for other streams, written with the events. A duplicate gets again the one that
+   * carries its answer, so a retry is answered by the step that decided it.
+   */
+  readonly followUps: readonly FollowUp[];
+}
+
+interface Remembered {
+  readonly at: EpochMs;
+  readonly outcome: LeaseOutcome;
+  /** The follow-up that carries the answer on, when the decision did not answer itself. */
+  readonly forward: LedgerCommand | undefined;
+}
 
 /**
- * The folded state of one partition of the event topic: every agreement keyed to it, the offset
- * of the next record to apply, and recent outcomes by request id. Applying is idempotent by offset,
- * so the owner (applying its own writes) and the state reader (applying the log) never double.
+ * The folded state of one partition of the event topic: every agreement and gateway key whose
+ * stream is keyed to it, the offset of the next record to apply, and recent outcomes by request id.
+ * Applying is idempotent by offset, so the owner (applying its own writes) and the state reader
+ * (applying the log) never double.
  */
 export class PartitionLedger {
   /** Offset of the next record to apply; every record below it is already in the state. */
@@ -27,9 +62,11 @@ export class PartitionLedger {
   /** Set while this instance owns and writes the partition: its state is ahead of the log's reader. */
   ownerWriting = false;
   readonly agreements = new Map<AgreementId, AgreementState>();
-  private readonly outcomes = new Map<RequestId, { readonly at: EpochMs; readonly outcome: LeaseOutcome }>();
+  readonly keys = new Map<GatewayKey, KeyReservationState>();
+  private readonly outcomes = new Map<RequestId, Remembered>();
+  /** The latest event time applied: this partition's clock never goes back from it. */
   private latestAt = 0;
-  private lastDecision: { readonly requestId: RequestId; readonly events: LeaseEvent[] } | undefined;
+  private lastDecision: { readonly requestId: RequestId; readonly events: LedgerEvent[]; forward: LedgerCommand | undefined } | undefined;
   /**
    * Request ids in the order they were decided, to forget them when they leave the window. A
    * separate queue because iterating a Map from its start after many deletions walks over every
@@ -44,6 +81,10 @@ export class PartitionLedger {
     return this.agreements.get(agreementId) ?? initialState(agreementId);
   }
 
+  key(key: GatewayKey): KeyReservationState {
+    return this.keys.get(key) ?? initialKeyState(key);
+  }
+
   /** Applies a record read from the log at `offset`; false when it was already applied. */
   applyFromLog(offset: bigint, record: LedgerRecord): boolean {
     if (offset < this.nextOffset) return false;
@@ -56,13 +97,23 @@ export class PartitionLedger {
    * Decides a command against the current state and applies the resulting events at once, so the
    * next command of the same batch sees them. The caller must write them to the log (and then call
    * `writtenUpTo`) or discard this ledger.
+   *
+   * Time is this partition's: never before its latest event, even under a clock that is behind
+   * (another owner's), so what is remembered and what is refused as too old agree on every owner.
    */
-  decideAndApply(command: LeaseCommand, now: EpochMs): { readonly events: readonly LeaseEvent[]; readonly outcome: LeaseOutcome; readonly duplicate: boolean } {
+  decideAndApply(command: LedgerCommand, now: EpochMs): Decision {
     const earlier = this.outcomes.get(command.metadata.requestId);
-    if (earlier) return { events: [], outcome: earlier.outcome, duplicate: true };
-    const events = decide(command, this.agreement(command.data.agreementId), now);
+    if (earlier) return { events: [], outcome: earlier.outcome, duplicate: true, followUps: earlier.forward ? [{ command: earlier.forward, carriesAnswer: true }] : [] };
+    const at = Math.max(now, this.latestAt);
+    // Beyond the window an earlier decision of this request id may be forgotten: refuse, and record
+    // nothing (a second record of the id would itself be a second decision).
+    const tooOld = requestTimeProblem(command.metadata, at);
+    if (tooOld !== undefined) return { events: [], outcome: { kind: 'denied', reason: 'invalid_command', message: tooOld }, duplicate: false, followUps: [] };
+    const events: LedgerEvent[] = isKeyCommand(command)
+      ? decideKey(command, this.key(command.data.key), at)
+      : decide(command, this.agreement(command.data.agreementId), at);
     this.applyEvents(events);
-    return { events, outcome: outcomeOf(events), duplicate: false };
+    return { events, outcome: outcomeOf(events), duplicate: false, followUps: followUpsOf(events) };
   }
 
   /** The owner wrote records up to (excluding) `offset`: the reader will skip them. */
@@ -74,22 +125,25 @@ export class PartitionLedger {
     return this.outcomes.get(requestId)?.outcome;
   }
 
-  private applyEvents(events: readonly LeaseEvent[]): void {
+  private applyEvents(events: readonly LedgerEvent[]): void {
     for (const event of events) this.applyEvent(event);
   }
 
-  private applyEvent(event: LeaseEvent): void {
-    const agreementId = event.data.agreementId;
-    this.agreements.set(agreementId, evolve(this.agreement(agreementId), event));
+  private applyEvent(event: LedgerEvent): void {
+    if (isKeyEvent(event)) this.keys.set(event.data.key, evolveKey(this.key(event.data.key), event));
+    else this.agreements.set(event.data.agreementId, evolve(this.agreement(event.data.agreementId), event));
     if (event.metadata.at > this.latestAt) this.latestAt = event.metadata.at;
     // One decision's events are consecutive in the log; its outcome is that of all of them.
     const requestId = event.metadata.requestId;
     if (this.lastDecision?.requestId === requestId) this.lastDecision.events.push(event);
     else {
-      this.lastDecision = { requestId, events: [event] };
+      this.lastDecision = { requestId, events: [event], forward: undefined };
       this.decidedOrder.push(requestId);
     }
-    this.outcomes.set(requestId, { at: this.latestAt, outcome: outcomeOf(this.lastDecision.events) });
+    // Rebuilt from the log as well, so a new owner passes a repeated step on as the first owner did.
+    const forward = followUpsOf([event]).find((followUp) => followUp.carriesAnswer);
+    if (forward) this.lastDecision.forward = forward.command;
+    this.outcomes.set(requestId, { at: this.latestAt, outcome: outcomeOf(this.lastDecision.events), forward: this.lastDecision.forward });
     this.forgetOldOutcomes();
   }
 

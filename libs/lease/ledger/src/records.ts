@@ -1,21 +1,27 @@
 import {
   AgreementId,
   EpochMs,
-  LeaseCommand,
-  LeaseEvent,
+  LedgerCommand,
+  LedgerEvent,
   LeaseOutcome,
-  parseLeaseCommand,
-  parseLeaseEvent,
+  parseLedgerCommand,
+  parseLedgerEvent,
 } from '@license-ledger/lease-domain';
 
 /**
- * What travels on the ledger's topics, as JSON. Commands and events are keyed by agreement id;
- * replies by the id of the instance that asked.
+ * What travels on the ledger's topics, as JSON. Commands and events are keyed by the id of the
+ * stream that decides them (an agreement id, or a gateway key for the key streams); replies by the
+ * id of the instance that asked.
  */
 export interface CommandEnvelope {
-  readonly command: LeaseCommand;
+  readonly command: LedgerCommand;
   /** Instance id to send the outcome to; null when nobody waits (fire and forget). */
   readonly replyTo: string | null;
+  /**
+   * A follow-up that carries another request's answer (see reactions.ts in the domain): the reply
+   * goes out under this request id, the one its asker waits for. Absent: the command's own id.
+   */
+  readonly answers?: string;
   /**
    * When the asker stops waiting (epoch ms). A command consumed later is not decided: the asker has
    * answered "not decided" (503) by then, so a late grant would hold a license nobody has a token for.
@@ -33,7 +39,7 @@ export interface PartitionClaimed {
   readonly metadata: { readonly at: EpochMs };
 }
 
-export type LedgerRecord = LeaseEvent | PartitionClaimed;
+export type LedgerRecord = LedgerEvent | PartitionClaimed;
 
 export interface ReplyEnvelope {
   readonly requestId: string;
@@ -71,8 +77,15 @@ export function decodeCommandEnvelope(bytes: Buffer): CommandEnvelope {
   if (replyTo !== null && typeof replyTo !== 'string') throw new MalformedRecordError('command', 'replyTo must be a string or null');
   const deadlineMs = json['deadlineMs'];
   if (deadlineMs !== undefined && !Number.isSafeInteger(deadlineMs)) throw new MalformedRecordError('command', 'deadlineMs must be an integer');
-  const command = parseLeaseCommand(json['command']);
-  return typeof deadlineMs === 'number' ? { command, replyTo, deadlineMs } : { command, replyTo };
+  const answers = json['answers'];
+  if (answers !== undefined && (typeof answers !== 'string' || answers.length === 0)) throw new MalformedRecordError('command', 'answers must be a request id');
+  const command = parseLedgerCommand(json['command']);
+  return {
+    command,
+    replyTo,
+    ...(typeof deadlineMs === 'number' ? { deadlineMs } : {}),
+    ...(typeof answers === 'string' ? { answers } : {}),
+  };
 }
 
 export function decodeLedgerRecord(bytes: Buffer): LedgerRecord {
@@ -96,7 +109,7 @@ export function decodeLedgerRecord(bytes: Buffer): LedgerRecord {
       metadata: { at: metadata['at'] },
     };
   }
-  return parseLeaseEvent(json);
+  return parseLedgerEvent(json);
 }
 
 export function decodeReplyEnvelope(bytes: Buffer): ReplyEnvelope {

@@ -1,4 +1,4 @@
-import { Holder, LeaseEvent } from '@license-ledger/lease-domain';
+import { Holder, LeaseEvent, LedgerEvent } from '@license-ledger/lease-domain';
 import type { LedgerRecord } from '@license-ledger/lease-ledger';
 import { Prisma, PrismaClient } from '@license-ledger/platform-database';
 
@@ -192,7 +192,7 @@ async function grantLock(tx: Tx, agreementId: string, configHash: string, holder
   });
 }
 
-async function applyEvent(tx: Tx, event: LeaseEvent): Promise<void> {
+async function applyEvent(tx: Tx, event: LedgerEvent): Promise<void> {
   const at = new Date(event.metadata.at);
   const { agreementId } = event.data;
   switch (event.type) {
@@ -255,7 +255,13 @@ async function applyEvent(tx: Tx, event: LeaseEvent): Promise<void> {
     case 'LockExpired':
       await tx.liveLock.deleteMany({ where: { agreementId, configHash: event.data.configHash } });
       return;
+    // In the history (ledger_event) only. The key's own stream (reserved, refused, released) is
+    // how the ledger keeps a key on one agreement; gateway_key shows the bindings themselves.
     case 'RequestDenied':
+    case 'KeyBindRequested':
+    case 'KeyReserved':
+    case 'KeyReservationRefused':
+    case 'KeyReleased':
       return;
     default: {
       const unknown: never = event;

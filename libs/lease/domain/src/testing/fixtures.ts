@@ -1,10 +1,14 @@
-import type { AcquireLock, ReleaseLock } from '../commands';
+import type { AcquireLock, BindKey, BindReservedKey, ReleaseKey, ReleaseLock, ReserveKey, RevokeKey } from '../commands';
 import type {
   AgreementChanged,
   AgreementClosed,
   AgreementOpened,
   EventMetadata,
+  KeyBindRequested,
   KeyBound,
+  KeyReleased,
+  KeyReservationRefused,
+  KeyReserved,
   KeyRevoked,
   LockExpired,
   LockGranted,
@@ -47,6 +51,11 @@ export const changed = (m: EventMetadata, licenses: number, bounds: LockPeriodBo
   metadata: m,
 });
 export const closed = (m: EventMetadata): AgreementClosed => ({ type: 'AgreementClosed', data: { agreementId: AGREEMENT }, metadata: m });
+export const bindRequested = (m: EventMetadata, key: GatewayKey, agreementId = AGREEMENT): KeyBindRequested => ({
+  type: 'KeyBindRequested',
+  data: { agreementId, key },
+  metadata: m,
+});
 export const bound = (m: EventMetadata, key: GatewayKey): KeyBound => ({ type: 'KeyBound', data: { agreementId: AGREEMENT, key }, metadata: m });
 export const revoked = (m: EventMetadata, key: GatewayKey): KeyRevoked => ({ type: 'KeyRevoked', data: { agreementId: AGREEMENT, key }, metadata: m });
 export const granted = (m: EventMetadata, configHash: ConfigHash, holder: Holder, expiresAt: EpochMs): LockGranted => ({
@@ -74,6 +83,25 @@ export const deniedAcquire = (m: EventMetadata, reason: DenialReason, message: s
   data: { agreementId: AGREEMENT, reason, command, message, key: holder.key, configHash },
   metadata: m,
 });
+
+// The key stream's events, for key `key` and agreement `agreementId`.
+export const reserved = (m: EventMetadata, key: GatewayKey, agreementId = AGREEMENT): KeyReserved => ({ type: 'KeyReserved', data: { key, agreementId }, metadata: m });
+export const keyReleased = (m: EventMetadata, key: GatewayKey, agreementId = AGREEMENT): KeyReleased => ({ type: 'KeyReleased', data: { key, agreementId }, metadata: m });
+export const reservationRefused = (m: EventMetadata, key: GatewayKey, agreementId: string, heldBy: string): KeyReservationRefused => ({
+  type: 'KeyReservationRefused',
+  data: { key, agreementId, heldBy, message: `the key is bound to agreement "${heldBy}"; revoke it there before binding it to "${agreementId}"` },
+  metadata: m,
+});
+
+export const bindKey = (requestId: string, key: GatewayKey, agreementId = AGREEMENT): BindKey => ({ type: 'BindKey', data: { agreementId, key }, metadata: { requestId } });
+export const revokeKey = (requestId: string, key: GatewayKey, agreementId = AGREEMENT): RevokeKey => ({ type: 'RevokeKey', data: { agreementId, key }, metadata: { requestId } });
+export const bindReserved = (requestId: string, key: GatewayKey, agreementId = AGREEMENT): BindReservedKey => ({
+  type: 'BindReservedKey',
+  data: { agreementId, key },
+  metadata: { requestId },
+});
+export const reserveKey = (requestId: string, key: GatewayKey, agreementId = AGREEMENT): ReserveKey => ({ type: 'ReserveKey', data: { key, agreementId }, metadata: { requestId } });
+export const releaseKey = (requestId: string, key: GatewayKey, agreementId = AGREEMENT): ReleaseKey => ({ type: 'ReleaseKey', data: { key, agreementId }, metadata: { requestId } });
 
 export const acquire = (requestId: string, configHash: ConfigHash, holder: Holder, requestedPeriodMs?: number): AcquireLock => ({
   type: 'AcquireLock',
