@@ -76,7 +76,7 @@ describe('LicenseHandler', () => {
       {
         type: 'AcquireLock',
         data: { agreementId: 'agreement-1', configHash: toHex(req.configHash), holder: { key: toBase64(gateway.publicKey), hostname: req.hostname, processId: Number(req.processId), sessionId: req.sessionId }, requestedPeriodMs: 60_000 },
-        metadata: { requestId: requestIdOf(gateway.publicKey, req.nonce) },
+        metadata: { requestId: requestIdOf(gateway.publicKey, req.nonce), requestedAt: Number(req.requestTimeUtc / 1_000_000n) },
       },
     ]);
     const token = open(answer.body, req);

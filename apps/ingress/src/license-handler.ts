@@ -191,7 +191,8 @@ export class LicenseHandler {
         holder: { key, hostname: request.hostname, processId: Number(request.processId), sessionId: request.sessionId },
         ...(hintMs > 0n ? { requestedPeriodMs: Number(hintMs > BigInt(Number.MAX_SAFE_INTEGER) ? BigInt(Number.MAX_SAFE_INTEGER) : hintMs) } : {}),
       },
-      metadata: { requestId },
+      // The request's own time: the ledger enforces its request-time window whatever ours is.
+      metadata: { requestId, requestedAt: Number(request.requestTimeUtc / NS_PER_MS) },
     };
     let outcome: LeaseOutcome;
     try {

@@ -99,7 +99,9 @@ export class KafkaJsMessageBus implements MessageBus {
         () =>
         ({ level, log: entry }: LogEntry) => {
           const { message, ...fields } = entry;
-          const line = clientLog.filter(clientLevel(level), String(message), Date.now());
+          // kafkajs puts the broker's answer of a failed request in `error`, not in the message.
+          const error = typeof fields['error'] === 'string' ? ` ${fields['error']}` : '';
+          const line = clientLog.filter(clientLevel(level), `${String(message)}${error}`, Date.now());
           if (line === undefined) return;
           const text = `kafka: ${line.text}`;
           const logged = line.suppressed > 0 ? { ...fields, suppressed_repeats: line.suppressed } : fields;
