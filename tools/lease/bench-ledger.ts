@@ -35,12 +35,13 @@ async function main(): Promise<void> {
   const client = new LedgerClient({ bus: clientBus, topics, instanceId: `bench-ingress-${id}`, groupPrefix: `bench-${id}` });
   await client.start();
 
-  const key = Buffer.alloc(32, 1).toString('base64');
+  // One key per agreement: a key is bound to one agreement at a time.
+  const keyOf = (i: number): string => Buffer.alloc(32, i + 1).toString('base64');
   const agreements = Array.from({ length: 60 }, (_, i) => `bench-${id}-${i}`);
   const send = (command: LeaseCommand): Promise<unknown> => client.send(command, 30_000);
-  for (const agreementId of agreements) {
+  for (const [i, agreementId] of agreements.entries()) {
     await send({ type: 'OpenAgreement', data: { agreementId, name: agreementId, licenses: 100 }, metadata: { requestId: randomUUID() } });
-    await send({ type: 'BindKey', data: { agreementId, key }, metadata: { requestId: randomUUID() } });
+    await send({ type: 'BindKey', data: { agreementId, key: keyOf(i) }, metadata: { requestId: randomUUID() } });
   }
 
   const latencies: number[] = [];
@@ -50,7 +51,9 @@ async function main(): Promise<void> {
   await Promise.all(
     Array.from({ length: inFlight }, async (_, w) => {
       for (let n = 0; Date.now() < until; n++) {
-        const agreementId = agreements[(w + n) % agreements.length] ?? '';
+        const index = (w + n) % agreements.length;
+        const agreementId = agreements[index] ?? '';
+        const key = keyOf(index);
         const command: LeaseCommand = {
           type: 'AcquireLock',
           data: { agreementId, configHash: (w % 50).toString(16).padStart(64, '0'), holder: { key, hostname: `gw-${w}`, processId: w, sessionId: `s-${w}` } },

@@ -18,7 +18,12 @@ const PARTITIONS = 6;
 
 function* ledgerEvents(total: number): Generator<LeaseEvent> {
   const agreements = 1_000;
-  const key = Buffer.alloc(32, 2).toString('base64');
+  // One key per agreement, as the ledger allows.
+  const keyOf = (a: number): string => {
+    const bytes = Buffer.alloc(32, 2);
+    bytes.writeUInt32BE(a);
+    return bytes.toString('base64');
+  };
   const states = new Map<string, AgreementState>();
   let now = Date.UTC(2026, 0, 1);
   let produced = 0;
@@ -34,7 +39,9 @@ function* ledgerEvents(total: number): Generator<LeaseEvent> {
   for (let a = 0; a < agreements; a++) {
     const agreementId = `replay-${a}`;
     yield* run({ type: 'OpenAgreement', data: { agreementId, name: agreementId, licenses: 1_000 }, metadata: { requestId: randomUUID() } });
-    yield* run({ type: 'BindKey', data: { agreementId, key }, metadata: { requestId: randomUUID() } });
+    // What the key's partition sends once it has reserved the key (deciding BindKey alone only
+    // records the request).
+    yield* run({ type: 'BindReservedKey', data: { agreementId, key: keyOf(a) }, metadata: { requestId: randomUUID() } });
   }
   for (let n = 0; produced < total; n++) {
     now += 1;
@@ -42,7 +49,7 @@ function* ledgerEvents(total: number): Generator<LeaseEvent> {
     const lock = (n * 7919) % 500;
     yield* run({
       type: 'AcquireLock',
-      data: { agreementId, configHash: lock.toString(16).padStart(64, '0'), holder: { key, hostname: `gateway-host-${lock}`, processId: lock, sessionId: `session-${lock}` } },
+      data: { agreementId, configHash: lock.toString(16).padStart(64, '0'), holder: { key: keyOf(n % agreements), hostname: `gateway-host-${lock}`, processId: lock, sessionId: `session-${lock}` } },
       metadata: { requestId: randomUUID() },
     });
   }

@@ -74,18 +74,21 @@ describe('lease failover', () => {
     try {
       // Like the ingress: a request that times out is retried with the same request id.
       const sendUntilAnswered = (command: LeaseCommand): Promise<LeaseOutcome> => client.sendUntilAnswered(command, 2_000, 30);
-      const key = Buffer.alloc(32, 5).toString('base64');
+      // One key per agreement: a key is bound to one agreement at a time.
       const agreements = Array.from({ length: AGREEMENTS }, (_, i) => `failover-${id}-${i}`);
-      for (const agreementId of agreements) {
+      const keyOf = (i: number): string => Buffer.alloc(32, i + 1).toString('base64');
+      for (const [i, agreementId] of agreements.entries()) {
         await sendUntilAnswered({ type: 'OpenAgreement', data: { agreementId, name: agreementId, licenses: LICENSES }, metadata: { requestId: randomUUID() } });
-        await sendUntilAnswered({ type: 'BindKey', data: { agreementId, key }, metadata: { requestId: randomUUID() } });
+        expect(await sendUntilAnswered({ type: 'BindKey', data: { agreementId, key: keyOf(i) }, metadata: { requestId: randomUUID() } })).toEqual({ kind: 'accepted' });
       }
 
       const answered = new Map<string, LeaseOutcome>();
       let slowestAfterKillMs = 0;
       const worker = async (w: number): Promise<void> => {
         for (let n = 0; !stopLoad; n++) {
-          const agreementId = agreements[(w * 7 + n) % AGREEMENTS] ?? '';
+          const index = (w * 7 + n) % AGREEMENTS;
+          const agreementId = agreements[index] ?? '';
+          const key = keyOf(index);
           // More config hashes than licenses, so some requests must be denied.
           const configHash = Math.floor(Math.random() * (LICENSES + 2)).toString(16).padStart(64, '0');
           const command: LeaseCommand = {
