@@ -18,6 +18,7 @@ import {
   PartitionedMessage,
   PartitionRange,
   ProducerFencedError,
+  TransactionOutcomeUnknownError,
   ReadRangesOptions,
   ReceivedMessage,
   SubscribeOptions,
@@ -171,12 +172,18 @@ export class KafkaJsMessageBus implements MessageBus {
     let assigned: readonly TopicPartition[] = [];
     let joined: () => void = () => undefined;
     const firstJoin = new Promise<void>((resolve) => (joined = resolve));
+    // Seeks asked for while kafkajs restarts the consumer (it throws then): applied at the rejoin.
+    const pendingSeeks = new Map<string, { topic: string; partition: number; offset: string }>();
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       generation += 1;
       assigned = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
         partitions.map((partition) => ({ topic, partition })),
       );
       options.onAssignment?.(assigned);
+      for (const seek of pendingSeeks.values()) {
+        if (assigned.some((a) => a.topic === seek.topic && a.partition === seek.partition)) consumer.seek(seek);
+      }
+      pendingSeeks.clear();
       joined();
     });
     try {
@@ -230,7 +237,13 @@ export class KafkaJsMessageBus implements MessageBus {
       throw error;
     }
     return {
-      seek: (topic, partition, offset) => consumer.seek({ topic, partition, offset }),
+      seek: (topic, partition, offset) => {
+        try {
+          consumer.seek({ topic, partition, offset });
+        } catch {
+          pendingSeeks.set(`${topic}:${partition}`, { topic, partition, offset });
+        }
+      },
       stop: async () => {
         await consumer.disconnect();
         this.consumers.delete(consumer);
@@ -320,6 +333,9 @@ export class KafkaJsMessageBus implements MessageBus {
   async readRanges(options: ReadRangesOptions): Promise<void> {
     const { topic } = options;
     const ranges = new Map(options.ranges.map((r) => [r.partition, { start: BigInt(r.start), end: BigInt(r.end) }]));
+    // Next offset to hand over, per partition: a rejoin of the read's group (the coordinator moved
+    // with a broker) seeks here, not back to the start, and nothing is ever handed over twice.
+    const delivered = new Map([...ranges].map(([partition, range]) => [partition, range.start]));
     const pending = new Set([...ranges].filter(([, r]) => r.start < r.end).map(([partition]) => partition));
     if (pending.size === 0) return;
     // kafkajs only consumes through a group: a throw-away one that never commits.
@@ -346,7 +362,7 @@ export class KafkaJsMessageBus implements MessageBus {
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => failed(payload.error));
     consumer.on(consumer.events.GROUP_JOIN, () => {
-      for (const [partition, range] of ranges) consumer.seek({ topic, partition, offset: String(range.start) });
+      for (const [partition, next] of delivered) consumer.seek({ topic, partition, offset: String(next) });
     });
     try {
       await consumer.connect();
@@ -356,10 +372,15 @@ export class KafkaJsMessageBus implements MessageBus {
         eachBatch: async ({ batch, heartbeat }) => {
           const range = ranges.get(batch.partition);
           if (!range || !pending.has(batch.partition)) return;
-          // The first fetch may start before the seek lands; records outside the range are dropped.
-          const inRange = batch.messages.filter((m) => BigInt(m.offset) >= range.start && BigInt(m.offset) < range.end);
+          // The first fetch may start before the seek lands, and a rejoin may fetch again what was
+          // handed over already: only records past the last one handed over and inside the range.
+          const from = delivered.get(batch.partition) ?? range.start;
+          const inRange = batch.messages.filter((m) => BigInt(m.offset) >= from && BigInt(m.offset) < range.end);
           try {
-            if (inRange.length > 0) await options.onMessages(inRange.map((m) => toReceived(batch.topic, batch.partition, m)));
+            if (inRange.length > 0) {
+              await options.onMessages(inRange.map((m) => toReceived(batch.topic, batch.partition, m)));
+              delivered.set(batch.partition, BigInt((inRange[inRange.length - 1] as { offset: string }).offset) + 1n);
+            }
           } catch (error) {
             // The caller's error ends the read (kafkajs would retry the batch and restart forever).
             pending.clear();
@@ -449,8 +470,16 @@ class KafkaJsTransactionalPublisher implements TransactionalPublisher {
       await active.commit();
       return result;
     } catch (error) {
-      await active.abort().catch(() => undefined);
-      throw isFencing(error) ? new ProducerFencedError(this.transactionalId, error) : error;
+      if (isFencing(error)) throw new ProducerFencedError(this.transactionalId, error);
+      try {
+        await active.abort();
+      } catch (abortError) {
+        // Not known to be aborted: what the work sent may still be committed (by a retried commit,
+        // or by running more work in the same open transaction). Only fencing this transactional
+        // id settles it, so the caller must not run the work again on this producer.
+        throw new TransactionOutcomeUnknownError(this.transactionalId, error, abortError);
+      }
+      throw error;
     }
   }
 

@@ -70,6 +70,18 @@ export class ProducerFencedError extends Error {
   }
 }
 
+/**
+ * A transaction failed and could not be aborted: whether its messages will be committed is not
+ * known. The producer must not be used again; a new one with the same transactional id fences it,
+ * which makes the coordinator settle the transaction one way or the other.
+ */
+export class TransactionOutcomeUnknownError extends Error {
+  constructor(readonly transactionalId: string, cause: unknown, readonly abortError: unknown) {
+    super(`transaction of ${transactionalId} failed and could not be aborted; its outcome is unknown`, { cause });
+    this.name = 'TransactionOutcomeUnknownError';
+  }
+}
+
 export interface MessagePublisher {
   /** Resolves once the broker has acknowledged every message (acks from all in-sync replicas). */
   publish(topic: string, messages: readonly OutgoingMessage[]): Promise<void>;
