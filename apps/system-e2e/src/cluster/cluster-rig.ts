@@ -7,6 +7,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { eventually } from '@license-ledger/platform-testing';
 import { quietAdmin } from '@license-ledger/platform-kafka';
+import { ownInfrastructureEnv } from '../faults/rig';
 import { workspaceRoot } from '../support/built-service';
 
 const tsx = require.resolve('tsx/cli');
@@ -29,7 +30,7 @@ export class ClusterRig {
 
   static async start(dataDir: string): Promise<ClusterRig> {
     const args = [tsx, 'tools/kafka/cli.ts', 'start', '--brokers', '3', '--port', '0', '--data-dir', dataDir, '--fresh', '--control'];
-    const cli = spawn(process.execPath, args, { cwd: workspaceRoot, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env } });
+    const cli = spawn(process.execPath, args, { cwd: workspaceRoot, stdio: ['pipe', 'pipe', 'pipe'], env: ownInfrastructureEnv() });
     let output = '';
     const collect = (chunk: Buffer): void => void (output += chunk.toString('utf8'));
     cli.stdout?.on('data', collect);

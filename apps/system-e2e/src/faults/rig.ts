@@ -13,6 +13,16 @@ import { workspaceRoot } from '../support/built-service';
 const run = promisify(execFile);
 const tsx = require.resolve('tsx/cli');
 
+/**
+ * The test run's environment without its broker and database: the CLIs started here must start
+ * servers of their own, not reuse (and only create topics on) the run's infrastructure.
+ */
+export function ownInfrastructureEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of ['KAFKA_BROKERS', 'DATABASE_URL', 'DATABASE_POOL_SIZE']) delete env[name];
+  return env;
+}
+
 /** Pids of processes whose command line contains every one of `needles` (like pgrep -f). */
 export function pidsMentioning(...needles: string[]): number[] {
   return readdirSync('/proc')
@@ -46,7 +56,7 @@ export function rssMiB(pid: number): number {
 
 /** A long-running CLI of ours, started and waited for until it prints `readyText`. */
 async function startCli(args: readonly string[], readyText: string, timeoutMs: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [tsx, ...args], { cwd: workspaceRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+  const child = spawn(process.execPath, [tsx, ...args], { cwd: workspaceRoot, stdio: ['ignore', 'pipe', 'pipe'], env: ownInfrastructureEnv() });
   let output = '';
   const collect = (chunk: Buffer): void => void (output = (output + chunk.toString('utf8')).slice(-8_000));
   child.stdout?.on('data', collect);
@@ -115,7 +125,7 @@ export class PostgresRig {
   static async start(dataDir: string): Promise<PostgresRig> {
     const rig = new PostgresRig(dataDir, await freePort());
     await rig.startServer();
-    await run(process.execPath, [tsx, 'tools/db/migrate.ts', 'deploy'], { cwd: workspaceRoot, env: { ...process.env, DATABASE_URL: rig.url } });
+    await run(process.execPath, [tsx, 'tools/db/migrate.ts', 'deploy'], { cwd: workspaceRoot, env: { ...ownInfrastructureEnv(), DATABASE_URL: rig.url } });
     return rig;
   }
 
