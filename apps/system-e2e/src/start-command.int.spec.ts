@@ -88,7 +88,13 @@ describe('the README walk-through on the embedded defaults', () => {
 
   afterAll(() => {
     for (const system of started) {
-      if (system.child.exitCode === null && system.child.pid) process.kill(-system.child.pid, 'SIGKILL');
+      if (system.child.exitCode === null && system.child.signalCode === null && system.child.pid) {
+        try {
+          process.kill(-system.child.pid, 'SIGKILL');
+        } catch {
+          // the group is gone already
+        }
+      }
       for (const pid of system.pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
     }
     rmSync(dir, { recursive: true, force: true });
@@ -113,7 +119,9 @@ describe('the README walk-through on the embedded defaults', () => {
     const output: string[] = [];
     child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
     child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // Closed once npm and everything writing to its output (start.ts) are gone: on Ctrl-C npm may die
+    // of the signal before start.ts has stopped the services, as in a terminal.
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
     const ready = new Promise<void>((resolve, reject) => {
       child.stdout?.on('data', () => {
         if (output.join('').includes('Press Ctrl-C to stop.')) resolve();
@@ -138,7 +146,8 @@ describe('the README walk-through on the embedded defaults', () => {
   async function ctrlC(system: StartedSystem): Promise<void> {
     if (!system.child.pid) throw new Error('npm start has no pid');
     process.kill(-system.child.pid, 'SIGINT');
-    expect(await system.exited).toBe(0);
+    // npm's own exit code on Ctrl-C is npm's (0, 130 or death by the signal); what matters is below.
+    await system.exited;
     expect(system.output.join('')).toContain('stopped; nothing left running');
     expect(system.pids.filter(isAlive)).toEqual([]);
     for (const port of Object.values(ports)) expect({ port, listening: await listening(port) }).toEqual({ port, listening: false });
