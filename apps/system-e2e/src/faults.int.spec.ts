@@ -1,15 +1,14 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeLedgerRecord, LedgerClient } from '@license-ledger/lease-ledger';
-import { KafkaJsMessageBus, Topics } from '@license-ledger/platform-kafka';
-import { eventually, readTopic, silentLogger } from '@license-ledger/platform-testing';
-import { BoxSecretKey, readBoxSecretKeyFile, toBase64, writeKeyPairFiles } from '@license-ledger/protocol-crypto';
+import { Topics } from '@license-ledger/platform-kafka';
+import { eventually, readTopic } from '@license-ledger/platform-testing';
+import type { BoxSecretKey } from '@license-ledger/protocol-crypto';
 import { Client } from 'pg';
 import { fuzzBodies } from './faults/fuzz';
 import { post, runLoad, sealedRequest, statusSummary, type SentRequest } from './faults/load';
 import { isAlive, KafkaRig, ledgerVerify, PostgresRig, rssMiB } from './faults/rig';
+import { ANSWER_WITHIN_MS, ledgerGrants, LEDGER_TIMEOUT_MS, sleep, startLicensedSystem } from './faults/system';
 import { startBuiltService, workspaceRoot, type BuiltService } from './support/built-service';
 
 /**
@@ -20,9 +19,6 @@ import { startBuiltService, workspaceRoot, type BuiltService } from './support/b
  */
 jest.setTimeout(600_000);
 
-const LEDGER_TIMEOUT_MS = 2_000;
-/** What "answered within LEDGER_TIMEOUT_MS plus a small margin" allows. */
-const ANSWER_WITHIN_MS = LEDGER_TIMEOUT_MS + 1_500;
 const RATE = 20;
 const WINDOW_S = 6;
 
@@ -35,8 +31,6 @@ interface Row {
   notes?: string;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 describe('faults and hostile input', () => {
   const dir = mkdtempSync(join(tmpdir(), 'faults-'));
   chmodSync(dir, 0o755); // the embedded server's user must reach its data directory
@@ -46,55 +40,17 @@ describe('faults and hostile input', () => {
   const retired: Array<[string, BuiltService]> = [];
   let kafka: KafkaRig;
   let postgres: PostgresRig;
-  let gateways: BoxSecretKey[];
+  let gateways: readonly BoxSecretKey[];
   let serverBox: Uint8Array;
   let env: Record<string, string>;
-  let ingressEnv: Record<string, string>;
-  const urls = (): string[] => [`http://127.0.0.1:${services['ingress-a']?.port}`, `http://127.0.0.1:${services['ingress-b']?.port}`];
+  let urls: () => string[];
 
   beforeAll(async () => {
     [kafka, postgres] = await Promise.all([KafkaRig.start(join(dir, 'kafka')), PostgresRig.start(join(dir, 'postgres'))]);
-    env = { KAFKA_BROKERS: kafka.brokers, DATABASE_URL: postgres.url, LOG_LEVEL: 'info' };
-    mkdirSync(join(dir, 'keys'));
-    const box = writeKeyPairFiles({ dir: join(dir, 'keys'), name: 'server-box', kind: 'box' });
-    const sign = writeKeyPairFiles({ dir: join(dir, 'keys'), name: 'server-sign', kind: 'sign' });
-    serverBox = box.publicKey;
-    gateways = Array.from({ length: 8 }, (_, i) => readBoxSecretKeyFile(writeKeyPairFiles({ dir: join(dir, `gw${i}`), name: 'gateway', kind: 'box' }).secretKeyPath));
-
-    // The agreement and its keys, through the ledger like ops do.
-    const bus = new KafkaJsMessageBus({ clientId: 'faults-ops', brokers: [kafka.brokers], logger: silentLogger });
-    const ops = new LedgerClient({ bus, topics: { commands: Topics.leaseCommands.name, events: Topics.leaseEvents.name, replies: Topics.leaseReplies.name }, instanceId: `faults-ops-${randomUUID().slice(0, 8)}`, groupPrefix: 'faults-ops' });
-    services['lease'] = await startBuiltService('lease', env, 'faults-lease');
-    try {
-      await ops.start();
-      const send = (type: string, data: object): Promise<unknown> => ops.sendUntilAnswered({ type, data, metadata: { requestId: randomUUID() } } as never, 3_000, 20);
-      await expect(send('OpenAgreement', { agreementId: 'faults', name: 'Faults', licenses: 1_000_000 })).resolves.toEqual({ kind: 'accepted' });
-      for (const gateway of gateways) await expect(send('BindKey', { agreementId: 'faults', key: toBase64(gateway.publicKey) })).resolves.toEqual({ kind: 'accepted' });
-    } finally {
-      await ops.stop();
-      await bus.close();
-    }
-    ingressEnv = {
-      ...env,
-      SERVER_BOX_KEY_FILE: box.secretKeyPath,
-      SERVER_SIGN_KEY_FILE: sign.secretKeyPath,
-      LEDGER_TIMEOUT_MS: String(LEDGER_TIMEOUT_MS),
-      RATE_LIMIT_KEY_PER_SECOND: '10000',
-      RATE_LIMIT_KEY_BURST: '10000',
-      // Short, so the replay case can cross both edges of the window within seconds.
-      REQUEST_TIME_WINDOW_SECONDS: String(WINDOW_S),
-    };
-    const [a, b, metrics] = await Promise.all([
-      startBuiltService('ingress', ingressEnv, 'faults-ingress-a'),
-      startBuiltService('ingress', ingressEnv, 'faults-ingress-b'),
-      startBuiltService('metrics', env, 'faults-metrics'),
-    ]);
-    Object.assign(services, { 'ingress-a': a, 'ingress-b': b, metrics });
-    // Bound keys reach the ingresses' key directories: every gateway gets a license.
-    await eventually('every gateway licensed', 60_000, async () => {
-      const answers = await runLoad({ urls: urls(), gateways, serverBoxPublicKey: serverBox, perSecond: 50, until: sleep(gateways.length * 2 * 20 + 10), giveUpAfterMs: ANSWER_WITHIN_MS });
-      return answers.every((r) => r.status === 200) ? true : undefined;
-    });
+    // A short time window, so the replay case can cross both of its edges within seconds.
+    const system = await startLicensedSystem({ name: 'faults', dir, brokers: [kafka.brokers], databaseUrl: postgres.url, ingressEnv: { REQUEST_TIME_WINDOW_SECONDS: String(WINDOW_S) } });
+    ({ env, gateways, serverBox, urls } = system);
+    Object.assign(services, system.services);
   });
 
   afterAll(async () => {
@@ -128,15 +84,8 @@ describe('faults and hostile input', () => {
     expect(Object.entries(services).filter(([, s]) => s.child.exitCode !== null || s.child.signalCode !== null).map(([name]) => name)).toEqual([]);
   }
 
-  /** When the ledger decided each grant, per config hash. */
-  async function grantsByHash(): Promise<Map<string, number[]>> {
-    const grants = new Map<string, number[]>();
-    for (const message of await readTopic([kafka.brokers], Topics.leaseEvents.name)) {
-      const record = decodeLedgerRecord(message.value);
-      if (record.type === 'LockGranted') grants.set(record.data.configHash, [...(grants.get(record.data.configHash) ?? []), record.metadata.at]);
-    }
-    return grants;
-  }
+  /** When the ledger decided each grant record, per config hash. */
+  const grantsByHash = async (): Promise<Map<string, number[]>> => ledgerGrants(await readTopic([kafka.brokers], Topics.leaseEvents.name)).records;
 
   /** Stored telemetry reports per session id, for these sessions. */
   async function storedReports(sessionIds: readonly string[]): Promise<Map<string, number>> {

@@ -1,14 +1,13 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeLedgerRecord, LedgerClient } from '@license-ledger/lease-ledger';
-import { KafkaJsMessageBus, Topics } from '@license-ledger/platform-kafka';
-import { eventually, readTopic, silentLogger } from '@license-ledger/platform-testing';
-import { BoxSecretKey, readBoxSecretKeyFile, toBase64, writeKeyPairFiles } from '@license-ledger/protocol-crypto';
+import { Topics } from '@license-ledger/platform-kafka';
+import { eventually, readTopic } from '@license-ledger/platform-testing';
+import type { BoxSecretKey } from '@license-ledger/protocol-crypto';
 import { ClusterRig } from './cluster/cluster-rig';
 import { runLoad, statusSummary, type SentRequest } from './faults/load';
 import { ledgerVerify, PostgresRig } from './faults/rig';
+import { ANSWER_WITHIN_MS, ledgerGrants, LEDGER_TIMEOUT_MS, sleep, startLicensedSystem } from './faults/system';
 import { startBuiltService, workspaceRoot, type BuiltService } from './support/built-service';
 
 /**
@@ -18,12 +17,7 @@ import { startBuiltService, workspaceRoot, type BuiltService } from './support/b
  */
 jest.setTimeout(600_000);
 
-const LEDGER_TIMEOUT_MS = 2_000;
-/** What "answered within LEDGER_TIMEOUT_MS plus a small margin" allows. */
-const ANSWER_WITHIN_MS = LEDGER_TIMEOUT_MS + 1_500;
 const RATE = 20;
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('on a three-broker Kafka cluster', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cluster-'));
@@ -31,50 +25,16 @@ describe('on a three-broker Kafka cluster', () => {
   const services: Record<string, BuiltService> = {};
   let cluster: ClusterRig;
   let postgres: PostgresRig;
-  let gateways: BoxSecretKey[];
+  let gateways: readonly BoxSecretKey[];
   let serverBox: Uint8Array;
   let env: Record<string, string>;
-  const urls = (): string[] => [`http://127.0.0.1:${services['ingress-a']?.port}`, `http://127.0.0.1:${services['ingress-b']?.port}`];
+  let urls: () => string[];
 
   beforeAll(async () => {
     [cluster, postgres] = await Promise.all([ClusterRig.start(join(dir, 'kafka')), PostgresRig.start(join(dir, 'postgres'))]);
-    env = { KAFKA_BROKERS: cluster.brokers.join(','), DATABASE_URL: postgres.url, LOG_LEVEL: 'info' };
-    mkdirSync(join(dir, 'keys'));
-    const box = writeKeyPairFiles({ dir: join(dir, 'keys'), name: 'server-box', kind: 'box' });
-    const sign = writeKeyPairFiles({ dir: join(dir, 'keys'), name: 'server-sign', kind: 'sign' });
-    serverBox = box.publicKey;
-    gateways = Array.from({ length: 8 }, (_, i) => readBoxSecretKeyFile(writeKeyPairFiles({ dir: join(dir, `gw${i}`), name: 'gateway', kind: 'box' }).secretKeyPath));
-
-    services['lease'] = await startBuiltService('lease', env, 'cluster-lease');
-    const bus = new KafkaJsMessageBus({ clientId: 'cluster-ops', brokers: cluster.brokers, logger: silentLogger });
-    const ops = new LedgerClient({ bus, topics: { commands: Topics.leaseCommands.name, events: Topics.leaseEvents.name, replies: Topics.leaseReplies.name }, instanceId: `cluster-ops-${randomUUID().slice(0, 8)}`, groupPrefix: 'cluster-ops' });
-    try {
-      await ops.start();
-      const send = (type: string, data: object): Promise<unknown> => ops.sendUntilAnswered({ type, data, metadata: { requestId: randomUUID() } } as never, 3_000, 20);
-      await expect(send('OpenAgreement', { agreementId: 'cluster', name: 'Cluster', licenses: 1_000_000 })).resolves.toEqual({ kind: 'accepted' });
-      for (const gateway of gateways) await expect(send('BindKey', { agreementId: 'cluster', key: toBase64(gateway.publicKey) })).resolves.toEqual({ kind: 'accepted' });
-    } finally {
-      await ops.stop();
-      await bus.close();
-    }
-    const ingressEnv = {
-      ...env,
-      SERVER_BOX_KEY_FILE: box.secretKeyPath,
-      SERVER_SIGN_KEY_FILE: sign.secretKeyPath,
-      LEDGER_TIMEOUT_MS: String(LEDGER_TIMEOUT_MS),
-      RATE_LIMIT_KEY_PER_SECOND: '10000',
-      RATE_LIMIT_KEY_BURST: '10000',
-    };
-    const [a, b, metrics] = await Promise.all([
-      startBuiltService('ingress', ingressEnv, 'cluster-ingress-a'),
-      startBuiltService('ingress', ingressEnv, 'cluster-ingress-b'),
-      startBuiltService('metrics', env, 'cluster-metrics'),
-    ]);
-    Object.assign(services, { 'ingress-a': a, 'ingress-b': b, metrics });
-    await eventually('every gateway licensed', 60_000, async () => {
-      const answers = await runLoad({ urls: urls(), gateways, serverBoxPublicKey: serverBox, perSecond: 50, until: sleep(gateways.length * 2 * 20 + 10), giveUpAfterMs: ANSWER_WITHIN_MS });
-      return answers.every((r) => r.status === 200) ? true : undefined;
-    });
+    const system = await startLicensedSystem({ name: 'cluster', dir, brokers: cluster.brokers, databaseUrl: postgres.url });
+    ({ env, gateways, serverBox, urls } = system);
+    Object.assign(services, system.services);
   });
 
   afterAll(async () => {
@@ -148,25 +108,9 @@ describe('on a three-broker Kafka cluster', () => {
         `worst latency before the kill ${Math.round(Math.max(0, ...requests.filter((r) => r.sentAtMs < killedAt).map((r) => r.latencyMs)))} ms\n`,
     );
 
-    // When the ledger decided each grant, per config hash.
-    // Decisions, not records: kafkajs can write a batch of a transaction twice when a leader moves
-    // (the same records, request id and time, at consecutive offsets). Folding a repeat changes no
-    // state (same lock, same holder), so grants are counted per request id; repeats are printed.
-    const grants = new Map<string, number[]>();
-    const decided = new Set<string>();
-    let repeatedRecords = 0;
+    // Decisions, not records: a repeated record of one decision changes no state (see ledgerGrants).
     const ledger = await readTopic([...cluster.brokers], Topics.leaseEvents.name);
-    for (const message of ledger) {
-      const record = decodeLedgerRecord(message.value);
-      if (record.type !== 'LockGranted') continue;
-      const decision = `${record.metadata.requestId} ${record.data.configHash} ${record.metadata.at}`;
-      if (decided.has(decision)) {
-        repeatedRecords++;
-        continue;
-      }
-      decided.add(decision);
-      grants.set(record.data.configHash, [...(grants.get(record.data.configHash) ?? []), record.metadata.at]);
-    }
+    const { decisions: grants, repeatedRecords } = ledgerGrants(ledger);
     process.stdout.write(`  grant records repeated by the client's produce retries: ${repeatedRecords}\n`);
     // The ledger as read, kept as a test artifact: a doubled grant's offsets tell how it came about.
     writeFileSync(join(workspaceRoot, 'tmp', 'kafka-cluster-ledger.txt'), ledger.map((m) => `${m.partition}@${m.offset} ${m.value.toString('utf8')}`).join('\n'));

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '@license-ledger/platform-testing';
+import { isAlive, ownInfrastructureEnv, pidsMentioning } from './faults/rig';
 import { workspaceRoot } from './support/built-service';
 
 /**
@@ -18,10 +19,10 @@ import { workspaceRoot } from './support/built-service';
 const run = promisify(execFile);
 jest.setTimeout(600_000);
 
-/** The environment a newcomer has: none of the test run's infrastructure variables. */
+/** The environment a newcomer has: none of the test run's infrastructure variables, no log level. */
 function newcomerEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
-  for (const name of ['KAFKA_BROKERS', 'DATABASE_URL', 'DATABASE_POOL_SIZE', 'LOG_LEVEL']) delete env[name];
+  const env: NodeJS.ProcessEnv = { ...ownInfrastructureEnv(), ...extra };
+  delete env['LOG_LEVEL'];
   return env;
 }
 
@@ -33,15 +34,6 @@ interface StartedSystem {
   readonly pids: number[];
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: '127.0.0.1', port });
@@ -51,20 +43,6 @@ function listening(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
-}
-
-/** Pids of processes whose command line mentions `needle` (from /proc, like pgrep -f). */
-function processesMentioning(needle: string): number[] {
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((entry) => {
-      try {
-        return readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(needle);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
 }
 
 describe('the README walk-through on the embedded defaults', () => {
@@ -131,7 +109,7 @@ describe('the README walk-through on the embedded defaults', () => {
     await ready;
     const text = output.join('');
     const servicePids = [...text.matchAll(/\(pid (\d+);/g)].map((match) => Number(match[1]));
-    const infrastructure = [...processesMentioning(join(dataDir, 'kafka')), ...processesMentioning(join(dataDir, 'postgres'))];
+    const infrastructure = [...pidsMentioning(join(dataDir, 'kafka')), ...pidsMentioning(join(dataDir, 'postgres'))];
     const system = { child, output, exited, pids: [...servicePids, ...infrastructure] };
     started.push(system);
     expect(servicePids).toHaveLength(3);

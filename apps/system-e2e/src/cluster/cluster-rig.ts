@@ -6,18 +6,11 @@
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { eventually } from '@license-ledger/platform-testing';
-import { quietAdmin } from '@license-ledger/platform-kafka';
+import { quietAdmin, type ObservedPartition } from '@license-ledger/platform-kafka';
 import { ownInfrastructureEnv } from '../faults/rig';
 import { workspaceRoot } from '../support/built-service';
 
 const tsx = require.resolve('tsx/cli');
-
-export interface PartitionState {
-  readonly partition: number;
-  readonly leader: number;
-  readonly replicas: readonly number[];
-  readonly isr: readonly number[];
-}
 
 export class ClusterRig {
   private output = '';
@@ -56,12 +49,12 @@ export class ClusterRig {
   }
 
   /** Partition leaders, replicas and in-sync replicas of `topic`, as the cluster reports them now. */
-  async partitions(topic: string): Promise<PartitionState[]> {
+  async partitions(topic: string): Promise<ObservedPartition[]> {
     const admin = quietAdmin(this.brokers, 'cluster-rig');
     await admin.connect();
     try {
       const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
-      return (topics[0]?.partitions ?? []).map((p) => ({ partition: p.partitionId, leader: p.leader, replicas: p.replicas, isr: p.isr })).sort((a, b) => a.partition - b.partition);
+      return (topics[0]?.partitions ?? []).map((p) => ({ partitionId: p.partitionId, leader: p.leader, replicas: p.replicas, isr: p.isr })).sort((a, b) => a.partitionId - b.partitionId);
     } finally {
       await admin.disconnect();
     }

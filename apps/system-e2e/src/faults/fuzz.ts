@@ -8,7 +8,7 @@ import { encodeLicenseRequest, encodeSealed, exampleLicenseRequest, type License
 import { sealedRequest } from './load';
 
 /** A small seeded generator (mulberry32): a failing case can be replayed from its seed. */
-export function seededRandom(seed: number): () => number {
+function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -143,7 +143,7 @@ export class PostgresRig {
   }
 }
 
-export const ledgerCliMain = join(workspaceRoot, 'dist', 'apps', 'ledger-cli', 'apps', 'ledger-cli', 'src', 'main.js');
+const ledgerCliMain = join(workspaceRoot, 'dist', 'apps', 'ledger-cli', 'apps', 'ledger-cli', 'src', 'main.js');
 
 /** `ledger verify` as ops run it; resolves with its exit code and output. */
 export async function ledgerVerify(env: Record<string, string>): Promise<{ code: number; output: string }> {
