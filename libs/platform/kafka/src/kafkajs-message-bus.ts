@@ -33,6 +33,7 @@ import { BatchRunner, Poison } from './batch-runner';
 import { ClientLogFilter, type ClientLogLevel } from './client-log';
 import { deadLetteredRecord, deadLetterMessage, DeadLetteredRecord } from './dead-letter';
 import { isTransientError } from './transient-errors';
+import { assertKafkajsPatched } from './kafkajs-patch';
 
 /** The least a stock broker allows (group.min.session.timeout.ms): six heartbeats, 1 s apart. */
 const SESSION_TIMEOUT_MS = 6_000;
@@ -87,6 +88,7 @@ export class KafkaJsMessageBus implements MessageBus {
   private connecting: Promise<void> | undefined;
 
   constructor(private readonly options: KafkaBusOptions) {
+    assertKafkajsPatched();
     const log = options.logger;
     const clientLog = new ClientLogFilter();
     this.kafka = new Kafka({
