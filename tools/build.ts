@@ -7,6 +7,7 @@
  */
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
 import { transformFile } from '@swc/core';
 
 const workspaceRoot = join(__dirname, '..');
@@ -72,7 +73,9 @@ async function build(appName: string): Promise<void> {
   console.log(`built ${appName}: ${files.length} files in ${Date.now() - started} ms -> ${relative(workspaceRoot, outDir)}/${appRoot}/src/main.js`);
 }
 
-build(process.argv[2] ?? '').catch((error: unknown) => {
+// Not strict: whatever a task runner appends after the app's name is ignored, as it always was.
+const { positionals } = parseArgs({ allowPositionals: true, strict: false });
+build(positionals[0] ?? '').catch((error: unknown) => {
   console.error(error instanceof Error ? error.message : error);
   process.exit(1);
 });

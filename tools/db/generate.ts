@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const SCHEMA_PATH = path.join(REPO_ROOT, 'prisma', 'schema.prisma');
@@ -88,7 +89,13 @@ export async function generatePrismaClient(options: { force?: boolean } = {}): P
 }
 
 if (require.main === module) {
-  const force = process.argv.includes('--force');
+  let force = false;
+  try {
+    force = parseArgs({ options: { force: { type: 'boolean', default: false } } }).values.force;
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\nusage: tsx tools/db/generate.ts [--force]\n`);
+    process.exit(2);
+  }
   generatePrismaClient({ force }).then(
     ({ skipped, durationMs }) => {
       process.stdout.write(

@@ -25,6 +25,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import {
   dropDatabase,
   ensureDatabaseExists,
@@ -659,32 +660,37 @@ interface CliArgs {
   values: Map<string, string>;
 }
 
-function parseArgs(argv: string[]): CliArgs {
+const VALUE_OPTIONS = ['url', 'schema', 'migrations', 'rolled-back', 'applied'];
+
+/** Splits the words with Node's parseArgs; unknown flags are kept for runCli to name with the usage. */
+function parseCliArgs(argv: string[]): CliArgs {
   const args: CliArgs = { command: undefined, positional: [], flags: new Set(), values: new Map() };
-  const withValue = new Set(['--url', '--schema', '--migrations', '--rolled-back', '--applied']);
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i] ?? '';
-    if (arg.startsWith('--')) {
-      const eq = arg.indexOf('=');
-      const flag = eq === -1 ? arg : arg.slice(0, eq);
-      if (withValue.has(flag)) {
-        const value = eq === -1 ? argv[(i += 1)] : arg.slice(eq + 1);
-        if (value === undefined) throw new MigrateError(`${flag} needs a value`, 2);
-        args.values.set(flag, value);
-      } else {
-        args.flags.add(flag);
-      }
-    } else if (args.command === undefined) {
-      args.command = arg;
+  const options: Record<string, { type: 'string' | 'boolean' }> = {};
+  for (const name of VALUE_OPTIONS) options[name] = { type: 'string' };
+  for (const name of ['empty', 'no-deploy', 'verbose', 'help']) options[name] = { type: 'boolean' };
+  const { tokens } = parseArgs({ args: argv, options, strict: false, allowPositionals: true, tokens: true });
+  for (const token of tokens) {
+    if (token.kind === 'option-terminator') continue;
+    if (token.kind === 'positional') {
+      if (args.command === undefined) args.command = token.value;
+      else args.positional.push(token.value);
+      continue;
+    }
+    const flag = token.rawName.startsWith('--') ? `--${token.name}` : token.rawName;
+    if (VALUE_OPTIONS.includes(token.name)) {
+      // parseArgs takes the next word as the value even when it is another option.
+      if (token.value === undefined || (!token.inlineValue && token.value.startsWith('--'))) throw new MigrateError(`${flag} needs a value`, 2);
+      args.values.set(flag, token.value);
     } else {
-      args.positional.push(arg);
+      if (token.value !== undefined) throw new MigrateError(`${flag} takes no value\n${USAGE}`, 2);
+      args.flags.add(flag);
     }
   }
   return args;
 }
 
 async function runCli(argv: string[]): Promise<number> {
-  const args = parseArgs(argv);
+  const args = parseCliArgs(argv);
   const known = new Set(['--empty', '--no-deploy', '--verbose', '--help']);
   for (const flag of args.flags) {
     if (!known.has(flag)) throw new MigrateError(`Unknown option ${flag}\n${USAGE}`, 2);

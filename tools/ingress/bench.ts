@@ -6,146 +6,142 @@
  *
  *   npx tsx tools/build.ts ingress && npx tsx tools/build.ts lease
  *   KAFKA_BROKERS=127.0.0.1:9092 DATABASE_URL=postgresql://... npx tsx tools/ingress/bench.ts \
- *     [--gateways 2000] [--concurrency 64] [--seconds 10]
+ *     [--gateways 2000] [--concurrency 64] [--seconds 10] [--variants fastify,express] [--rounds 1] \
+ *     [--baseline-dist <other checkout>/dist] [--lease-dist <dist>] [--half-rate <requests/s>]
  *
- * Phase 1 (closed loop, `concurrency` requests in flight) gives the highest renewal rate; phase 2
- * sends at half that rate (open loop, fixed schedule) and reports the latency a gateway sees then.
- * Request bodies are sealed and serialised before each phase, and sent by a lean HTTP/1.1 client
- * (raw-http.ts), so the load generator takes little CPU from the system measured on the same
- * machine; its CPU use per phase is printed.
+ * Variants, measured one after the other against the same lease service and printed side by side:
+ * `fastify` and `express` are this repository's ingress with HTTP_ADAPTER set; `before` is the
+ * ingress built in another checkout (--baseline-dist, e.g. a clone of the commit before a change;
+ * listed first by default when given). With several rounds the variants take turns, each round
+ * starting with the next one, and the summary gives each round and the median. The one lease service
+ * they share is this repository's unless --lease-dist names another build.
+ *
+ * Phase 1 (closed loop, `concurrency` requests in flight) gives the highest renewal rate and the
+ * ingress's CPU per request; phase 2 sends at a fixed rate (open loop; half of the first variant's
+ * phase 1, the same for every variant) and reports the latency a gateway sees then. Request bodies
+ * are sealed and serialised before each phase, and sent by a lean HTTP/1.1 client (raw-http.ts), so
+ * the load generator takes little CPU from the system measured on the same machine.
  */
-import { ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { freePort } from '@license-ledger/platform-testing';
-import { RawHttpClient, serializePost } from './raw-http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { Kafka, logLevel } from 'kafkajs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { LedgerClient } from '@license-ledger/lease-ledger';
 import { KafkaJsMessageBus } from '@license-ledger/platform-kafka';
-import { BoxSecretKey, systemRandom, toBase64, writeKeyPairFiles, readBoxSecretKeyFile, readSigningKeyFile } from '@license-ledger/protocol-crypto';
+import { BoxSecretKey, readBoxSecretKeyFile, readSigningKeyFile, systemRandom, toBase64, writeKeyPairFiles } from '@license-ledger/protocol-crypto';
 import { LicenseServerCrypto, sealLicenseRequest } from '@license-ledger/protocol-exchange';
-import { exampleLicenseRequest, type AccessToken } from '@license-ledger/protocol-wire';
+import { exampleLicenseRequest } from '@license-ledger/protocol-wire';
+import { closedLoop, describeResult, grantRate, openLoop, percentile, sendAll, type LoadResult } from './bench-load';
+import { createTopics, processCpuSeconds, startService, stopService } from './bench-services';
+import { inProcessCeiling, ledgerAnswerBuckets, ledgerOnly } from './bench-references';
+import { RawHttpClient, serializePost } from './raw-http';
 
-const workspaceRoot = join(__dirname, '..', '..');
-const args = process.argv.slice(2);
-const option = (name: string, fallback: number): number => {
-  const at = args.indexOf(`--${name}`);
-  return at >= 0 ? Number(args[at + 1]) : fallback;
+const workspaceDist = join(__dirname, '..', '..', 'dist');
+const say = (line: string): void => void process.stdout.write(`${line}\n`);
+const usage = 'usage: bench.ts [--gateways N] [--concurrency N] [--seconds N] [--variants fastify,express,before] [--rounds N] [--baseline-dist DIR] [--lease-dist DIR] [--half-rate N]';
+
+const { values: args } = parseArgs({
+  options: {
+    gateways: { type: 'string', default: '2000' },
+    concurrency: { type: 'string', default: '64' },
+    seconds: { type: 'string', default: '10' },
+    variants: { type: 'string' },
+    rounds: { type: 'string', default: '1' },
+    'baseline-dist': { type: 'string' },
+    'lease-dist': { type: 'string' },
+    'half-rate': { type: 'string' },
+  },
+});
+const positive = (name: string, text: string | undefined): number => {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} expects a positive integer, got "${text}"\n${usage}`);
+  return value;
 };
-const GATEWAYS = option('gateways', 2_000);
-const CONCURRENCY = option('concurrency', 64);
-const SECONDS = option('seconds', 10);
+const GATEWAYS = positive('gateways', args.gateways);
+const CONCURRENCY = positive('concurrency', args.concurrency);
+const SECONDS = positive('seconds', args.seconds);
+const ROUNDS = positive('rounds', args.rounds);
+const FIXED_HALF_RATE = args['half-rate'] === undefined ? undefined : positive('half-rate', args['half-rate']);
+const baselineDist = args['baseline-dist'] === undefined ? undefined : resolve(args['baseline-dist']);
+const leaseDist = args['lease-dist'] === undefined ? workspaceDist : resolve(args['lease-dist']);
+
+interface Variant {
+  readonly name: string;
+  readonly dist: string;
+  readonly env: Record<string, string>;
+}
+
+function variantsOf(list: string): Variant[] {
+  return list.split(',').map((name): Variant => {
+    if (name === 'fastify' || name === 'express') return { name, dist: workspaceDist, env: { HTTP_ADAPTER: name } };
+    if (name === 'before') {
+      if (!baselineDist) throw new Error(`the variant "before" needs --baseline-dist\n${usage}`);
+      return { name, dist: baselineDist, env: {} };
+    }
+    throw new Error(`unknown variant "${name}"; expected fastify, express or before\n${usage}`);
+  });
+}
+const VARIANTS = variantsOf(args.variants ?? (baselineDist ? 'before,fastify,express' : 'fastify,express'));
+
 const brokersEnv = process.env['KAFKA_BROKERS'];
 if (!brokersEnv || !process.env['DATABASE_URL']) throw new Error('set KAFKA_BROKERS and DATABASE_URL (see the header of this file)');
 const brokers = brokersEnv.split(',');
 const silent = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
-const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
-
-async function startService(app: 'lease' | 'ingress', env: Record<string, string>, readyLine?: string): Promise<{ child: ChildProcess; url: string }> {
-  const port = await freePort();
-  // BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to the ingress, BENCH_LEASE_NODE_ARGS to the lease service.
-  const nodeArgs = (process.env[app === 'ingress' ? 'BENCH_NODE_ARGS' : 'BENCH_LEASE_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, join(workspaceRoot, 'dist', 'apps', app, 'apps', app, 'src', 'main.js')], {
-    cwd: workspaceRoot,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, ...env, PORT: String(port), LOG_LEVEL: 'info' },
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    if (output.length < 100_000) output += chunk.toString('utf8');
-  });
-  const url = `http://127.0.0.1:${port}`;
-  for (const deadline = Date.now() + 60_000; ; ) {
-    if (child.exitCode !== null) throw new Error(`${app} exited:\n${output}`);
-    const ready = await fetch(`${url}/health/ready`).then((r) => r.ok, () => false);
-    if (ready && (!readyLine || output.includes(readyLine))) return { child, url };
-    if (Date.now() > deadline) throw new Error(`${app} not ready:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+interface Run {
+  readonly variant: string;
+  readonly max: LoadResult;
+  /** Ingress CPU (user + system) per answered request in phase 1, µs. */
+  readonly cpuPerRequestUs: number;
+  readonly half: LoadResult;
+  readonly halfRate: number;
 }
 
-async function createTopics(names: readonly string[]): Promise<void> {
-  const admin = new Kafka({ clientId: 'ingress-bench-admin', brokers, logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({ topics: names.map((topic) => ({ topic, numPartitions: 6 })) });
-    for (let i = 0; i < 100; i++) {
-      const metadata = await admin.fetchTopicMetadata({ topics: [...names] }).catch(() => undefined);
-      if (metadata?.topics.every((t) => t.partitions.length === 6 && t.partitions.every((p) => p.leader >= 0))) return;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-const cpuSeconds = (since: NodeJS.CpuUsage): number => {
-  const used = process.cpuUsage(since);
-  return (used.user + used.system) / 1e6;
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] ?? Number.NaN) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
 };
-const percentile = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
-/** open + decode + sign + seal per second on this thread, with every gateway's shared key cached. */
-function inProcessCeiling(crypto: LicenseServerCrypto, bodies: readonly Uint8Array[], seconds: number): number {
-  let done = 0;
-  const until = performance.now() + seconds * 1000;
-  while (performance.now() < until) {
-    for (let i = 0; i < 200; i++) {
-      const opened = crypto.openRequest(bodies[done % bodies.length] ?? new Uint8Array());
-      const now = BigInt(Date.now()) * 1_000_000n;
-      const token: AccessToken = {
-        tokenId: 'bench',
-        agreementId: 'bench',
-        gatewayPublicKey: opened.gatewayPublicKey,
-        configHash: opened.request.configHash,
-        packageName: opened.request.packageName,
-        issuedTimeUtc: now,
-        expiryTimeUtc: now + 600_000_000_000n,
-        nonce: opened.request.nonce,
-        renewTimeUtc: now + 300_000_000_000n,
-      };
-      crypto.sealToken(token);
-      done += 1;
-    }
+function printSummary(runs: readonly Run[], ceiling: number): void {
+  const halfRate = runs[0]?.halfRate ?? 0;
+  say(`\nsummary: ${ROUNDS} round(s) of ${SECONDS} s per variant; medians over rounds; ${GATEWAYS} gateways, ${CONCURRENCY} in flight at max; fixed rate ${halfRate}/s for every variant`);
+  const rows = [['variant', 'renewals/s at max (each round)', 'median', 'x ceiling', 'ingress CPU/req', 'p50 / p99 at max', `p50 / p99 at ${halfRate}/s`, 'non-200']];
+  for (const variant of VARIANTS) {
+    const mine = runs.filter((run) => run.variant === variant.name);
+    const rates = mine.map((run) => grantRate(run.max));
+    const ms = (results: LoadResult[], p: number): string => median(results.map((r) => percentile(r.latencies, p))).toFixed(1);
+    const failures = mine.reduce((sum, run) => sum + [...run.max.statuses, ...run.half.statuses].reduce((n, [status, count]) => n + (status === 200 ? 0 : count), 0), 0);
+    rows.push([
+      variant.name,
+      rates.map((rate) => Math.round(rate)).join(', '),
+      String(Math.round(median(rates))),
+      (median(rates) / ceiling).toFixed(2),
+      `${Math.round(median(mine.map((run) => run.cpuPerRequestUs)))} µs`,
+      `${ms(mine.map((run) => run.max), 50)} / ${ms(mine.map((run) => run.max), 99)} ms`,
+      `${ms(mine.map((run) => run.half), 50)} / ${ms(mine.map((run) => run.half), 99)} ms`,
+      String(failures),
+    ]);
   }
-  return done / seconds;
-}
-
-interface Result {
-  readonly statuses: Map<number, number>;
-  readonly latencies: number[];
-  readonly seconds: number;
-  /** CPU this process (the load generator) used during the phase, in seconds. */
-  readonly clientCpuSeconds: number;
-}
-
-let http: RawHttpClient | undefined;
-
-/** One POST; a kept-alive socket the server closed meanwhile is retried once on a new one. */
-async function post(request: Buffer): Promise<number> {
-  if (!http) throw new Error('no HTTP client');
-  const status = await http.post(request);
-  return status === 0 ? http.post(request) : status;
+  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
+  for (const row of rows) say(row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd());
 }
 
 async function main(): Promise<void> {
   const id = randomUUID().slice(0, 8);
   const dir = mkdtempSync(join(tmpdir(), 'ingress-bench-'));
-  const children: ChildProcess[] = [];
   const bus = new KafkaJsMessageBus({ clientId: 'ingress-bench', brokers, logger: silent });
   const topics = { commands: `bench.${id}.commands`, events: `bench.${id}.events`, replies: `bench.${id}.replies` };
   const ops = new LedgerClient({ bus, topics, instanceId: `bench-ops-${id}`, groupPrefix: `bench-ops-${id}` });
+  let lease: Awaited<ReturnType<typeof startService>> | undefined;
   try {
     const box = writeKeyPairFiles({ dir, name: 'server-box', kind: 'box' });
     const sign = writeKeyPairFiles({ dir, name: 'server-sign', kind: 'sign' });
     const leaseEnv = { LEASE_COMMANDS_TOPIC: topics.commands, LEASE_EVENTS_TOPIC: topics.events, LEASE_REPLIES_TOPIC: topics.replies, LEASE_GROUP_ID: `bench-${id}`, INSTANCE_ID: `bench-lease-${id}` };
-    await createTopics([...Object.values(topics), `bench.${id}.telemetry`]);
-    say(`starting a lease service on topics bench.${id}.*`);
-    children.push((await startService('lease', leaseEnv)).child);
+    await createTopics(brokers, [...Object.values(topics), `bench.${id}.telemetry`]);
+    say(`starting a lease service on topics bench.${id}.*; variants ${VARIANTS.map((v) => `${v.name} (${v.dist})`).join(', ')}`);
+    lease = await startService(leaseDist, 'lease', leaseEnv);
     await ops.start();
 
     say(`opening an agreement with ${GATEWAYS} licenses and binding ${GATEWAYS} gateway keys`);
@@ -155,29 +151,6 @@ async function main(): Promise<void> {
     for (let i = 0; i < gateways.length; i += 500) {
       await Promise.all(gateways.slice(i, i + 500).map((g) => ops.send({ type: 'BindKey', data: { agreementId, key: toBase64(g.publicKey) }, metadata: { requestId: randomUUID() } }, 30_000)));
     }
-
-    const ingress = await startService(
-      'ingress',
-      {
-        ...leaseEnv,
-        INSTANCE_ID: `bench-ingress-${id}`,
-        SERVER_BOX_KEY_FILE: box.secretKeyPath,
-        SERVER_SIGN_KEY_FILE: sign.secretKeyPath,
-        LEDGER_GROUP_PREFIX: `bench-ingress-${id}`,
-        TELEMETRY_TOPIC: `bench.${id}.telemetry`,
-        RATE_LIMIT_KEY_PER_SECOND: '1000',
-        RATE_LIMIT_KEY_BURST: '1000',
-        RATE_LIMIT_ADDRESS_PER_SECOND: '1000000',
-        RATE_LIMIT_ADDRESS_BURST: '1000000',
-      },
-      'keys_loaded',
-    );
-    children.push(ingress.child);
-    const url = new URL(ingress.url);
-    http = new RawHttpClient(Number(url.port), url.hostname);
-    // Serialised before a phase starts, so the client's work during it is little more than a write.
-    const requests = (bodies: readonly Uint8Array[]): Buffer[] => bodies.map((body) => serializePost(url.host, '/v1/license', 'application/octet-stream', body));
-    const serverBox = box.publicKey;
     // Each gateway its own configuration (config hash), so every request is a grant or a renewal.
     const configHashes = gateways.map((_, i) => {
       const hash = new Uint8Array(32);
@@ -189,111 +162,60 @@ async function main(): Promise<void> {
         const i = n % GATEWAYS;
         const now = BigInt(Date.now()) * 1_000_000n;
         const request = exampleLicenseRequest({ requestTimeUtc: now, tokenExpiryTimeUtc: now + 600_000_000_000n, nonce: systemRandom(16), configHash: configHashes[i] ?? new Uint8Array(32), sessionId: `gw-${i}`, processId: BigInt(1000 + i) });
-        return sealLicenseRequest({ request, gatewayKey: gateways[i] as BoxSecretKey, serverBoxPublicKey: serverBox, random: systemRandom });
+        return sealLicenseRequest({ request, gatewayKey: gateways[i] as BoxSecretKey, serverBoxPublicKey: box.publicKey, random: systemRandom });
       });
 
-    // Warm up: every gateway takes its lock once (and the ingress caches its shared key).
-    const warm = sealBodies(GATEWAYS);
-    const warmRequests = requests(warm);
-    for (let i = 0; i < warmRequests.length; i += CONCURRENCY) await Promise.all(warmRequests.slice(i, i + CONCURRENCY).map((r) => post(r)));
-
     const ceilingCrypto = new LicenseServerCrypto({ boxKey: readBoxSecretKeyFile(box.secretKeyPath), signingKey: readSigningKeyFile(sign.secretKeyPath) });
-    const ceilingBodies = warm.slice(0, Math.min(GATEWAYS, 1_000));
-    const ceiling = inProcessCeiling(ceilingCrypto, ceilingBodies, 3);
+    const ceiling = inProcessCeiling(ceilingCrypto, sealBodies(Math.min(GATEWAYS, 1_000)), 3);
     say(`in-process ceiling (open + decode + sign + seal, one core, no I/O): ${Math.round(ceiling)} /s`);
+    say(await ledgerOnly({ ledger: ops, agreementId, gateways, configHashes, concurrency: CONCURRENCY, seconds: SECONDS / 2 }));
 
-    const closedLoop = async (bodies: Buffer[]): Promise<Result> => {
-      const statuses = new Map<number, number>();
-      const latencies: number[] = [];
-      let next = 0;
-      const started = performance.now();
-      const cpu = process.cpuUsage();
-      const until = started + SECONDS * 1000;
-      const worker = async (): Promise<void> => {
-        while (performance.now() < until && next < bodies.length) {
-          const body = bodies[next++] as Buffer;
-          const sent = performance.now();
-          const status = await post(body);
-          latencies.push(performance.now() - sent);
-          statuses.set(status, (statuses.get(status) ?? 0) + 1);
-        }
-      };
-      await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-      return { statuses, latencies: latencies.sort((a, b) => a - b), seconds: (performance.now() - started) / 1000, clientCpuSeconds: cpuSeconds(cpu) };
+    const ingressEnv = {
+      ...leaseEnv,
+      SERVER_BOX_KEY_FILE: box.secretKeyPath,
+      SERVER_SIGN_KEY_FILE: sign.secretKeyPath,
+      TELEMETRY_TOPIC: `bench.${id}.telemetry`,
+      RATE_LIMIT_KEY_PER_SECOND: '1000',
+      RATE_LIMIT_KEY_BURST: '1000',
+      RATE_LIMIT_ADDRESS_PER_SECOND: '1000000',
+      RATE_LIMIT_ADDRESS_BURST: '1000000',
     };
-    const openLoop = async (bodies: Buffer[], rate: number): Promise<Result> => {
-      const statuses = new Map<number, number>();
-      const latencies: number[] = [];
-      const started = performance.now();
-      const cpu = process.cpuUsage();
-      const inFlight: Array<Promise<void>> = [];
-      for (let n = 0; n < bodies.length; n++) {
-        const due = started + (n * 1000) / rate;
-        const wait = due - performance.now();
-        if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
-        inFlight.push(
-          post(bodies[n] as Buffer).then((status) => {
-            // Latency from when the request was due: a late send counts against us.
-            latencies.push(performance.now() - due);
-            statuses.set(status, (statuses.get(status) ?? 0) + 1);
-          }),
-        );
+    const runs: Run[] = [];
+    let halfRate = FIXED_HALF_RATE;
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length] as Variant);
+      for (const variant of order) {
+        const tag = `${variant.name}${ROUNDS > 1 ? ` (round ${round + 1})` : ''}`;
+        const instance = `bench-ingress-${id}-${variant.name}-${round}`;
+        const ingress = await startService(variant.dist, 'ingress', { ...ingressEnv, ...variant.env, INSTANCE_ID: instance, LEDGER_GROUP_PREFIX: instance }, 'keys_loaded');
+        const url = new URL(ingress.url);
+        const http = new RawHttpClient(Number(url.port), url.hostname);
+        // Serialised before a phase starts, so the client's work during it is little more than a write.
+        const requests = (count: number): Buffer[] => sealBodies(count).map((body) => serializePost(url.host, '/v1/license', 'application/octet-stream', body));
+        try {
+          // Warm up: every gateway renews once (and the ingress caches its shared key).
+          await sendAll(http, requests(GATEWAYS), CONCURRENCY);
+          const load = requests(Math.max(20_000, 5_000 * SECONDS));
+          const cpuBefore = processCpuSeconds(ingress.child.pid);
+          const max = await closedLoop(http, load, CONCURRENCY, SECONDS);
+          const answered = [...max.statuses.values()].reduce((sum, count) => sum + count, 0);
+          const cpuPerRequestUs = ((processCpuSeconds(ingress.child.pid) - cpuBefore) * 1e6) / answered;
+          say(`${describeResult(`${tag} max`, max)}; ingress CPU ${Math.round(cpuPerRequestUs)} µs per request`);
+          halfRate ??= Math.max(1, Math.round(grantRate(max) / 2));
+          const half = await openLoop(http, requests(halfRate * SECONDS), halfRate);
+          say(describeResult(`${tag} at ${halfRate}/s`, half));
+          say(`${tag} ingress -> ledger answer time (cumulative buckets, both phases): ${await ledgerAnswerBuckets(ingress.url)}`);
+          runs.push({ variant: variant.name, max, cpuPerRequestUs, half, halfRate });
+        } finally {
+          http.close();
+          await stopService(ingress);
+        }
       }
-      await Promise.all(inFlight);
-      return { statuses, latencies: latencies.sort((a, b) => a - b), seconds: (performance.now() - started) / 1000, clientCpuSeconds: cpuSeconds(cpu) };
-    };
-    const report = (what: string, result: Result): number => {
-      const ok = result.statuses.get(200) ?? 0;
-      const rate = ok / result.seconds;
-      say(
-        `${what}: ${Math.round(rate)} renewals/s (${ok} granted in ${result.seconds.toFixed(1)} s; statuses ${JSON.stringify(Object.fromEntries(result.statuses))}); ` +
-          `latency p50 ${percentile(result.latencies, 50).toFixed(1)} ms, p99 ${percentile(result.latencies, 99).toFixed(1)} ms; ` +
-          `load generator used ${Math.round((100 * result.clientCpuSeconds) / result.seconds)} % of a core`,
-      );
-      return rate;
-    };
-
-    // The ledger alone (no HTTP, no crypto): what the lease service answers through LedgerClient.
-    {
-      const latencies: number[] = [];
-      let granted = 0;
-      let n = 0;
-      const started = performance.now();
-      const until = started + (SECONDS / 2) * 1000;
-      const worker = async (): Promise<void> => {
-        while (performance.now() < until) {
-          const i = n++ % GATEWAYS;
-          const sent = performance.now();
-          const outcome = await ops.send(
-            {
-              type: 'AcquireLock',
-              data: { agreementId, configHash: Buffer.from(configHashes[i] ?? new Uint8Array(32)).toString('hex'), holder: { key: toBase64((gateways[i] as BoxSecretKey).publicKey), hostname: 'bench', processId: 1000 + i, sessionId: `gw-${i}` } },
-              metadata: { requestId: randomUUID() },
-            },
-            30_000,
-          );
-          latencies.push(performance.now() - sent);
-          if (outcome.kind === 'granted') granted += 1;
-        }
-      };
-      await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-      latencies.sort((a, b) => a - b);
-      const seconds = (performance.now() - started) / 1000;
-      say(`ledger only (LedgerClient -> lease service, ${CONCURRENCY} in flight): ${Math.round(granted / seconds)} renewals/s; latency p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`);
     }
-
-    say(`phase 1: ${GATEWAYS} gateways, ${CONCURRENCY} requests in flight, ${SECONDS} s`);
-    const maxRate = report('max', await closedLoop(requests(sealBodies(Math.max(20_000, 8_000 * SECONDS)))));
-    const halfRate = Math.max(1, Math.round(maxRate / 2));
-    say(`phase 2: a fixed ${halfRate} requests/s (half of phase 1) for ${SECONDS} s`);
-    report('half rate', await openLoop(requests(sealBodies(halfRate * SECONDS)), halfRate));
-    const scraped = await fetch(`${ingress.url}/metrics`).then((r) => r.text(), () => '');
-    const ledgerLines = scraped.split('\n').filter((line) => line.startsWith('license_ledger_answer_seconds_bucket') || line.startsWith('license_ledger_answer_seconds_count'));
-    say(`ingress -> ledger answer time (cumulative buckets, both phases): ${ledgerLines.map((line) => line.replace(/^.*le="([^"]+)".* (\d+)$/, '<=$1s:$2').replace(/^license_ledger_answer_seconds_count.* (\d+)$/, 'count:$1')).join(' ')}`);
-    say(`ratio to the in-process ceiling: ${(maxRate / ceiling).toFixed(2)} (target >= 0.5); target 5,000 renewals/s, p99 <= 20 ms at half rate`);
+    printSummary(runs, ceiling);
+    say('targets: >= 0.5 of the in-process ceiling; 5,000 renewals/s; p99 <= 20 ms at half rate');
   } finally {
-    http?.close();
-    for (const child of children) child.kill('SIGTERM');
+    if (lease) await stopService(lease);
     await ops.stop().catch(() => undefined);
     await bus.close().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });

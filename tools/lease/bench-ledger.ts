@@ -1,7 +1,9 @@
 /**
  * End-to-end lease decisions through Kafka: a LedgerClient sends AcquireLock commands (mostly
  * renewals, as gateways do) to one LeaseProcessor over the real broker, with a number of requests
- * in flight; prints commands/s and latency percentiles. Uses its own topics.
+ * in flight; prints commands/s, latency percentiles and this process's CPU time per command (client
+ * and processor together: a machine busy with other work disturbs it much less than throughput).
+ * Uses its own topics.
  *
  *   KAFKA_BROKERS=127.0.0.1:9092 npx tsx tools/lease/bench-ledger.ts [seconds] [in-flight]
  */
@@ -48,6 +50,7 @@ async function main(): Promise<void> {
   let done = 0;
   const until = Date.now() + seconds * 1000;
   const started = Date.now();
+  const cpuBefore = process.cpuUsage();
   await Promise.all(
     Array.from({ length: inFlight }, async (_, w) => {
       for (let n = 0; Date.now() < until; n++) {
@@ -67,9 +70,10 @@ async function main(): Promise<void> {
     }),
   );
   const elapsed = (Date.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
   latencies.sort((a, b) => a - b);
   const pct = (p: number): string => (latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0).toFixed(1);
-  console.log(`end-to-end through Kafka: ${done} commands in ${elapsed.toFixed(1)} s = ${Math.round(done / elapsed)} commands/s with ${inFlight} in flight; latency p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms`);
+  console.log(`end-to-end through Kafka: ${done} commands in ${elapsed.toFixed(1)} s = ${Math.round(done / elapsed)} commands/s with ${inFlight} in flight; latency p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms; CPU ${((cpu.user + cpu.system) / done).toFixed(0)} µs per command`);
 
   await client.stop();
   await processor.stop();

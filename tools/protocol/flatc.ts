@@ -1,13 +1,28 @@
 /**
- * Runs flatc on the protocol schema. The generated TypeScript is committed (libs/protocol/wire/src/generated)
- * so builds need no flatc; `check.ts` proves the committed copy is what this schema generates.
+ * Runs flatc on the repository's FlatBuffers schemas (libs/protocol/wire/schema). The generated
+ * TypeScript is committed so builds need no flatc; `check.ts` proves each committed copy is what its
+ * schemas generate.
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
 export const workspaceRoot = join(__dirname, '..', '..');
-export const schemaPath = join(workspaceRoot, 'libs/protocol/wire/schema/license.fbs');
-export const generatedDir = join(workspaceRoot, 'libs/protocol/wire/src/generated');
+export const schemaDir = join(workspaceRoot, 'libs/protocol/wire/schema');
+
+/** Schemas compiled into one directory of generated code (one `<schema>_generated.ts` each). */
+export interface GenerationTarget {
+  readonly schemas: readonly string[];
+  readonly outDir: string;
+}
+
+export const targets: readonly GenerationTarget[] = [
+  // The gateways' wire contract, for the protocol libraries.
+  { schemas: ['license.fbs'], outDir: join(workspaceRoot, 'libs/protocol/wire/src/generated') },
+  // The telemetry record and the LicenseRequest it embeds, for the metrics domain, which may not
+  // import the protocol libraries (a second copy of license.fbs's code, generated from the same file).
+  { schemas: ['license.fbs', 'telemetry.fbs'], outDir: join(workspaceRoot, 'libs/metrics/usage/src/generated') },
+];
+
 /** Output of other flatc versions differs in detail; pin the one CI installs (Debian's flatbuffers-compiler). */
 export const expectedFlatcVersion = '2.0.8';
 
@@ -26,7 +41,8 @@ export function checkFlatc(): void {
   }
 }
 
-/** One flat file: the default multi-file output uses extension-less relative imports. */
-export function generateInto(outDir: string): void {
-  execFileSync(flatc, ['--ts', '--ts-flat-files', '-o', outDir, schemaPath], { stdio: ['ignore', 'inherit', 'inherit'] });
+/** One flat file per schema: the default multi-file output uses extension-less relative imports. */
+export function generateInto(target: GenerationTarget, outDir: string): void {
+  const schemas = target.schemas.map((schema) => join(schemaDir, schema));
+  execFileSync(flatc, ['--ts', '--ts-flat-files', '-o', outDir, ...schemas], { stdio: ['ignore', 'inherit', 'inherit'] });
 }

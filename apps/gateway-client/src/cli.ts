@@ -1,15 +1,17 @@
+import { parseArgs } from 'node:util';
 import { readBoxSecretKeyFile, systemRandom, toBase64, writeKeyPairFiles, type RandomBytes } from '@license-ledger/protocol-crypto';
 import { ConfigError, loadConfig } from './config';
 import { collectHostFacts, type HostFacts } from './host-facts';
 import { LicenseClient, type HttpPost } from './license-client';
 import { LicenseKeeper, exitCode, realSleep, systemClock, type Clock, type KeeperEvent, type Sleep } from './license-keeper';
-import { FileTokenStore } from './token-store';
+import { FileTokenStore, importTokenFile } from './token-store';
 
 export const usage = `usage:
   gateway-client keygen --out <dir>
       writes <dir>/gateway.key (X25519 secret key, mode 0600) and <dir>/gateway.pub (public key, one line of base64)
-  gateway-client run --config <toml> --key <file> [--server <url>]... [--api <name>] [--fetch-token-only]
-      keeps a license token for the gateway described by <toml>; --server replaces [license].servers
+  gateway-client run --config <toml> --key <file> [--server <url>]... [--api <name>] [--fetch-token-only] [--token-file <file>]
+      keeps a license token for the gateway described by <toml>; --server replaces [license].servers;
+      --token-file starts from a token handed over out of band (e.g. a support token), verified first
 exit codes: 0 stopped or token fetched, 1 usage or configuration error, 2 no valid token (start-up grace over,
   or --fetch-token-only failed), 3 token expired, 4 clock behind the latest time seen`;
 
@@ -42,17 +44,23 @@ interface Flags {
   readonly switches: Set<string>;
 }
 
+/** --name value pairs (or --name=value), repeatable; `switches` take no value. Split by Node's parseArgs. */
 function parseFlags(args: readonly string[], valued: readonly string[], switches: readonly string[]): Flags {
+  const declared: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {};
+  for (const name of valued) declared[name] = { type: 'string', multiple: true };
+  for (const name of switches) declared[name] = { type: 'boolean' };
+  // Not strict: every mistake is worded here, as the usage words it.
+  const { tokens } = parseArgs({ args: [...args], options: declared, strict: false, allowPositionals: true, tokens: true });
   const values = new Map<string, string[]>();
   const seen = new Set<string>();
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] ?? '';
-    const name = arg.replace(/^--/, '');
-    if (switches.includes(name) && arg.startsWith('--')) seen.add(name);
-    else if (valued.includes(name) && arg.startsWith('--')) {
-      const value = args[++i];
-      if (value === undefined || value.startsWith('--')) throw new UsageError(`${arg} needs a value`);
-      values.set(name, [...(values.get(name) ?? []), value]);
+  for (const token of tokens) {
+    const arg = args[token.index] ?? '';
+    if (token.kind !== 'option' || !token.rawName.startsWith('--')) throw new UsageError(`unknown argument "${arg}"`);
+    if (switches.includes(token.name) && token.value === undefined) seen.add(token.name);
+    else if (valued.includes(token.name)) {
+      // parseArgs takes the next word as the value even when it is another option.
+      if (token.value === undefined || (!token.inlineValue && token.value.startsWith('--'))) throw new UsageError(`${token.rawName} needs a value`);
+      values.set(token.name, [...(values.get(token.name) ?? []), token.value]);
     } else throw new UsageError(`unknown argument "${arg}"`);
   }
   return { values, switches: seen };
@@ -96,15 +104,25 @@ export async function runCli(args: readonly string[], env: CliEnvironment): Prom
         return 0;
       }
       case 'run': {
-        const flags = parseFlags(rest, ['config', 'key', 'server', 'api'], ['fetch-token-only']);
+        const flags = parseFlags(rest, ['config', 'key', 'server', 'api', 'token-file'], ['fetch-token-only']);
         const api = flags.values.get('api')?.[0];
         const config = loadConfig(one(flags, 'config'), { servers: flags.values.get('server') ?? [], ...(api === undefined ? {} : { api }) });
         const gatewayKey = readBoxSecretKeyFile(one(flags, 'key'));
         const client = new LicenseClient({ config, gatewayKey, random: env.random, hostFacts: env.hostFacts, ...(env.post ? { post: env.post } : {}) });
+        const store = new FileTokenStore(config.stateDir);
+        const tokenFile = flags.values.get('token-file')?.[0];
+        if (tokenFile !== undefined) {
+          const imported = importTokenFile(tokenFile, store, (body) => client.openCached(body), env.clock.nowNs());
+          env.err(
+            imported.kind === 'imported'
+              ? `imported license token ${imported.token.tokenId} from ${tokenFile}, valid until ${iso(imported.token.expiryTimeUtc)}`
+              : `kept the cached license token ${imported.token.tokenId} (valid until ${iso(imported.token.expiryTimeUtc)}): it runs longer than ${tokenFile}'s`,
+          );
+        }
         const keeper = new LicenseKeeper({
           clock: env.clock,
           sleep: env.sleep,
-          store: new FileTokenStore(config.stateDir),
+          store,
           settings: config,
           obtain: (nowNs) => client.obtain(nowNs),
           openCached: (body) => client.openCached(body),

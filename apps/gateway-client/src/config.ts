@@ -19,6 +19,8 @@ export interface GatewayClientConfig {
   readonly servers: readonly string[];
   readonly serverBoxPublicKey: Uint8Array;
   readonly serverSignPublicKey: Uint8Array;
+  /** Support's Ed25519 key (optional): tokens it signs are accepted from a token file (docs/protocol.md "Support tokens"). */
+  readonly supportSignPublicKey?: Uint8Array;
   readonly stateDir: string;
   readonly tokenLifetimeNs: bigint;
   readonly renewIntervalNs: bigint;
@@ -118,6 +120,7 @@ export function loadConfig(path: string, overrides: { servers?: readonly string[
     servers,
     serverBoxPublicKey: key('server_box_public_key'),
     serverSignPublicKey: key('server_sign_public_key'),
+    ...(license['support_sign_public_key'] === undefined ? {} : { supportSignPublicKey: key('support_sign_public_key') }),
     stateDir: resolve(dirname(path), r.string('state_dir')),
     tokenLifetimeNs: seconds('token_lifetime_seconds', 7200, 60),
     renewIntervalNs: seconds('renew_interval_seconds', 1800, 1),

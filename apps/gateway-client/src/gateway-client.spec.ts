@@ -329,6 +329,14 @@ describe('gateway-client', () => {
   it('says what is wrong with its arguments and config', async () => {
     expect(await h.run(['run', '--config', h.configPath])).toBe(1);
     expect(h.lines.at(-1)).toMatch(/--key is required\nusage:/);
+    expect(await h.run(['run', '--config', h.configPath, '--key'])).toBe(1);
+    expect(h.lines.at(-1)).toMatch(/--key needs a value\nusage:/);
+    expect(await h.run(['run', '--config', h.configPath, '--key', '--server', 'http://x'])).toBe(1);
+    expect(h.lines.at(-1)).toMatch(/--key needs a value\nusage:/);
+    expect(await h.run(['run', '--config', h.configPath, '--colour', 'red'])).toBe(1);
+    expect(h.lines.at(-1)).toMatch(/unknown argument "--colour"\nusage:/);
+    expect(await h.run(['keygen', '--out', 'a', '--out', 'b'])).toBe(1);
+    expect(h.lines.at(-1)).toMatch(/--out is given more than once\nusage:/);
     writeFileSync(h.configPath, '[license]\npackage_name = "x"\n');
     expect(await h.run(runArgs())).toBe(1);
     expect(h.lines.at(-1)).toMatch(/no license server: set \[license\]\.servers or pass --server <url>/);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { configHash, VerifyKey, type BoxSecretKey, type RandomBytes } from '@license-ledger/protocol-crypto';
-import { LICENSE_CONTENT_TYPE, LICENSE_PATH, openLicenseResponse, parseLicenseErrorBody, sealLicenseRequest, TokenRejectedError } from '@license-ledger/protocol-exchange';
+import { LICENSE_CONTENT_TYPE, LICENSE_PATH, openLicenseResponse, openSupportToken, parseLicenseErrorBody, sealLicenseRequest, TokenRejectedError } from '@license-ledger/protocol-exchange';
 import { REQUEST_NONCE_BYTES, type AccessToken, type LicenseRequest } from '@license-ledger/protocol-wire';
 import type { GatewayClientConfig } from './config';
 import type { HostFacts } from './host-facts';
@@ -34,6 +34,8 @@ const errorText = (error: unknown): string => (error instanceof Error ? error.me
 export class LicenseClient {
   readonly configHash: Uint8Array;
   readonly verifyKey: VerifyKey;
+  /** Support's key, when configured: a cached (or imported) token may be a support token signed by it. */
+  readonly supportVerifyKey: VerifyKey | undefined;
   private readonly sessionId = randomUUID();
 
   constructor(
@@ -48,11 +50,25 @@ export class LicenseClient {
   ) {
     this.configHash = configHash(options.config.packageName, options.config.logins);
     this.verifyKey = VerifyKey.fromBytes(options.config.serverSignPublicKey);
+    this.supportVerifyKey = options.config.supportSignPublicKey && VerifyKey.fromBytes(options.config.supportSignPublicKey);
   }
 
-  /** Checks a cached response as strictly as a fresh one, except for the nonce of a request we no longer know. */
+  /**
+   * Checks a cached response as strictly as a fresh one, except for the nonce of a request we no
+   * longer know. With a support key configured it may also be a support token (never a server's answer).
+   */
   openCached(body: Uint8Array): AccessToken {
-    return this.open(body);
+    try {
+      return this.open(body);
+    } catch (error: unknown) {
+      if (!this.supportVerifyKey || !(error instanceof TokenRejectedError)) throw error;
+      const { config, gatewayKey } = this.options;
+      try {
+        return openSupportToken({ body, gatewayKey, supportVerifyKey: this.supportVerifyKey, expected: { configHash: this.configHash, packageName: config.packageName } });
+      } catch (supportError: unknown) {
+        throw new TokenRejectedError(`neither a server token (${error.message}) nor a support token (${errorText(supportError)})`);
+      }
+    }
   }
 
   async obtain(nowNs: bigint): Promise<ObtainedToken> {

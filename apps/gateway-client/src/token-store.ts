@@ -1,5 +1,6 @@
 import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import type { AccessToken } from '@license-ledger/protocol-wire';
 
 /** Where the client keeps the last sealed response and the latest time its clock showed. */
 export interface TokenStore {
@@ -63,4 +64,51 @@ export class FileTokenStore implements TokenStore {
   saveLastSeen(nowNs: bigint): void {
     writeAtomically(this.clockPath, Buffer.from(`${nowNs}\n`));
   }
+}
+
+/** A token file that cannot be used; the message says why. */
+export class TokenFileError extends Error {
+  override readonly name = 'TokenFileError';
+}
+
+export type ImportedToken =
+  /** The file's token is now the cached token. */
+  | { readonly kind: 'imported'; readonly token: AccessToken }
+  /** The cached token is valid and runs longer than the file's: kept, the file ignored. */
+  | { readonly kind: 'kept-cached'; readonly token: AccessToken; readonly fileToken: AccessToken };
+
+const iso = (ns: bigint): string => new Date(Number(ns / 1_000_000n)).toISOString();
+
+/**
+ * `run --token-file <file>`: a token handed over out of band (a support token from `ledger token
+ * issue`, or a saved server answer). It is verified exactly like the cached token (`open`) and must
+ * not have expired; it then replaces the cached token, unless that one is valid and runs longer, so
+ * a start command that always names the file never throws away a fresher server token.
+ */
+export function importTokenFile(path: string, store: TokenStore, open: (body: Uint8Array) => AccessToken, nowNs: bigint): ImportedToken {
+  let body: Uint8Array;
+  try {
+    body = new Uint8Array(readFileSync(path));
+  } catch (error: unknown) {
+    throw new TokenFileError(`cannot read token file ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  let token: AccessToken;
+  try {
+    token = open(body);
+  } catch (error: unknown) {
+    throw new TokenFileError(`token file ${path} is not a token for this gateway: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (token.expiryTimeUtc <= nowNs) throw new TokenFileError(`token file ${path}: token ${token.tokenId} expired at ${iso(token.expiryTimeUtc)}`);
+  const cachedBody = store.loadResponse();
+  if (cachedBody) {
+    let cached: AccessToken | undefined;
+    try {
+      cached = open(cachedBody);
+    } catch {
+      cached = undefined; // An unusable cached token is simply replaced.
+    }
+    if (cached && cached.expiryTimeUtc > token.expiryTimeUtc) return { kind: 'kept-cached', token: cached, fileToken: token };
+  }
+  store.saveResponse(body);
+  return { kind: 'imported', token };
 }

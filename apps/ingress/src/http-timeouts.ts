@@ -7,9 +7,9 @@ import { INGRESS_OPTIONS } from './tokens';
 
 /**
  * The ingress's configured connection timeouts (HTTP_*_TIMEOUT_MS), in place of the platform's
- * defaults. Set on the server itself, so they hold for every connection, POST /v1/license (served
- * beside Nest, see LicenseFastPath) as much as the Nest routes. Bootstrap hooks run before the
- * server listens, which is when Node starts checking the deadlines.
+ * defaults. Set on Node's server itself (Express's or Fastify's, whose own timeout options these
+ * replace), so they hold for every connection and route. Bootstrap hooks run before the server
+ * listens, which is when Node starts checking the deadlines.
  */
 @Injectable()
 export class IngressHttpTimeouts implements OnApplicationBootstrap {

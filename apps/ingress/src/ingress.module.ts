@@ -1,9 +1,10 @@
 import { Module, Type } from '@nestjs/common';
-import { PlatformModule, PlatformOptions } from '@license-ledger/platform-nest';
+import { BusTransportModule, PlatformModule, PlatformOptions } from '@license-ledger/platform-nest';
 import type { IngressOptions } from './config';
 import { IngressHttpTimeouts } from './http-timeouts';
-import { LedgerService } from './ledger.service';
-import { LicenseController, LicenseFastPath } from './license.controller';
+import { LedgerController } from './ledger.controller';
+import { ledgerRoutes, LedgerService } from './ledger.service';
+import { LicenseController } from './license.controller';
 import { LicenseService } from './license.service';
 import { INGRESS_OPTIONS } from './tokens';
 
@@ -11,9 +12,9 @@ import { INGRESS_OPTIONS } from './tokens';
 export function createIngressModule(platform: PlatformOptions, options: IngressOptions): Type<unknown> {
   @Module({
     // The ingress keeps no state in PostgreSQL: its readiness must not depend on the database.
-    imports: [PlatformModule.forRoot({ ...platform, usesDatabase: false })],
-    controllers: [LicenseController],
-    providers: [{ provide: INGRESS_OPTIONS, useValue: options }, LedgerService, LicenseService, LicenseFastPath, IngressHttpTimeouts],
+    imports: [PlatformModule.forRoot({ ...platform, usesDatabase: false }), BusTransportModule.forRoot(ledgerRoutes(platform, options))],
+    controllers: [LicenseController, LedgerController],
+    providers: [{ provide: INGRESS_OPTIONS, useValue: options }, LedgerService, LicenseService, IngressHttpTimeouts],
   })
   class IngressModule {}
   return IngressModule;

@@ -1,61 +1,63 @@
-import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { AcquireLock, LeaseOutcome } from '@license-ledger/lease-domain';
-import { KeyDirectory, LedgerClient } from '@license-ledger/lease-ledger';
-import type { MessageBus } from '@license-ledger/platform-kafka';
+import { KeyDirectory, LedgerClient, replyReader } from '@license-ledger/lease-ledger';
+import type { BatchContext, MessageBus, ReceivedMessage } from '@license-ledger/platform-kafka';
 import type { Logger } from '@license-ledger/platform-logging';
-import { LOGGER, MESSAGE_BUS, NotReady, PLATFORM_OPTIONS, READINESS_PROBES, type PlatformOptions, type ReadinessProbe } from '@license-ledger/platform-nest';
+import { BusTransport, LOGGER, MESSAGE_BUS, PLATFORM_OPTIONS, type BusRoutes, type PlatformOptions } from '@license-ledger/platform-nest';
+import type { IngressOptions } from './config';
 import type { LedgerPort } from './license-handler';
 import { INGRESS_OPTIONS } from './tokens';
-import type { IngressOptions } from './config';
+
+/** Replies are keyed by this: one id per ingress instance. */
+const replyKey = (platform: PlatformOptions): string => `ingress-${platform.instanceId}`;
 
 /**
- * The ingress's view of the lease ledger: a LedgerClient (commands out, replies back through a
- * consumer group of this instance's own) and a KeyDirectory (key -> agreement, folded from the
- * ledger's events by another group of its own). Both start in the background, so the service boots
- * (and answers 503) while Kafka is away.
+ * What the ingress reads of the ledger (LedgerController handles both): the replies to its own
+ * commands, from the one partition they land on (assigned, no consumer group), and the events,
+ * folded into the key directory: all of them up to the end at start (`key_directory` is `loading`
+ * until then), then as they come, through a group of this instance's own.
+ */
+export function ledgerRoutes(platform: PlatformOptions, options: IngressOptions): BusRoutes {
+  const { events, replies } = options.topics;
+  const reader = replyReader({ instanceId: replyKey(platform), groupPrefix: options.groupPrefix });
+  return {
+    leaseReplies: { kind: 'key-partition', topic: replies, key: reader.key, name: reader.name, readiness: 'ledger_replies', maxWaitMs: 50, deadLetter: { topic: reader.deadLetterTopic } },
+    // Key bindings change rarely and may take a moment to show; most records here are grants and
+    // renewals: read them in a few large fetches a second rather than one per transaction.
+    leaseEvents: { kind: 'catch-up', topic: events, groupId: `${options.groupPrefix}.keys.${platform.instanceId}`, readiness: 'key_directory', maxWaitMs: 200, minBytes: 256 * 1024 },
+  };
+}
+
+/**
+ * The ingress's view of the lease ledger: a LedgerClient (commands out; replies back through the
+ * bus transport) and a KeyDirectory (key -> agreement). Both are fed by LedgerController; until
+ * both routes read, every license request is answered 503.
  */
 @Injectable()
-export class LedgerService implements LedgerPort, OnApplicationBootstrap, OnApplicationShutdown {
+export class LedgerService implements LedgerPort {
   private readonly client: LedgerClient;
   private readonly directory: KeyDirectory;
-  private clientStarted = false;
-  private starting: Promise<void> | undefined;
-  private stopping = false;
 
   constructor(
     @Inject(MESSAGE_BUS) bus: MessageBus,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(PLATFORM_OPTIONS) platform: PlatformOptions,
     @Inject(INGRESS_OPTIONS) options: IngressOptions,
-    @Inject(READINESS_PROBES) probes: ReadinessProbe[],
+    private readonly transport: BusTransport,
   ) {
     const { commands, events, replies } = options.topics;
-    this.client = new LedgerClient({ bus, topics: { commands, events, replies }, instanceId: `ingress-${platform.instanceId}`, groupPrefix: options.groupPrefix });
+    this.client = new LedgerClient({ bus, topics: { commands, events, replies }, instanceId: replyKey(platform), groupPrefix: options.groupPrefix });
     this.directory = new KeyDirectory({
       bus,
       eventsTopic: events,
       groupId: `${options.groupPrefix}.keys.${platform.instanceId}`,
       onMalformed: (message, error) => this.logger.warn({ event: 'malformed_ledger_record', partition: message.partition, offset: message.offset, err: error }, 'skipping a ledger record that does not decode'),
     });
-    // Until both run, every license request is answered 503: the instance is not ready for traffic.
-    probes.push(
-      {
-        name: 'key_directory',
-        check: async () => {
-          if (!this.directory.ready) throw new NotReady('loading', 'the key directory is still reading the ledger');
-        },
-      },
-      {
-        name: 'ledger_replies',
-        check: async () => {
-          if (!this.clientStarted) throw new NotReady('starting', 'the ledger reply consumer has not started yet');
-        },
-      },
-    );
+    void transport.whenLive('leaseEvents').then(() => this.logger.info({ event: 'keys_loaded', keys: this.directory.size }, 'key directory loaded from the ledger'));
   }
 
   get ready(): boolean {
-    return this.clientStarted && this.directory.ready;
+    return this.transport.isLive('leaseReplies') && this.transport.isLive('leaseEvents');
   }
 
   agreementOf(gatewayKey: string): string | undefined {
@@ -66,32 +68,11 @@ export class LedgerService implements LedgerPort, OnApplicationBootstrap, OnAppl
     return this.client.send(command, timeoutMs);
   }
 
-  onApplicationBootstrap(): void {
-    this.starting = Promise.all([
-      this.untilStarted('ledger replies', () => this.client.start()).then(() => {
-        this.clientStarted = true;
-      }),
-      this.untilStarted('key directory', () => this.directory.start()).then(() => {
-        if (!this.stopping) this.logger.info({ event: 'keys_loaded', keys: this.directory.size }, 'key directory loaded from the ledger');
-      }),
-    ]).then(() => undefined);
+  receiveReplies(messages: readonly ReceivedMessage[], batch: Pick<BatchContext, 'deadLetter'>): void {
+    this.client.receive(messages, batch);
   }
 
-  private async untilStarted(what: string, start: () => Promise<void>): Promise<void> {
-    while (!this.stopping) {
-      try {
-        await start();
-        return;
-      } catch (error) {
-        this.logger.warn({ event: 'ledger_start_failed', what, err: error }, `cannot start the ${what} yet; retrying`);
-        await new Promise((resolve) => setTimeout(resolve, 2_000));
-      }
-    }
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    this.stopping = true;
-    await this.starting;
-    await Promise.allSettled([this.client.stop(), this.directory.stop()]);
+  applyEvents(messages: readonly ReceivedMessage[]): void {
+    this.directory.applyMessages(messages);
   }
 }

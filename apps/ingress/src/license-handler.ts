@@ -134,26 +134,44 @@ export class LicenseHandler {
     return this.reject(refusal(413, 'payload_too_large', `the body exceeds ${this.options.maxBodyBytes} bytes`), address);
   }
 
+  /** The per-address rate limit alone: null when `address` may send a request now, else its 429. */
+  admitAddress(address: string, nowMs: number = Date.now()): Answer | null {
+    const wait = this.addressLimiter.take(address, nowMs);
+    return wait > 0 ? this.rateLimited(`too many requests from ${address}`, wait, address) : null;
+  }
+
+  /** The whole endpoint: the address's rate limit, then everything else (handleAdmitted). */
   async handle(body: Uint8Array, address: string, nowMs: number = Date.now()): Promise<Answer> {
+    return this.admitAddress(address, nowMs) ?? (await this.handleAdmitted(body, address, nowMs));
+  }
+
+  /** A request whose address was admitted (admitAddress, e.g. by the HTTP layer's guard). Never throws. */
+  async handleAdmitted(body: Uint8Array, address: string, nowMs: number = Date.now()): Promise<Answer> {
     try {
       return await this.decide(body, address, nowMs);
     } catch (error) {
-      // Nothing above should throw; if it does, the gateway may retry and the ledger stays as it was.
-      this.options.logger.error({ event: 'license_failed', err: error, address }, 'unexpected error while handling a license request');
-      return this.reject(refusal(503, 'unavailable', 'the license service cannot answer now; retry later', this.options.retryAfterSeconds), address);
+      return this.unexpected(error, address);
     }
+  }
+
+  /**
+   * The answer to a failure nothing foresaw (logged): 503 with Retry-After, never a 500. The gateway
+   * may retry, and the ledger stays as it was.
+   */
+  unexpected(error: unknown, address: string): Answer {
+    this.options.logger.error({ event: 'license_failed', err: error, address }, 'unexpected error while handling a license request');
+    return this.reject(refusal(503, 'unavailable', 'the license service cannot answer now; retry later', this.options.retryAfterSeconds), address);
   }
 
   private async decide(body: Uint8Array, address: string, nowMs: number): Promise<Answer> {
     const { options } = this;
-    const addressWait = this.addressLimiter.take(address, nowMs);
-    if (addressWait > 0) return this.rateLimited(`too many requests from ${address}`, addressWait, address);
     if (body.byteLength > options.maxBodyBytes) return this.tooLarge(address);
 
     let gatewayPublicKey: Uint8Array;
     let request: LicenseRequest;
+    let requestBytes: Uint8Array;
     try {
-      ({ gatewayPublicKey, request } = options.crypto.openRequest(body));
+      ({ gatewayPublicKey, request, requestBytes } = options.crypto.openRequest(body));
     } catch (error) {
       if (error instanceof InvalidRequestError) return this.reject(badRequest('invalid_request', error.message), address);
       throw error;
@@ -223,7 +241,7 @@ export class LicenseHandler {
           renewTimeUtc: issuedNs + (expiryNs - issuedNs) / 2n,
         };
         const sealed = options.crypto.sealToken(token);
-        this.publishTelemetry(request, agreementId, fingerprint, receivedNs, 'granted');
+        this.publishTelemetry(request, requestBytes, agreementId, fingerprint, receivedNs, 'granted');
         options.onAnswer?.(200, outcome.renewed ? 'renewed' : 'granted');
         options.logger.debug({ event: 'license_granted', ...ledgerContext, expires_at: outcome.expiresAt, renewed: outcome.renewed }, 'license granted');
         return { status: 200, contentType: LICENSE_CONTENT_TYPE, body: Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength) };
@@ -232,7 +250,7 @@ export class LicenseHandler {
         const reason: LicenseErrorReason = outcome.reason === 'invalid_command' ? 'invalid_request' : outcome.reason;
         // Only a gateway the ledger knows, with a request it accepted as valid, reports telemetry: the
         // key may have been unbound since the directory said otherwise.
-        if (reason === 'no_available_licenses') this.publishTelemetry(request, agreementId, fingerprint, receivedNs, reason);
+        if (reason === 'no_available_licenses') this.publishTelemetry(request, requestBytes, agreementId, fingerprint, receivedNs, reason);
         return this.reject(badRequest(reason, outcome.message), address, ledgerContext);
       }
       default:
@@ -242,9 +260,9 @@ export class LicenseHandler {
   }
 
   /** Telemetry of a request from a key bound to `agreementId` that passed every check and was decided. */
-  private publishTelemetry(request: LicenseRequest, agreementId: string, keyFingerprint: string, receivedTimeNs: bigint, decision: TelemetryDecision): void {
+  private publishTelemetry(request: LicenseRequest, requestBytes: Uint8Array, agreementId: string, keyFingerprint: string, receivedTimeNs: bigint, decision: TelemetryDecision): void {
     try {
-      const record = telemetryEnvelope(request, { agreementId, keyFingerprint, receivedTimeNs, decision, ingressInstance: this.options.instanceId });
+      const record = telemetryEnvelope(request, { agreementId, keyFingerprint, receivedTimeNs, decision, ingressInstance: this.options.instanceId }, requestBytes);
       this.options.telemetry.enqueue(request.sessionId || null, record);
     } catch (error) {
       this.options.logger.warn({ event: 'telemetry_failed', err: error }, 'cannot queue telemetry');

@@ -1,4 +1,4 @@
-import { LICENSE_CONTENT_TYPE, LICENSE_KEYS_PATH, LICENSE_PATH } from '@license-ledger/protocol-exchange';
+import { LICENSE_CONTENT_TYPE, LICENSE_KEYS_PATH, LICENSE_PATH, licenseErrorReasons } from '@license-ledger/protocol-exchange';
 
 const errorSchema = (status: number, reasons: readonly string[]) => ({
   type: 'object',
@@ -68,7 +68,7 @@ export function openApiDocument(maxBodyBytes: number): Record<string, unknown> {
     },
     components: {
       schemas: {
-        LicenseError: errorSchema(400, ['no_license_agreement', 'no_available_licenses', 'invalid_request']),
+        LicenseError: errorSchema(400, [...licenseErrorReasons]),
         PayloadTooLarge: errorSchema(413, ['payload_too_large']),
         UnsupportedMediaType: errorSchema(415, ['unsupported_media_type']),
         RateLimited: errorSchema(429, ['rate_limited']),

@@ -1,28 +1,40 @@
+import { ByteBuffer } from 'flatbuffers';
 import type { MessagePublisher, OutgoingMessage } from '@license-ledger/platform-kafka';
-import { parseTelemetry } from '@license-ledger/metrics-usage';
-import { exampleLicenseRequest, type LicenseRequest } from '@license-ledger/protocol-wire';
+import { parseTelemetry, plainReport, TelemetryRecord } from '@license-ledger/metrics-usage';
+import { decodeLicenseRequest, encodeLicenseRequest, exampleLicenseRequest, type LicenseRequest } from '@license-ledger/protocol-wire';
 import { toHex } from '@license-ledger/protocol-crypto';
 import { encodeTelemetryEnvelope, telemetryEnvelope, telemetryRecord, TelemetryPublisher, type TelemetryEnvelope } from './telemetry';
 
 const envelope = (n: number, request: LicenseRequest = exampleLicenseRequest()): TelemetryEnvelope =>
-  telemetryEnvelope(request, { agreementId: `a-${n}`, keyFingerprint: 'a4d6a7e01b5ef66a', receivedTimeNs: 1795435563652000123n, decision: 'granted', ingressInstance: 'ingress-1' });
+  telemetryEnvelope(request, { agreementId: `a-${n}`, keyFingerprint: 'a4d6a7e01b5ef66a', receivedTimeNs: 1795435563652000123n, decision: 'granted', ingressInstance: 'ingress-1' }, encodeLicenseRequest(request));
 
-describe('the published telemetry record (v2)', () => {
-  it('carries every field the v1 JSON did, read back by the sink as the same report', () => {
+describe('the published telemetry record (v3)', () => {
+  it('is a TelemetryRecord holding the request bytes as sealed, and who and when', () => {
+    const request = exampleLicenseRequest({ createOrder: 2n ** 53n + 1n, sessionId: 's-ü', cpuAffinity: [0, 4294967295] });
+    const env = envelope(7, request);
+    const record = TelemetryRecord.getRootAsTelemetryRecord(new ByteBuffer(encodeTelemetryEnvelope(env)));
+    expect(TelemetryRecord.bufferHasIdentifier(record.bb as ByteBuffer)).toBe(true);
+    expect(Buffer.from(record.requestArray() as Uint8Array).equals(env.requestBytes)).toBe(true);
+    expect(decodeLicenseRequest(record.requestArray() as Uint8Array)).toEqual(request);
+    expect([record.agreementId(), record.keyFingerprint(), record.receivedTimeUtc(), record.decision(), record.ingressInstance()]).toEqual(['a-7', 'a4d6a7e01b5ef66a', 1795435563652000123n, 0, 'ingress-1']);
+  });
+
+  it('reads back as the same report as the v1 JSON of the same request did (the legacy reader, until 2026-12-08)', () => {
     const request = exampleLicenseRequest({ createOrder: 2n ** 53n + 1n, internalLatencySum: 123n, sessionId: 's-ü' });
     const env = envelope(1, request);
-    const v2 = parseTelemetry(encodeTelemetryEnvelope(env));
+    const v3 = parseTelemetry(encodeTelemetryEnvelope(env));
     const v1 = parseTelemetry(JSON.stringify(telemetryRecord(request, env.context)));
-    if (!v2.ok || !v1.ok) throw new Error(`${v2.ok ? '' : v2.error} ${v1.ok ? '' : v1.error}`);
-    expect({ ...v2.report, version: 1 }).toEqual(v1.report);
-    expect(v2.report.nonce).toBe(toHex(request.nonce));
-    expect(v2.report.cumulativeBig?.[0]).toBe(2n ** 53n + 1n);
-    expect(v2.report.received_at).toBe('2026-11-23T12:06:03.652000Z');
+    if (!v3.ok || !v1.ok) throw new Error(`${v3.ok ? '' : v3.error} ${v1.ok ? '' : v1.error}`);
+    expect({ ...plainReport(v3.report), version: 1 }).toEqual(plainReport(v1.report));
+    expect(v3.report.version).toBe(3);
+    expect(v3.report.nonce).toBe(toHex(request.nonce));
+    expect(v3.report.cumulativeBig?.[0]).toBe(2n ** 53n + 1n);
+    expect(v3.report.received_at).toBe('2026-11-23T12:06:03.652000Z');
   });
 
   it('is rejected by the sink when a uint64 exceeds 2^63-1 (PostgreSQL bigint)', () => {
     const parsed = parseTelemetry(encodeTelemetryEnvelope(envelope(1, exampleLicenseRequest({ systemTotalMemory: 2n ** 63n + 1n }))));
-    expect(parsed).toEqual({ ok: false, error: 'v2: system_total_memory exceeds 2^63-1' });
+    expect(parsed).toEqual({ ok: false, error: 'v3: system_total_memory exceeds 2^63-1' });
   });
 });
 
@@ -62,7 +74,7 @@ describe('TelemetryPublisher', () => {
     publisher.enqueue('s2', envelope(2, exampleLicenseRequest({ cpuAffinity: Array.from({ length: 1_025 }, (_, i) => i) })));
     publisher.enqueue('s3', envelope(3));
     await publisher.flush();
-    expect(refused).toEqual(['v2: process_max_rss exceeds 2^63-1', expect.stringMatching(/cpuid or cpu_affinity/)]);
+    expect(refused).toEqual(['v3: process_max_rss exceeds 2^63-1', 'v3: cpu_affinity has more than 1024 values']);
     expect(published.map((m) => m.key)).toEqual(['s3']);
     expect({ published: publisher.published, dropped: publisher.dropped }).toEqual({ published: 1, dropped: 2 });
   });

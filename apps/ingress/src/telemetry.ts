@@ -1,19 +1,26 @@
 import { toHex } from '@license-ledger/protocol-crypto';
 import { licenseRequestFields, type LicenseRequest } from '@license-ledger/protocol-wire';
 import { BatchingPublisher, type MessagePublisher } from '@license-ledger/platform-kafka';
-import { encodeTelemetry, parseTelemetryLazy, type TelemetryDecision, type TelemetrySourceContext } from '@license-ledger/metrics-usage';
+import { encodeTelemetry, parseTelemetry, type TelemetryDecision } from '@license-ledger/metrics-usage';
 
 export type { TelemetryDecision };
 
-/** Who and when, beside the request: the metrics side's own definition. */
-export type TelemetryContext = TelemetrySourceContext;
+/** Who and when, beside the request. */
+export interface TelemetryContext {
+  readonly agreementId: string | null;
+  readonly keyFingerprint: string;
+  readonly receivedTimeNs: bigint;
+  readonly decision: TelemetryDecision;
+  readonly ingressInstance: string;
+}
 
 const camel = (snake: string): string => snake.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 const fieldProperty = licenseRequestFields.map(([wire, kind]) => [wire, camel(wire) as keyof LicenseRequest, kind] as const);
 
 /**
- * What the handler queues for one accepted request: the decoded request and who/when, the latter also
- * under their record (snake_case) names for logs and tests. Encoded (v2, binary) when queued.
+ * What the handler queues for one accepted request: the decoded request, the bytes it was decoded
+ * from, and who/when, the latter also under their record (snake_case) names for logs and tests.
+ * Encoded when queued.
  */
 export type TelemetryEnvelope = {
   readonly agreement_id: string | null;
@@ -22,10 +29,12 @@ export type TelemetryEnvelope = {
   readonly decision: TelemetryDecision;
   readonly ingress_instance: string;
   readonly request: LicenseRequest;
+  /** The LicenseRequest FlatBuffer as the gateway sealed it (OpenedRequest.requestBytes). */
+  readonly requestBytes: Uint8Array;
   readonly context: TelemetryContext;
 };
 
-export function telemetryEnvelope(request: LicenseRequest, context: TelemetryContext): TelemetryEnvelope {
+export function telemetryEnvelope(request: LicenseRequest, context: TelemetryContext, requestBytes: Uint8Array): TelemetryEnvelope {
   return {
     agreement_id: context.agreementId,
     key_fingerprint: context.keyFingerprint,
@@ -33,18 +42,28 @@ export function telemetryEnvelope(request: LicenseRequest, context: TelemetryCon
     decision: context.decision,
     ingress_instance: context.ingressInstance,
     request,
+    requestBytes,
     context,
   };
 }
 
-/** The record published for an envelope: schema version 2 (docs/telemetry.md), read by the metrics sink without JSON. */
+/**
+ * The record published for an envelope: a version 3 telemetry record (libs/protocol/wire/schema/
+ * telemetry.fbs, docs/telemetry.md) holding the request's bytes as the gateway sealed them (the
+ * protocol's decoder has verified them; nothing is encoded again).
+ */
 export function encodeTelemetryEnvelope(envelope: TelemetryEnvelope): Buffer {
-  return encodeTelemetry(envelope.request, envelope.context);
+  const { context } = envelope;
+  return encodeTelemetry(
+    { agreement_id: context.agreementId, key_fingerprint: context.keyFingerprint, received_time_utc: context.receivedTimeNs, decision: context.decision, ingress_instance: context.ingressInstance },
+    envelope.requestBytes,
+  );
 }
 
 /**
- * One accepted request's telemetry as a version-1 JSON object (docs/telemetry.md; no longer published:
- * the sink still reads v1 records, and this is their reference rendering): every LicenseRequest field under its
+ * REMOVE AFTER 2026-12-08, with the metrics library's legacy reader (docs/telemetry.md): one accepted
+ * request's telemetry as a version-1 JSON object, no longer published; the reference rendering the
+ * tests check the legacy reader against. Every LicenseRequest field under its
  * wire (snake_case) name — 64-bit integers as decimal strings, byte vectors as lowercase hex, uint32
  * vectors as arrays of numbers — plus who and when: schema version, agreement id, key fingerprint,
  * received time, the ledger's decision and the ingress instance.
@@ -119,7 +138,7 @@ export class TelemetryPublisher {
       return;
     }
     const value = encodeTelemetryEnvelope(envelope);
-    const parsed = parseTelemetryLazy(value);
+    const parsed = parseTelemetry(value);
     if (!parsed.ok) {
       this.dropped += 1;
       this.options.onUnstorable?.(parsed.error, envelope);

@@ -1,8 +1,8 @@
-import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { LeaseProcessor } from '@license-ledger/lease-ledger';
 import { MessageBus } from '@license-ledger/platform-kafka';
 import type { Logger } from '@license-ledger/platform-logging';
-import { LOGGER, MESSAGE_BUS, MetricsRegistry, PLATFORM_OPTIONS, PlatformOptions } from '@license-ledger/platform-nest';
+import { BusTransport, LOGGER, MESSAGE_BUS, MetricsRegistry, PLATFORM_OPTIONS, PlatformOptions, type BusEngine } from '@license-ledger/platform-nest';
 
 export const LEASE_OPTIONS = Symbol('LEASE_OPTIONS');
 
@@ -14,34 +14,53 @@ export interface LeaseOptions {
   readonly groupId: string;
 }
 
-/** Runs the ledger engine for the lifetime of the Nest application. */
+/**
+ * The ledger engine as an engine of the bus transport: started when the transport listens
+ * (retried while the broker is away), `ledger` in /health/ready, stopped when the transport closes.
+ */
 @Injectable()
-export class LeaseProcessorService implements OnApplicationBootstrap, OnApplicationShutdown {
-  readonly processor: LeaseProcessor;
+export class LeaseProcessorService implements BusEngine {
+  readonly name = 'ledger';
+  private processor: LeaseProcessor;
 
   constructor(
-    @Inject(MESSAGE_BUS) bus: MessageBus,
-    @Inject(LOGGER) logger: Logger,
-    @Inject(PLATFORM_OPTIONS) platform: PlatformOptions,
-    @Inject(LEASE_OPTIONS) options: LeaseOptions,
-    metrics: MetricsRegistry,
+    @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(PLATFORM_OPTIONS) private readonly platform: PlatformOptions,
+    @Inject(LEASE_OPTIONS) private readonly options: LeaseOptions,
+    private readonly metrics: MetricsRegistry,
+    transport: BusTransport,
   ) {
-    this.processor = new LeaseProcessor({
-      bus,
+    this.processor = this.newProcessor();
+    transport.addEngine(this);
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.processor.start();
+    } catch (error) {
+      // A processor that half started (one subscription up) is not started again: stop it and
+      // leave a fresh one for the transport's next attempt.
+      await this.processor.stop().catch(() => undefined);
+      this.processor = this.newProcessor();
+      throw error;
+    }
+  }
+
+  stop(): Promise<void> {
+    return this.processor.stop();
+  }
+
+  private newProcessor(): LeaseProcessor {
+    const { options } = this;
+    return new LeaseProcessor({
+      bus: this.bus,
       topics: { commands: options.commandsTopic, events: options.eventsTopic, replies: options.repliesTopic },
       groupId: options.groupId,
-      instanceId: platform.instanceId,
-      logger: logger.child({ component: 'ledger' }),
+      instanceId: this.platform.instanceId,
+      logger: this.logger.child({ component: 'ledger' }),
       // Written inside the ledger's transactions, so counted here rather than by the bus.
-      onDeadLetter: ({ topic, group }) => metrics.deadLettered.inc({ topic, group }),
+      onDeadLetter: ({ topic, group }) => this.metrics.deadLettered.inc({ topic, group }),
     });
-  }
-
-  async onApplicationBootstrap(): Promise<void> {
-    await this.processor.start();
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.processor.stop();
   }
 }

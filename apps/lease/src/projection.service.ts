@@ -1,23 +1,34 @@
-import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { LedgerProjection, LedgerProjector } from '@license-ledger/lease-projection';
-import { MessageBus } from '@license-ledger/platform-kafka';
+import { BatchContext, MessageBus, ReceivedMessage, Topics } from '@license-ledger/platform-kafka';
 import type { Logger } from '@license-ledger/platform-logging';
-import { LOGGER, MESSAGE_BUS, MetricsRegistry, PrismaService } from '@license-ledger/platform-nest';
+import { LOGGER, MESSAGE_BUS, MetricsRegistry, PrismaService, type SharedRoute } from '@license-ledger/platform-nest';
 import { Counter } from 'prom-client';
 import { LEASE_OPTIONS, LeaseOptions } from './lease-processor.service';
 
 /**
- * Keeps the PostgreSQL projection of the ledger (agreements, keys, locks, event history) up to
- * date. Its consumer group is shared by every lease instance, so each partition is projected by
- * one of them; the projection's idempotence covers redeliveries and rebalances.
+ * How the projection reads the ledger: one consumer group shared by every lease instance, so each
+ * partition is projected by one of them; the projection's idempotence covers redeliveries and
+ * rebalances. Offsets are committed after a batch's transaction; a record the database refuses
+ * for good is dead-lettered.
  */
+export function projectionRoute(options: LeaseOptions): SharedRoute {
+  return {
+    kind: 'shared',
+    topic: options.eventsTopic,
+    groupId: `${options.groupId}.projection`,
+    fromBeginning: true,
+    commit: 'after-handler',
+    maxWaitMs: 200,
+    deadLetter: { topic: Topics.deadLetters.name },
+    readiness: 'projection',
+  };
+}
+
+/** Keeps the PostgreSQL projection of the ledger (agreements, keys, locks, event history) up to date. */
 @Injectable()
-export class ProjectionService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class ProjectionService {
   private readonly projector: LedgerProjector;
-  private readonly logger: Logger;
-  private readonly groupId: string;
-  private starting: Promise<void> | undefined;
-  private stopping = false;
 
   constructor(
     @Inject(MESSAGE_BUS) bus: MessageBus,
@@ -32,14 +43,13 @@ export class ProjectionService implements OnApplicationBootstrap, OnApplicationS
       labelNames: ['result'],
       registers: [metrics.registry],
     });
-    this.logger = logger.child({ component: 'projection' });
-    this.groupId = `${options.groupId}.projection`;
+    const route = projectionRoute(options);
     this.projector = new LedgerProjector({
       bus,
       projection: new LedgerProjection(prisma.client),
-      eventsTopic: options.eventsTopic,
-      groupId: this.groupId,
-      logger: this.logger,
+      eventsTopic: route.topic,
+      groupId: route.groupId,
+      logger: logger.child({ component: 'projection' }),
       onBatch: ({ applied, duplicates, markers, malformed }) => {
         records.inc({ result: 'applied' }, applied);
         records.inc({ result: 'duplicate' }, duplicates);
@@ -49,27 +59,8 @@ export class ProjectionService implements OnApplicationBootstrap, OnApplicationS
     });
   }
 
-  /** Does not wait for the broker: the service boots (not ready) while Kafka is away. */
-  onApplicationBootstrap(): void {
-    this.starting = this.startUntilStopped();
-  }
-
-  private async startUntilStopped(): Promise<void> {
-    while (!this.stopping) {
-      try {
-        await this.projector.start();
-        this.logger.info({ event: 'projecting', group: this.groupId }, 'projecting the ledger into the database');
-        return;
-      } catch (error) {
-        this.logger.warn({ event: 'projection_subscribe_failed', err: error }, 'cannot subscribe to the ledger yet; retrying');
-        await new Promise((resolve) => setTimeout(resolve, 2_000));
-      }
-    }
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    this.stopping = true;
-    await this.starting;
-    await this.projector.stop();
+  /** Projects one partition's batch in one database transaction; records that do not decode are dead-lettered. */
+  async project(messages: readonly ReceivedMessage[], batch: Pick<BatchContext, 'partition' | 'deadLetter'>): Promise<void> {
+    await this.projector.project(batch.partition, messages, batch);
   }
 }

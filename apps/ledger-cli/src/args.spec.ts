@@ -51,6 +51,10 @@ describe('parseArgs', () => {
     [['replay', '--as-of', '2026-03-01T00:00:00'], /ISO time with a zone/],
     [['replay', '--from', '2026-03-02Z', '--as-of', '2026-03-01T00:00:00Z'], /ISO time with a zone|before --from/],
     [['list', 'extra'], /unexpected argument "extra"/],
+    [['list', '-v'], /unexpected argument "-v"/],
+    [['list', '--', '--x'], /unexpected argument "--"/],
+    [['agreement', 'open', '--id', '--name', 'A', '--licenses', '1'], /--id needs a value/],
+    [['verify', '--skip-projection=yes'], /--skip-projection takes no value/],
   ])('rejects %j', (argv, message) => {
     expect(() => parseArgs(argv)).toThrow(UsageError);
     expect(() => parseArgs(argv)).toThrow(message);

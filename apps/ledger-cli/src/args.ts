@@ -1,3 +1,4 @@
+import { parseArgs as parseNodeArgs } from 'node:util';
 import type { LockPeriodBounds } from '@license-ledger/lease-domain';
 
 /** A command line that cannot be run as given; printed with the usage, exit code 2. */
@@ -64,24 +65,31 @@ function parseCount(option: string, text: string): number {
   return Number(text);
 }
 
-/** Options as --name value pairs (or --name=value); flags listed in `flags` take no value. */
+/**
+ * Options as --name value pairs (or --name=value); flags listed in `flags` take no value. Node's
+ * parseArgs splits the words (not strict, so each mistake is worded here, as the usage words it).
+ */
 function parseOptions(words: readonly string[], allowed: readonly string[], flags: readonly string[] = []): Map<string, string> {
+  const declared: Record<string, { type: 'string' | 'boolean' }> = {};
+  for (const name of allowed) declared[name] = { type: 'string' };
+  for (const name of flags) declared[name] = { type: 'boolean' };
+  const { tokens } = parseNodeArgs({ args: [...words], options: declared, strict: false, allowPositionals: true, tokens: true });
   const options = new Map<string, string>();
-  for (let i = 0; i < words.length; i++) {
-    const word = words[i] ?? '';
-    if (!word.startsWith('--')) throw new UsageError(`unexpected argument "${word}"`);
-    const [name = '', inlineValue] = word.slice(2).split(/=(.*)/s, 2);
+  for (const token of tokens) {
+    if (token.kind !== 'option' || !token.rawName.startsWith('--')) throw new UsageError(`unexpected argument "${words[token.index] ?? ''}"`);
+    const { name } = token;
     if (!allowed.includes(name) && !flags.includes(name)) {
       throw new UsageError(`unknown option --${name}; expected one of ${[...allowed, ...flags].map((o) => `--${o}`).join(', ') || '(none)'}`);
     }
     if (options.has(name)) throw new UsageError(`--${name} is given twice`);
     if (flags.includes(name)) {
+      if (token.value !== undefined) throw new UsageError(`--${name} takes no value`);
       options.set(name, 'true');
       continue;
     }
-    const value = inlineValue ?? words[++i];
-    if (value === undefined || (inlineValue === undefined && value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
-    options.set(name, value);
+    // parseArgs takes the next word as the value even when it is another option.
+    if (token.value === undefined || (!token.inlineValue && token.value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
+    options.set(name, token.value);
   }
   return options;
 }

@@ -21,6 +21,7 @@ import {
   table,
 } from './format';
 import { AsOfFold, isEvent, LogEntry, LogProblem, LogVerifier, readLedgerLog, ReadProgress } from './ledger-log';
+import { formatUsage, parseUsageArgs, readUsageBuckets, USAGE_HISTORY_HELP } from './usage';
 
 export interface CliIo {
   /** One line of the command's result (stdout). */
@@ -66,6 +67,7 @@ class CliFailure extends Error {
 /** Runs one command line; resolves with the exit code (0 ok, 1 failure or denial, 2 usage/config). */
 export async function runCli(argv: readonly string[], deps: CliDependencies): Promise<number> {
   const { io } = deps;
+  if (argv[0] === 'usage') return runCaught(() => usageHistory(argv.slice(1), deps), deps);
   let command: CliCommand;
   try {
     command = parseArgs(argv);
@@ -75,8 +77,14 @@ export async function runCli(argv: readonly string[], deps: CliDependencies): Pr
     io.err(USAGE);
     return 2;
   }
+  return runCaught(() => run(command, deps), deps);
+}
+
+/** Runs a parsed command, turning its failures into messages and exit codes. */
+async function runCaught(work: () => Promise<number>, deps: CliDependencies): Promise<number> {
+  const { io } = deps;
   try {
-    return await run(command, deps);
+    return await work();
   } catch (error) {
     if (error instanceof CliFailure) return error.exitCode;
     if (error instanceof ConfigError || error instanceof UsageError) {
@@ -96,6 +104,7 @@ async function run(command: CliCommand, deps: CliDependencies): Promise<number> 
   switch (command.kind) {
     case 'help':
       deps.io.out(USAGE);
+      deps.io.out(`\nUsage history:\n  ${USAGE_HISTORY_HELP}`);
       return 0;
     case 'agreement-open':
     case 'agreement-change':
@@ -188,6 +197,8 @@ const COMMAND_LABELS: Readonly<Record<LeaseCommand['type'], string>> = {
   RevokeKey: 'revoke key',
   AcquireLock: 'acquire lock',
   ReleaseLock: 'release lock',
+  IssueSupportLock: 'issue support lock',
+  ForceReleaseLock: 'force release lock',
   ExpireLocks: 'expire locks',
 };
 
@@ -217,6 +228,18 @@ async function sendCommand(command: Extract<CliCommand, { requestId: string | un
     await client.stop().catch(() => undefined);
     await bus.close();
   }
+}
+
+/** `usage`: the metrics service's usage history, from its tables. Exit 1 when there is none. */
+async function usageHistory(argv: readonly string[], deps: CliDependencies): Promise<number> {
+  const now = (deps.now ?? Date.now)();
+  const command = parseUsageArgs(argv, now);
+  const usage = await withPrisma(deps, (prisma) => readUsageBuckets(<Row>(sql: string, params: readonly unknown[]) => prisma.$queryRawUnsafe<Row[]>(sql, ...params), command, now));
+  for (const line of formatUsage(command, usage)) {
+    if (usage.size === 0) deps.io.err(line);
+    else deps.io.out(line);
+  }
+  return usage.size === 0 ? 1 : 0;
 }
 
 async function list(deps: CliDependencies): Promise<number> {

@@ -32,18 +32,19 @@ describe('formatting', () => {
       name: 'Acme',
       licenses: 2,
       bounds,
+      lingerMs: 0,
       status: 'open',
       openedAt: T0,
       updatedAt: T0,
       keys: [KEY],
       locks: [
-        { configHash: HASH, grantedAt: T0, expiresAt: T0 + 7_200_000, holders: [{ ...holder, joinedAt: T0 }] },
-        { configHash: 'cd'.repeat(32), grantedAt: T0, expiresAt: T0 + 1_000, holders: [{ ...holder, joinedAt: T0 }] },
+        { configHash: HASH, kind: 'held', grantedAt: T0, expiresAt: T0 + 7_200_000, holders: [{ ...holder, joinedAt: T0 }] },
+        { configHash: 'cd'.repeat(32), kind: 'held', grantedAt: T0, expiresAt: T0 + 1_000, holders: [{ ...holder, joinedAt: T0 }] },
       ],
     };
     expect(formatAgreementList([agreement], T0 + 60_000)).toEqual([
-      'AGREEMENT  NAME  STATUS  LICENSES  LIVE  KEYS  MIN/DEFAULT/MAX',
-      'acme       Acme  open    2         1/2   1     5m/2h/7d',
+      'AGREEMENT  NAME  STATUS  LICENSES  LIVE  KEYS  MIN/DEFAULT/MAX  LINGER',
+      'acme       Acme  open    2         1/2   1     5m/2h/7d         -',
       '',
       'acme: 1 live lock(s)',
       `  lock ${HASH} until 2026-03-01T14:00:00.000Z (granted 2026-03-01T12:00:00.000Z)`,

@@ -1,5 +1,5 @@
-import { AgreementState, EpochMs, Holder, LedgerEvent, LeaseOutcome, LockPeriodBounds, locksOf } from '@license-ledger/lease-domain';
-import type { ProjectedAgreement } from '@license-ledger/lease-projection';
+import { AgreementState, EpochMs, Holder, LedgerEvent, LeaseOutcome, LockPeriodBounds, LockSnapshot, locksOf } from '@license-ledger/lease-domain';
+import type { ProjectedAgreement, ProjectedLock } from '@license-ledger/lease-projection';
 import type { LogEntry, LogProblem } from './ledger-log';
 
 const UNITS: ReadonlyArray<readonly [string, number]> = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1_000]];
@@ -38,9 +38,11 @@ export function formatOutcome(what: string, requestId: string, outcome: LeaseOut
     case 'denied':
       return `${what}: DENIED (${outcome.reason}): ${outcome.message} (request ${requestId})`;
     case 'granted':
-      return `${what}: granted lock ${shortHash(outcome.configHash)} until ${formatTime(outcome.expiresAt)} (request ${requestId})`;
-    case 'released':
-      return `${what}: released lock ${shortHash(outcome.configHash)}${outcome.freed ? ', license freed' : ''} (request ${requestId})`;
+      return `${what}: granted lock ${shortHash(outcome.configHash)} until ${formatTime(outcome.expiresAt)}${outcome.overdraft ? ' (OVERDRAFT: beyond the licenses)' : ''} (request ${requestId})`;
+    case 'released': {
+      const after = outcome.freed ? ', license freed' : outcome.keptUntil === undefined ? '' : `, counted until ${formatTime(outcome.keptUntil)}`;
+      return `${what}: released lock ${shortHash(outcome.configHash)}${after} (request ${requestId})`;
+    }
     default: {
       const unknown: never = outcome;
       return `${what}: ${JSON.stringify(unknown)}`;
@@ -60,16 +62,18 @@ export function formatAgreementList(agreements: readonly ProjectedAgreement[], n
   if (agreements.length === 0) return ['no agreements'];
   const rows = agreements.map((a) => {
     const live = a.locks.filter((l) => l.expiresAt > nowMs).length;
-    return [a.id, a.name, a.status, String(a.licenses), `${live}/${a.licenses}`, String(a.keys.length), formatBounds(a.bounds)];
+    return [a.id, a.name, a.status, String(a.licenses), `${live}/${a.licenses}`, String(a.keys.length), formatBounds(a.bounds), a.lingerMs === 0 ? '-' : formatDuration(a.lingerMs)];
   });
-  const lines = table(['AGREEMENT', 'NAME', 'STATUS', 'LICENSES', 'LIVE', 'KEYS', 'MIN/DEFAULT/MAX'], rows);
+  const lines = table(['AGREEMENT', 'NAME', 'STATUS', 'LICENSES', 'LIVE', 'KEYS', 'MIN/DEFAULT/MAX', 'LINGER'], rows);
   for (const agreement of agreements) {
     const live = agreement.locks.filter((l) => l.expiresAt > nowMs);
     if (live.length === 0) continue;
-    lines.push('', `${agreement.id}: ${live.length} live lock(s)`);
+    const over = live.length > agreement.licenses ? ` (OVER the ${agreement.licenses} license(s))` : '';
+    lines.push('', `${agreement.id}: ${live.length} live lock(s)${over}`);
     for (const lock of live) {
-      lines.push(`  lock ${lock.configHash} until ${formatTime(lock.expiresAt)} (granted ${formatTime(lock.grantedAt)})`);
+      lines.push(`  ${lockLine(lock)} (granted ${formatTime(lock.grantedAt)})`);
       for (const holder of lock.holders) lines.push(`    held by ${formatHolder(holder)} since ${formatTime(holder.joinedAt)}`);
+      if (lock.support) lines.push(`    ${supportLine(lock.support)}`);
     }
   }
   return lines;
@@ -83,22 +87,43 @@ export function formatState(agreements: readonly AgreementState[], asOfMs: Epoch
     const live = locksOf(state).filter((l) => l.expiresAt > asOfMs);
     lines.push(
       '',
-      `${state.agreementId} "${state.name}" ${state.status}, ${state.licenses} license(s), ${live.length} live lock(s), bounds ${formatBounds(state.bounds)}`,
+      `${state.agreementId} "${state.name}" ${state.status}, ${state.licenses} license(s), ${live.length} live lock(s), bounds ${formatBounds(state.bounds)}${state.lingerMs === 0 ? '' : `, linger ${formatDuration(state.lingerMs)}`}`,
     );
     for (const key of state.keys.keys()) lines.push(`  key ${key}`);
     for (const lock of live) {
-      lines.push(`  lock ${lock.configHash} until ${formatTime(lock.expiresAt)}`);
+      lines.push(`  ${lockLine(lock)}`);
       for (const holder of lock.holders) lines.push(`    held by ${formatHolder(holder)}`);
+      if (lock.support) lines.push(`    ${supportLine(lock.support)}`);
     }
   }
   return lines;
+}
+
+/** One lock: held by gateways, lingering after its last release, or issued by support. */
+function lockLine(lock: LockSnapshot | ProjectedLock): string {
+  switch (lock.kind) {
+    case 'held':
+      return `lock ${lock.configHash} until ${formatTime(lock.expiresAt)}`;
+    case 'lingering':
+      return `lock ${lock.configHash} LINGERING until ${formatTime(lock.expiresAt)}${lock.releasedAt === undefined ? '' : ` (released ${formatTime(lock.releasedAt)})`}`;
+    case 'support':
+      return `lock ${lock.configHash} SUPPORT until ${formatTime(lock.expiresAt)}`;
+    default: {
+      const unknown: never = lock.kind;
+      return `lock ${String(unknown)}`;
+    }
+  }
+}
+
+function supportLine(grant: NonNullable<LockSnapshot['support']>): string {
+  return `support token until ${formatTime(grant.until)} for key ${shortKey(grant.key)}, issued by ${grant.issuedBy}: ${grant.reason}${grant.overdraft ? ' (OVERDRAFT)' : ''}`;
 }
 
 function eventDetails(event: LedgerEvent): string {
   switch (event.type) {
     case 'AgreementOpened':
     case 'AgreementChanged':
-      return `"${event.data.name}" ${event.data.licenses} license(s), bounds ${formatBounds(event.data.bounds)}`;
+      return `"${event.data.name}" ${event.data.licenses} license(s), bounds ${formatBounds(event.data.bounds)}${event.data.lingerMs ? `, linger ${formatDuration(event.data.lingerMs)}` : ''}`;
     case 'AgreementClosed':
       return '';
     case 'KeyBindRequested':
@@ -113,8 +138,18 @@ function eventDetails(event: LedgerEvent): string {
     case 'LockGranted':
     case 'LockRenewed':
       return `lock ${shortHash(event.data.configHash)} until ${formatTime(event.data.expiresAt)} by ${formatHolder(event.data.holder)}`;
-    case 'LockReleased':
-      return `lock ${shortHash(event.data.configHash)} by ${formatHolder(event.data.holder)}${event.data.freed ? ', freed' : ''}`;
+    case 'LockReleased': {
+      const { keptUntil } = event.data;
+      return `lock ${shortHash(event.data.configHash)} by ${formatHolder(event.data.holder)}${event.data.freed ? ', freed' : keptUntil === undefined ? '' : `, counted until ${formatTime(keptUntil)}`}`;
+    }
+    case 'SupportLockIssued': {
+      const { configHash, key, until, issuedBy, reason, overdraft } = event.data;
+      return `lock ${shortHash(configHash)} until ${formatTime(until)} for key ${shortKey(key)} by ${issuedBy}: ${reason}${overdraft ? ' (OVERDRAFT)' : ''}`;
+    }
+    case 'LockForceReleased': {
+      const { configHash, holders, expiresAt, releasedBy, reason } = event.data;
+      return `lock ${shortHash(configHash)} freed by ${releasedBy}: ${reason}; ${holders.length} holder(s) refused until ${formatTime(expiresAt)}`;
+    }
     case 'LockExpired':
       return `lock ${shortHash(event.data.configHash)} (expired at ${formatTime(event.data.expiredAt)})`;
     case 'RequestDenied':

@@ -6,7 +6,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import { DeadLetterHeaders, KafkaJsMessageBus } from '@license-ledger/platform-kafka';
 import { eventually, readTopic } from '@license-ledger/platform-testing';
 import { createLogger } from '@license-ledger/platform-logging';
-import { CUMULATIVE_FIELDS, cumulativeBuckets, sampleTelemetryRecord } from '@license-ledger/metrics-usage';
+import { connectBusTransport } from '@license-ledger/platform-nest';
+import { CUMULATIVE_FIELDS, cumulativeBuckets, encodeLegacyV2, encodeTelemetryRecord, sampleTelemetryRecord } from '@license-ledger/metrics-usage';
 import { createMetricsModule } from './metrics.module';
 import { createScratchDatabase, ScratchDatabase } from './testing/scratch-database';
 
@@ -34,12 +35,13 @@ describe('metrics service on the real broker and database', () => {
   const keyId = `analyst-${randomUUID().slice(0, 6)}`;
   let sent = 0;
 
-  const publish = async (records: Array<Record<string, unknown> | string>): Promise<void> => {
+  /** Records as the ingress publishes them (v3); strings and buffers (malformed ones) as they are. */
+  const publish = async (records: Array<Record<string, unknown> | string | Buffer>): Promise<void> => {
     await bus.publish(
       topic,
       records.map((r) => ({
-        key: typeof r === 'string' ? 'garbage' : String(r['session_id']),
-        value: Buffer.from(typeof r === 'string' ? r : JSON.stringify(r)),
+        key: typeof r === 'string' || Buffer.isBuffer(r) ? 'garbage' : String(r['session_id']),
+        value: typeof r === 'string' ? Buffer.from(r) : Buffer.isBuffer(r) ? r : encodeTelemetryRecord(r),
       })),
     );
     sent += records.length;
@@ -81,6 +83,7 @@ describe('metrics service on the real broker and database', () => {
     );
     app = await NestFactory.create(module, { logger: false });
     await app.listen(0, '127.0.0.1');
+    await connectBusTransport(app);
     base = `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
   });
 
@@ -92,7 +95,7 @@ describe('metrics service on the real broker and database', () => {
 
   it('stores telemetry from the topic: session with host facts, one row per report; dead-letters malformed records', async () => {
     const record = sampleTelemetryRecord({ session_id: 'flow-1', agreement_id: 'flow', nonce: nonce(), create_order: 3, hostname: 'gw-flow' });
-    await publish(['{not json', JSON.stringify({ ...record, nonce: 'xyz' }), record]);
+    await publish(['{not json', encodeTelemetryRecord({ ...record, nonce: 'abcd' }), record]);
     await drained();
     const sessions = await db.query(`SELECT session_id, agreement_id, hostname, package_name, api, is_uat, host->>'machine' AS machine, reports FROM metrics_session WHERE session_id = 'flow-1'`);
     expect(sessions).toEqual([{ session_id: 'flow-1', agreement_id: 'flow', hostname: 'gw-flow', package_name: 'fix-gateway', api: 'fix44', is_uat: false, machine: 'x86_64', reports: '1' }]);
@@ -106,6 +109,23 @@ describe('metrics service on the real broker and database', () => {
     expect(deadLines).toHaveLength(2);
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/^telemetry_messages_rejected_total\{[^}]*\} 2$/m);
+  });
+
+  it('stores the older formats still on the topic until 2026-12-08 (v1 JSON, v2 binary) in line with v3', async () => {
+    const at = (minute: number) => ns(`2026-02-20T10:${String(minute).padStart(2, '0')}:00Z`);
+    const record = (count: number, minute: number) => sampleTelemetryRecord({ session_id: 'legacy-1', agreement_id: 'legacy', nonce: nonce(), create_order: count, received_time_utc: at(minute) });
+    // One key, as the ingress keys them: one partition, in this order.
+    const values = [Buffer.from(JSON.stringify(record(4, 1))), encodeLegacyV2(record(9, 2)), encodeTelemetryRecord(record(20, 3))];
+    await bus.publish(topic, values.map((value) => ({ key: 'legacy-1', value })));
+    sent += values.length;
+    await drained();
+    const rows = await db.query<{ create_order: string; restart: boolean }>(`SELECT create_order, restart FROM metrics_report WHERE session_id = 'legacy-1' ORDER BY received_at`);
+    expect(rows.map((r) => [Number(r.create_order), r.restart])).toEqual([
+      [4, true],
+      [5, false],
+      [11, false],
+    ]);
+    expect(await db.query(`SELECT hostname, reports, restarts FROM metrics_session WHERE session_id = 'legacy-1'`)).toEqual([{ hostname: 'gw-1', reports: '3', restarts: '0' }]);
   });
 
   it('turns a gateway restart into a new count, never a negative delta', async () => {
@@ -227,7 +247,7 @@ describe('metrics service on the real broker and database', () => {
     const doc = (await (await fetch(`${base}/openapi.json`)).json()) as { openapi: string; info: { description: string }; paths: Record<string, unknown> };
     expect(doc.openapi).toBe('3.1.0');
     expect(doc.info.description).toContain('X-API-Signature');
-    expect(Object.keys(doc.paths)).toEqual(['/v1/usage', '/v1/latency', '/v1/gateways']);
+    expect(Object.keys(doc.paths)).toEqual(['/v1/usage', '/v1/latency', '/v1/gateways', '/v1/usage/series', '/v1/latency/series', '/v1/licenses/usage']);
   });
 
   it('answers every authentication error byte for byte, logs it, and throttles repeated failures', async () => {
@@ -265,7 +285,7 @@ describe('metrics service on the real broker and database', () => {
   it('dead-letters a record the database refuses and a malformed one, with their origin, and stores the records after them', async () => {
     const hour = (minute: number): string => ns(`2026-05-01T10:${String(minute).padStart(2, '0')}:00Z`);
     const report = (session: string, latencySum: string, minute: number) =>
-      JSON.stringify(sampleTelemetryRecord({ session_id: session, agreement_id: 'poison', nonce: nonce(), internal_latency_sum: latencySum, received_time_utc: hour(minute) }));
+      encodeTelemetryRecord(sampleTelemetryRecord({ session_id: session, agreement_id: 'poison', nonce: nonce(), internal_latency_sum: latencySum, received_time_utc: hour(minute) }));
     // Valid telemetry the database can never store stands in for whatever a future bug lets through
     // validation: this schema refuses one session's reports (23514, every time).
     await db.query(`ALTER TABLE metrics_report ADD CONSTRAINT poison_refused CHECK (session_id <> 'poison-bad')`);
@@ -274,22 +294,22 @@ describe('metrics service on the real broker and database', () => {
     // The second fails validation: a uint64 counter above 2^63-1 (docs/telemetry.md).
     const values = [
       report('poison-ok', '1000', 1),
-      JSON.stringify(sampleTelemetryRecord({ session_id: 'poison-wide', agreement_id: 'poison', nonce: nonce(), create_order: '18446744073709551615', received_time_utc: hour(1) })),
+      encodeTelemetryRecord(sampleTelemetryRecord({ session_id: 'poison-wide', agreement_id: 'poison', nonce: nonce(), create_order: '18446744073709551615', received_time_utc: hour(1) })),
       report('poison-bad', '5', 2),
       report('poison-max', '9223372036854775807', 3),
       report('poison-after', '2000', 4),
     ];
-    await bus.publish(topic, values.map((value) => ({ key: 'poison-partition', value: Buffer.from(value), headers: { origin: 'test' } })));
+    await bus.publish(topic, values.map((value) => ({ key: 'poison-partition', value, headers: { origin: 'test' } })));
     sent += 4; // the refused record is neither stored nor rejected: drained() never counts it
 
     const dead = await eventually('two dead letters', 60_000, async () => {
       const read = await readTopic(brokers, deadLetters);
       return read.filter((m) => m.key === 'poison-partition').length >= 2 ? read.filter((m) => m.key === 'poison-partition') : undefined;
     });
-    expect(dead.map((m) => m.value.toString('utf8'))).toEqual([values[1], values[2]]);
+    expect(dead.map((m) => m.value)).toEqual([values[1], values[2]]);
     const [malformed, refused] = dead;
     expect(malformed?.headers).toMatchObject({ origin: 'test', [DeadLetterHeaders.topic]: topic, [DeadLetterHeaders.group]: group });
-    expect(malformed?.headers[DeadLetterHeaders.error]).toMatch(/^invalid telemetry: create_order/);
+    expect(malformed?.headers[DeadLetterHeaders.error]).toBe('invalid telemetry: v3: create_order exceeds 2^63-1');
     expect(refused?.headers[DeadLetterHeaders.error]).toMatch(/violates check constraint "poison_refused"/);
     expect(refused?.headers[DeadLetterHeaders.partition]).toBe(malformed?.headers[DeadLetterHeaders.partition]);
     expect(BigInt(refused?.headers[DeadLetterHeaders.offset] ?? '0') - BigInt(malformed?.headers[DeadLetterHeaders.offset] ?? '0')).toBe(1n);

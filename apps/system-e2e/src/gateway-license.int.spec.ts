@@ -321,7 +321,7 @@ describe('gateway license, end to end', () => {
       await telemetryBus.close();
     }
     const grantedReport = telemetry.find((t) => t.decision === 'granted' && t.key_fingerprint === gateways[0]?.keyId);
-    expect(grantedReport).toMatchObject({ version: 2, agreement_id: agreementId, package_name: 'fix-gateway', received_time_utc: expect.stringMatching(/^\d{19}$/) });
+    expect(grantedReport).toMatchObject({ version: 3, agreement_id: agreementId, package_name: 'fix-gateway', received_time_utc: expect.stringMatching(/^\d{19}$/) });
     expect(grantedReport?.cumulative[CUMULATIVE_FIELDS.indexOf('internal_latency_count_inf')]).toBe(0);
     // ...and the metrics service stored it: the reference client's telemetry, through the ingress, in rows.
     const database = new Client({ connectionString: databaseUrl });

@@ -26,6 +26,11 @@ const rangeParameters = [
   { name: 'api', in: 'query', schema: { type: 'string' }, description: 'Only this api.' },
 ];
 
+const seriesParameters = [
+  ...rangeParameters,
+  { name: 'by', in: 'query', schema: { type: 'string', enum: ['hour', 'day'], default: 'hour' }, description: 'Bucket size (UTC hours or days).' },
+];
+
 const error = (status: number, message: string) => ({
   description: message,
   content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' }, example: { error: status, message } } },
@@ -48,13 +53,23 @@ const histogram = {
   },
 };
 
+const quantiles = {
+  type: 'object',
+  properties: {
+    count: { $ref: '#/components/schemas/Integer' },
+    p50: { $ref: '#/components/schemas/Quantile' },
+    p90: { $ref: '#/components/schemas/Quantile' },
+    p99: { $ref: '#/components/schemas/Quantile' },
+  },
+};
+
 /** The analysts' API as OpenAPI 3.1, served at GET /openapi.json. */
 export const openApiDocument = {
   openapi: '3.1.0',
   info: {
     title: 'License Ledger metrics API',
     version: '1.0.0',
-    description: `Usage and latency of the gateways, from the telemetry of every accepted license request.\n\n## Signing requests\n\n${signing}`,
+    description: `Usage and latency of the gateways, from the telemetry of every accepted license request, and concurrent locks per agreement, from the ledger's events. GET /dashboard (unauthenticated page) charts them; the page signs its calls with a key the analyst picks in the browser.\n\n## Signing requests\n\n${signing}`,
   },
   security: [{ ApiKey: [], ApiSignature: [] }],
   components: {
@@ -138,6 +153,125 @@ export const openApiDocument = {
         summary: 'Sessions seen in the range, with host facts and last-seen time',
         parameters: [...rangeParameters, { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 } }],
         responses: { 200: { description: 'Sessions, latest first', content: { 'application/json': { schema: { type: 'object' } } } }, ...authErrors },
+      },
+    },
+    '/v1/usage/series': {
+      get: {
+        summary: 'Active gateways and sessions, reports and order actions per UTC hour or day',
+        description:
+          'Every bucket that overlaps [from, to) is answered, in order; buckets without reports hold zeros. Counted as /v1/usage counts (reports received in the bucket). Default range: the 24 hours up to now by hour, the 30 days up to now by day; at most 10,000 buckets.',
+        parameters: [...seriesParameters],
+        responses: {
+          200: {
+            description: 'One point per bucket',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: {
+                    from: { type: 'string', format: 'date-time' },
+                    to: { type: 'string', format: 'date-time' },
+                    by: { type: 'string', enum: ['hour', 'day'] },
+                    points: {
+                      type: 'array',
+                      items: {
+                        type: 'object',
+                        properties: {
+                          start: { type: 'string', format: 'date-time' },
+                          active_gateways: integer,
+                          active_sessions: integer,
+                          reports: integer,
+                          order_actions: { type: 'object', additionalProperties: integer },
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+          },
+          ...authErrors,
+        },
+      },
+    },
+    '/v1/latency/series': {
+      get: {
+        summary: 'Internal and external latency p50, p90, p99 per UTC hour or day',
+        description:
+          'From the hourly (by=hour) or daily (by=day) roll-ups of the reports: whole buckets overlapping [from, to), each with the merged histograms\' quantiles (as /v1/latency estimates them; null without samples). Default range and limit as /v1/usage/series.',
+        parameters: [...seriesParameters],
+        responses: {
+          200: {
+            description: 'One point per bucket',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: {
+                    from: { type: 'string', format: 'date-time' },
+                    to: { type: 'string', format: 'date-time' },
+                    by: { type: 'string', enum: ['hour', 'day'] },
+                    points: {
+                      type: 'array',
+                      items: { type: 'object', properties: { start: { type: 'string', format: 'date-time' }, reports: integer, internal: quantiles, external: quantiles } },
+                    },
+                  },
+                },
+              },
+            },
+          },
+          ...authErrors,
+        },
+      },
+    },
+    '/v1/licenses/usage': {
+      get: {
+        summary: 'Concurrent locks per agreement over time, beside its licenses, and denied lock requests',
+        description:
+          'The usage history the metrics service folds from the lease events topic (its own consumer group). Per agreement and UTC bucket overlapping [from, to): peakLocks = most locks held at once (a lock counts while its expiry is later), licenses = most licenses the agreement had (0 once closed), denials = lock requests refused (AcquireLock denied for any reason). Hours after the last event folded count the locks still live at their start, up to now. Without `agreement`: every agreement opened before `to` that is open, had events in the range or had live locks in it. Default range: the 24 hours up to now by hour, 30 days by day; at most 10,000 buckets.',
+        parameters: [
+          { name: 'agreement', in: 'query', schema: { type: 'string' }, description: 'Only this agreement id (default: all).' },
+          { name: 'from', in: 'query', schema: { type: 'string', format: 'date-time' }, description: 'Start (inclusive), ISO 8601 with offset.' },
+          { name: 'to', in: 'query', schema: { type: 'string', format: 'date-time' }, description: 'End (exclusive). Default: now.' },
+          { name: 'by', in: 'query', schema: { type: 'string', enum: ['hour', 'day'], default: 'hour' }, description: 'Bucket size (UTC).' },
+        ],
+        responses: {
+          200: {
+            description: 'Buckets per agreement, agreements by id, buckets in time order',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['by', 'from', 'to', 'agreements'],
+                  properties: {
+                    by: { type: 'string', enum: ['hour', 'day'] },
+                    from: { type: 'string', format: 'date-time' },
+                    to: { type: 'string', format: 'date-time' },
+                    agreements: {
+                      type: 'array',
+                      items: {
+                        type: 'object',
+                        required: ['agreement', 'buckets'],
+                        properties: {
+                          agreement: { type: 'string' },
+                          buckets: {
+                            type: 'array',
+                            items: {
+                              type: 'object',
+                              required: ['start', 'peakLocks', 'licenses', 'denials'],
+                              properties: { start: { type: 'string', format: 'date-time' }, peakLocks: { type: 'number' }, licenses: { type: 'number' }, denials: { type: 'number' } },
+                            },
+                          },
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+          },
+          ...authErrors,
+        },
       },
     },
   },

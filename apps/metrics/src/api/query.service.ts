@@ -1,8 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { PrismaService } from '@license-ledger/platform-nest';
-import { COUNTER_FIELDS, estimateQuantile, EXTERNAL_BOUNDS_NS, FEATURE_FIELDS, INTERNAL_BOUNDS_NS } from '@license-ledger/metrics-usage';
+import { COUNTER_COLUMNS, COUNTER_FIELDS, estimateQuantile, FEATURE_FIELDS, type Histogram, HISTOGRAM_COLUMNS, HISTOGRAMS } from '@license-ledger/metrics-usage';
 import { z } from 'zod';
-import { HISTOGRAM_COLUMNS } from '../telemetry/telemetry-store';
 import { apiInteger, approximate } from './json-integer';
 
 const HOUR_MS = 3_600_000;
@@ -57,7 +56,7 @@ export class QueryService {
         count(DISTINCT (s.hostname, s.service_name, s.instance)) AS gateways,
         count(DISTINCT r.session_id) AS sessions,
         count(*) AS reports,
-        ${COUNTER_FIELDS.map((f) => `sum(r.${f})::text AS ${f}`).join(', ')},
+        ${COUNTER_FIELDS.map((f, i) => `sum(r."${COUNTER_COLUMNS[i]}")::text AS "${f}"`).join(', ')},
         count(*) FILTER (WHERE r.please_report) AS please_report,
         count(*) FILTER (WHERE r.please_report_details) AS please_report_details,
         ${FEATURE_FIELDS.filter((f) => !f.startsWith('please_')).map((f) => `count(DISTINCT r.session_id) FILTER (WHERE r.${f}) AS ${f}`).join(', ')}
@@ -123,9 +122,10 @@ export class QueryService {
     const totals = HISTOGRAM_COLUMNS.map((c) => `sum("${c}")::text AS "${c}"`).join(', ');
     const sql = `SELECT sum(reports)::text AS reports, ${totals} FROM (${parts.join(' UNION ALL ')}) AS p(reports, ${cols})`;
     const [row = {}] = await this.prisma.client.$queryRawUnsafe<Array<Record<string, unknown>>>(sql, ...params);
-    const histogram = (prefix: 'int' | 'ext', bounds: readonly number[]) => {
-      const buckets = HISTOGRAM_COLUMNS.filter((c) => c.startsWith(`${prefix}_`) && c !== `${prefix}_sum`);
-      const cumulative = buckets.map((c) => apiInteger(row[c]));
+    const histogram = (name: Histogram) => {
+      const { sum, buckets } = HISTOGRAMS[name];
+      const bounds = buckets.map((b) => b.boundNs);
+      const cumulative = buckets.map((b) => apiInteger(row[b.column]));
       // Estimates: doubles are plenty (rounding keeps cumulative counts in order).
       const counts = cumulative.map(approximate);
       const q = (p: number) => {
@@ -134,7 +134,7 @@ export class QueryService {
       };
       return {
         count: cumulative[cumulative.length - 1] ?? 0,
-        sum: apiInteger(row[`${prefix}_sum`]),
+        sum: apiInteger(row[sum]),
         buckets: bounds.map((b, i) => ({ le_ns: Number.isFinite(b) ? b : '+Inf', count: cumulative[i] ?? 0 })),
         p50: q(0.5),
         p90: q(0.9),
@@ -146,8 +146,8 @@ export class QueryService {
       to: range.to.toISOString(),
       reports: apiInteger(row['reports']),
       method: 'linear interpolation within the bucket holding rank q*count (see /openapi.json)',
-      internal: histogram('int', INTERNAL_BOUNDS_NS),
-      external: histogram('ext', EXTERNAL_BOUNDS_NS),
+      internal: histogram('internal'),
+      external: histogram('external'),
     };
   }
 

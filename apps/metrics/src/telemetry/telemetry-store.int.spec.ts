@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Pool } from 'pg';
-import { CUMULATIVE_FIELDS, encodeTelemetryRecord, parseTelemetry, parseTelemetryLazy, sampleTelemetryRecord, type TelemetryReport } from '@license-ledger/metrics-usage';
+import { CUMULATIVE_FIELDS, encodeLegacyV2, encodeTelemetryRecord, HISTOGRAM_COLUMNS, parseTelemetry, sampleTelemetryRecord, type TelemetryReport } from '@license-ledger/metrics-usage';
 import { createScratchDatabase, ScratchDatabase } from '../testing/scratch-database';
-import { HISTOGRAM_COLUMNS, PositionedReport, SessionCache, TelemetryStore } from './telemetry-store';
+import { PositionedReport, SessionCache, TelemetryStore } from './telemetry-store';
 
 const databaseUrl = process.env['DATABASE_URL'];
 if (!databaseUrl) throw new Error('DATABASE_URL must be set: run `npm test`');
@@ -11,10 +11,11 @@ jest.setTimeout(60_000);
 
 const ns = (iso: string): string => (BigInt(Date.parse(iso)) * 1_000_000n).toString();
 let offset = 0;
-/** Both record versions, read as the sink reads them: v2 lazily (facts compared by their bytes). */
+/** The record the ingress publishes (v3), and the older ones still read until 2026-12-08, as the sink reads them. */
 const FORMATS = [
-  { format: 'v1 JSON', agreement: 'store', prefix: '', read: (r: Record<string, unknown>) => parseTelemetry(JSON.stringify(r)) },
-  { format: 'v2 binary, lazy', agreement: 'store-v2', prefix: 'v2-', read: (r: Record<string, unknown>) => parseTelemetryLazy(encodeTelemetryRecord(r)) },
+  { format: 'v3 FlatBuffers', agreement: 'store', prefix: '', read: (r: Record<string, unknown>) => parseTelemetry(encodeTelemetryRecord(r)) },
+  { format: 'legacy v1 JSON', agreement: 'store-v1', prefix: 'v1-', read: (r: Record<string, unknown>) => parseTelemetry(JSON.stringify(r)) },
+  { format: 'legacy v2 binary', agreement: 'store-v2', prefix: 'v2-', read: (r: Record<string, unknown>) => parseTelemetry(encodeLegacyV2(r)) },
 ] as const;
 
 describe.each(FORMATS)('TelemetryStore on the real database ($format)', ({ agreement, prefix, read }) => {
@@ -209,5 +210,42 @@ describe.each(FORMATS)('TelemetryStore on the real database ($format)', ({ agree
       'fix-gateway',
       'pkg\\\r',
     ]);
+  });
+});
+
+describe('TelemetryStore across the upgrade to v3 (legacy reading until 2026-12-08)', () => {
+  let db: ScratchDatabase;
+  let pool: Pool;
+  let store: TelemetryStore;
+  beforeAll(async () => {
+    db = await createScratchDatabase(databaseUrl);
+    pool = new Pool({ connectionString: db.url, max: 2 });
+    store = new TelemetryStore(pool);
+  });
+  afterAll(async () => {
+    await pool?.end();
+    await db?.drop();
+  });
+
+  it('carries a session on from its last v1 or v2 report to v3: the deltas continue and its facts stay', async () => {
+    const report = (count: number, minute: number, encode: (r: Record<string, unknown>) => Buffer | string): PositionedReport => {
+      const parsed = parseTelemetry(encode(sampleTelemetryRecord({ session_id: 'upgrade-1', nonce: randomBytes(16).toString('hex'), create_order: count, received_time_utc: ns(`2026-05-04T10:0${minute}:00Z`) })));
+      if (!parsed.ok) throw new Error(parsed.error);
+      return { report: parsed.report, partition: 0, offset: String(offset++) };
+    };
+    const cache: SessionCache = new Map();
+    await store.store([report(10, 1, (r) => JSON.stringify(r)), report(15, 2, encodeLegacyV2)], cache);
+    const [before] = await db.query<{ facts_hash: string }>(`SELECT facts_hash FROM metrics_session WHERE session_id = 'upgrade-1'`);
+    expect(await store.store([report(22, 3, encodeTelemetryRecord)], cache)).toMatchObject({ stored: 1, restarts: 0, path: 'fast' });
+    // A replica without the cache (after a rebalance) reads the session's state from the database.
+    expect(await store.store([report(30, 4, encodeTelemetryRecord)], new Map())).toMatchObject({ stored: 1, restarts: 0, path: 'fast' });
+    const rows = await db.query<{ create_order: string; restart: boolean }>(`SELECT create_order, restart FROM metrics_report WHERE session_id = 'upgrade-1' ORDER BY kafka_offset`);
+    expect(rows.map((r) => [Number(r.create_order), r.restart])).toEqual([
+      [10, true],
+      [5, false],
+      [7, false],
+      [8, false],
+    ]);
+    expect(await db.query(`SELECT facts_hash, reports FROM metrics_session WHERE session_id = 'upgrade-1'`)).toEqual([{ facts_hash: before?.facts_hash, reports: '4' }]);
   });
 });

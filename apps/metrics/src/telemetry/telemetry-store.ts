@@ -3,20 +3,21 @@ import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { CopyBuffer } from './copy-buffer';
 import {
-  COUNTER_FIELDS,
-  type CumulativeField,
-  CUMULATIVE_FIELDS,
+  CUMULATIVE_COLUMNS,
   DeltaSums,
   deltaText,
-  EXTERNAL_BUCKETS,
-  factsKeyOf,
-  FEATURE_FIELDS,
-  hasFactsKey,
+  type FactsKey,
+  HISTOGRAM_COLUMNS,
   HISTOGRAM_START,
-  INTERNAL_BUCKETS,
+  HOST_FIELDS,
+  isoFromNsText,
+  reportColumn,
   type ReportDelta,
   reportDelta,
+  ROW_FIELDS,
+  SESSION_FIELDS,
   type SessionState,
+  sqlType,
   stateFromArray,
   stateToArray,
   type TelemetryReport,
@@ -47,10 +48,8 @@ export interface StoreResult {
 export interface CachedSession {
   readonly state: SessionState;
   readonly factsHash: string;
-  /** What the facts were decoded from, for a v2 report (factsKeyOf): compared instead of the fields. */
-  readonly factsKey: Buffer | undefined;
-  /** The report itself when it has no facts key (v1): never a lazy v2 one, which holds its whole fetch. */
-  readonly factsReport: TelemetryReport | undefined;
+  /** What the facts were read from (TelemetryReport.factsKey), compared instead of the facts; unknown for a session read from the database. */
+  readonly factsKey: FactsKey | undefined;
   readonly reports: bigint;
 }
 
@@ -67,47 +66,26 @@ const COMPUTE_SLICE = 100;
 
 type Row = Record<string, unknown>;
 
-const HIST_COLUMNS: ReadonlyArray<readonly [string, CumulativeField]> = [
-  ['int_sum', 'internal_latency_sum'],
-  ...INTERNAL_BUCKETS.map((b) => [`int_${b}`, `internal_latency_count_${b}`] as const),
-  ['ext_sum', 'external_latency_sum'],
-  ...EXTERNAL_BUCKETS.map((b) => [`ext_${b}`, `external_latency_count_${b}`] as const),
-];
-export const HISTOGRAM_COLUMNS: readonly string[] = HIST_COLUMNS.map(([column]) => column);
+/** The latency histograms' columns (from the library's field list; here too for the API services that import them from the store). */
+export { HISTOGRAM_COLUMNS };
 
-/** Columns of metrics_report written by the sink, with their SQL types (for jsonb_to_recordset). */
-export const REPORT_COLUMNS: ReadonlyArray<readonly [string, string]> = [
-  ['session_id', 'text'],
-  ['nonce', 'text'],
-  ['agreement_id', 'text'],
-  ['package_name', 'text'],
-  ['api', 'text'],
-  ['received_at', 'timestamptz'],
-  ['request_time_utc', 'bigint'],
-  ['decision', 'text'],
+type Columns = ReadonlyArray<readonly [string, string]>;
+/**
+ * Columns of metrics_report written by the sink, with their SQL types (for jsonb_to_recordset), in
+ * the order copyRow writes them: the report's own values (TelemetryReport.row), the sink's, then
+ * the deltas of the cumulative values (CUMULATIVE_FIELDS order).
+ */
+export const REPORT_COLUMNS: Columns = [
+  ...ROW_FIELDS.map((f) => [reportColumn(f) as string, sqlType(f)] as const),
   ['kafka_partition', 'integer'],
   ['kafka_offset', 'bigint'],
   ['restart', 'boolean'],
-  ['symbols', 'bigint'],
-  ['accounts', 'bigint'],
-  ['users', 'bigint'],
-  ...COUNTER_FIELDS.map((f) => [f, 'bigint'] as const),
-  ...FEATURE_FIELDS.map((f) => [f, 'boolean'] as const),
-  ...HIST_COLUMNS.map(([column]) => [column, 'bigint'] as const),
+  ...CUMULATIVE_COLUMNS.map((c) => [c, 'bigint'] as const),
 ];
 
-const SESSION_COLUMNS: ReadonlyArray<readonly [string, string]> = [
-  ['session_id', 'text'],
-  ['agreement_id', 'text'],
-  ['key_fingerprint', 'text'],
-  ['package_name', 'text'],
-  ['package_version', 'text'],
-  ['api', 'text'],
-  ['api_name', 'text'],
-  ['service_name', 'text'],
-  ['instance', 'text'],
-  ['hostname', 'text'],
-  ['is_uat', 'boolean'],
+/** metrics_session: the session's fact columns, its host facts (jsonb), then its progress. */
+const SESSION_COLUMNS: Columns = [
+  ...SESSION_FIELDS.map((f) => [f.name, sqlType(f)] as const),
   ['host', 'jsonb'],
   ['first_seen', 'timestamptz'],
   ['last_seen', 'timestamptz'],
@@ -116,7 +94,7 @@ const SESSION_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['facts_hash', 'text'],
   ['last_state', 'bigint[]'],
 ];
-const SESSION_PROGRESS_COLUMNS: ReadonlyArray<readonly [string, string]> = [
+const SESSION_PROGRESS_COLUMNS: Columns = [
   ['session_id', 'text'],
   ['last_seen', 'timestamptz'],
   ['reports', 'bigint'],
@@ -128,22 +106,22 @@ const SESSION_PROGRESS_COLUMNS: ReadonlyArray<readonly [string, string]> = [
  * (it is at most its cumulative value, which validation keeps within 2^63-1), but a sum of them need
  * not (DeltaSums keeps them exact on this side).
  */
-const ROLL_UP_COLUMNS: ReadonlyArray<readonly [string, string]> = [
+const ROLL_UP_COLUMNS: Columns = [
   ['bucket', 'timestamptz'],
   ['agreement_id', 'text'],
   ['package_name', 'text'],
   ['api', 'text'],
   ['reports', 'bigint'],
-  ...HIST_COLUMNS.map(([column]) => [column, 'numeric'] as const),
+  ...HISTOGRAM_COLUMNS.map((column) => [column, 'numeric'] as const),
 ];
 
-const recordset = (columns: ReadonlyArray<readonly [string, string]>, param = '$1'): string =>
+const recordset = (columns: Columns, param = '$1'): string =>
   `jsonb_to_recordset(${param}::jsonb) AS r(${columns.map(([c, t]) => `"${c}" ${t}`).join(', ')})`;
-const names = (columns: ReadonlyArray<readonly [string, string]>): string => columns.map(([c]) => `"${c}"`).join(', ');
+const names = (columns: Columns): string => columns.map(([c]) => `"${c}"`).join(', ');
 
-const HIST_SUMS = HIST_COLUMNS.map(([c]) => `sum("${c}")`).join(', ');
-const HIST_NAMES = HIST_COLUMNS.map(([c]) => `"${c}"`).join(', ');
-const HIST_UPDATES = HIST_COLUMNS.map(([c]) => `"${c}" = h."${c}" + excluded."${c}"`).join(', ');
+const HIST_SUMS = HISTOGRAM_COLUMNS.map((c) => `sum("${c}")`).join(', ');
+const HIST_NAMES = HISTOGRAM_COLUMNS.map((c) => `"${c}"`).join(', ');
+const HIST_UPDATES = HISTOGRAM_COLUMNS.map((c) => `"${c}" = h."${c}" + excluded."${c}"`).join(', ');
 const rollUp = (table: string, bucket: string, unit: 'hour' | 'day') => `
 INSERT INTO ${table} AS h (${bucket}, agreement_id, package_name, api, reports, ${HIST_NAMES})
 SELECT date_trunc('${unit}', received_at, 'UTC'), coalesce(agreement_id, ''), package_name, api, count(*), ${HIST_SUMS}
@@ -166,9 +144,7 @@ WITH ins AS (
 ${rollUp('metrics_latency_daily', 'day', 'day')}`;
 
 const SESSION_UPDATES = `
-  agreement_id = excluded.agreement_id, key_fingerprint = excluded.key_fingerprint, package_name = excluded.package_name,
-  package_version = excluded.package_version, api = excluded.api, api_name = excluded.api_name,
-  service_name = excluded.service_name, instance = excluded.instance, hostname = excluded.hostname, is_uat = excluded.is_uat,
+  ${SESSION_FIELDS.filter((f) => f.name !== 'session_id').map((f) => `"${f.name}" = excluded."${f.name}"`).join(', ')},
   host = CASE WHEN s.host = excluded.host THEN s.host ELSE excluded.host END, first_seen = least(s.first_seen, excluded.first_seen), last_seen = greatest(s.last_seen, excluded.last_seen),
   reports = s.reports + excluded.reports, restarts = s.restarts + excluded.restarts, facts_hash = excluded.facts_hash,
   last_state = excluded.last_state`;
@@ -222,127 +198,60 @@ const COPY_REPORTS = `COPY metrics_report (${names(REPORT_COLUMNS)}) FROM STDIN`
 const LOAD_SESSIONS = `SELECT session_id, last_state::text[] AS last_state, facts_hash, reports::text AS reports FROM metrics_session WHERE session_id = ANY($1::text[])`;
 
 
-/** The host facts stored as metrics_session.host, in this order (it feeds the facts hash). */
-const HOST_FACT_FIELDS = [
-  'network_hostname',
-  'machine_id',
-  'machine',
-  'cpuid',
-  'cpu_vendor',
-  'cpu_brand',
-  'number_of_processors',
-  'cache_line_size',
-  'page_size',
-  'kernel_name',
-  'kernel_release',
-  'kernel_version',
-  'system_uptime',
-  'system_total_memory',
-  'system_available_memory',
-  'system_total_swap',
-  'system_available_swap',
-  'process_id',
-  'process_start_time_utc',
-  'process_max_rss',
-  'cpu_affinity',
-  'package_build_number',
-  'package_build_host',
-  'config_hash',
-  'symbols',
-  'total_symbols',
-  'accounts',
-  'users',
-] as const satisfies ReadonlyArray<keyof TelemetryReport>;
-
-function hostFacts(r: TelemetryReport): Record<string, unknown> {
-  const facts: Record<string, unknown> = {};
-  for (const field of HOST_FACT_FIELDS) facts[field] = r[field];
-  return facts;
-}
-
-/** A session's facts as stored (metrics_session columns and host), without progress. */
-/** metrics_session's own fact columns, in this order (it feeds the facts hash). */
-const SESSION_FACT_FIELDS = [
-  'session_id', 'agreement_id', 'key_fingerprint', 'package_name', 'package_version', 'api', 'api_name', 'service_name', 'instance', 'hostname', 'is_uat',
-] as const satisfies ReadonlyArray<keyof TelemetryReport>;
-
+/** A session's facts as stored: its metrics_session fact columns and host facts (in this order they feed the facts hash). */
 function sessionFacts(r: TelemetryReport): Row {
   const facts: Row = {};
-  for (const field of SESSION_FACT_FIELDS) facts[field] = r[field];
-  facts['host'] = hostFacts(r);
+  for (const { name } of SESSION_FIELDS) facts[name] = r[name];
+  const host: Row = {};
+  for (const { name } of HOST_FIELDS) host[name] = r[name];
+  facts['host'] = host;
   return facts;
 }
 
 const factsHashOf = (facts: Row): string => createHash('sha1').update(JSON.stringify(facts)).digest('base64');
 
-/** Report fields the facts are made of: equal fields mean an equal facts hash, without hashing. */
-/** Every scalar fact of a session (the two number lists are compared apart), from the lists above. */
-const FACT_FIELDS: ReadonlyArray<keyof TelemetryReport> = [...SESSION_FACT_FIELDS, ...HOST_FACT_FIELDS].filter(
-  (field) => field !== 'session_id' && field !== 'cpuid' && field !== 'cpu_affinity',
-);
-
-function sameFacts(a: TelemetryReport, b: TelemetryReport): boolean {
-  for (const f of FACT_FIELDS) if (a[f] !== b[f]) return false;
-  return sameNumbers(a.cpuid, b.cpuid) && sameNumbers(a.cpu_affinity, b.cpu_affinity);
-}
-function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 // Hot-loop copies of the library's constants: its `export *` re-exports are getters in the built
 // CommonJS, called on every use (they showed in profiles).
-const HIST_START = HISTOGRAM_START;
-const FEATURES = [...FEATURE_FIELDS];
+const CUMULATIVE_COUNT = CUMULATIVE_COLUMNS.length;
+const ISO_FROM_NS_TEXT = isoFromNsText;
+/** How copyRow writes each of the report's row values. */
+const TEXT = 0, TIMESTAMP = 1, BOOLEAN = 2;
+const ROW_WRITES = ROW_FIELDS.map((f) => (sqlType(f) === 'timestamptz' ? TIMESTAMP : f.type === 'bool' ? BOOLEAN : TEXT));
 
 /** The report's metrics_report row as one COPY row, in REPORT_COLUMNS order. */
 function copyRow(out: CopyBuffer, r: TelemetryReport, partition: number, offset: string, delta: ReportDelta): void {
-  out.text(r.session_id);
-  out.tab();
-  out.text(r.nonce);
-  out.tab();
-  out.text(r.agreement_id);
-  out.tab();
-  out.text(r.package_name);
-  out.tab();
-  out.text(r.api);
-  out.tab();
-  out.text(r.received_at);
-  out.tab();
-  out.text(r.request_time_utc);
-  out.tab();
-  out.text(r.decision);
-  out.tab();
+  const row = r.row;
+  for (let c = 0; c < ROW_WRITES.length; c++) {
+    const write = ROW_WRITES[c];
+    if (write === BOOLEAN) out.bool(row[c] as boolean);
+    else if (write === TIMESTAMP) out.text(ISO_FROM_NS_TEXT(row[c] as string));
+    else out.text(row[c] as string | null);
+    out.tab();
+  }
   out.integer(partition);
   out.tab();
   out.text(offset);
   out.tab();
   out.bool(delta.restart);
-  out.tab();
-  out.text(r.symbols);
-  out.tab();
-  out.text(r.accounts);
-  out.tab();
-  out.text(r.users);
-  // Counters are CUMULATIVE_FIELDS' first entries, the histogram columns (HIST_COLUMNS order) the rest.
   const big = delta.deltasBig !== undefined;
   const d = delta.deltas;
-  for (let i = 0; i < HIST_START; i++) {
-    out.tab();
-    if (big) out.text(deltaText(delta, i));
-    else out.integer(d[i] as number);
-  }
-  for (const f of FEATURES) {
-    out.tab();
-    out.bool(r[f]);
-  }
-  for (let i = HIST_START; i < CUMULATIVE_COUNT; i++) {
+  for (let i = 0; i < CUMULATIVE_COUNT; i++) {
     out.tab();
     if (big) out.text(deltaText(delta, i));
     else out.integer(d[i] as number);
   }
   out.endRow();
+}
+
+/** The same row as an object, for the slow path's jsonb_to_recordset. */
+function reportRow(r: TelemetryReport, partition: number, offset: string, delta: ReportDelta): Row {
+  const row: Row = {};
+  ROW_FIELDS.forEach((f, c) => (row[reportColumn(f) as string] = ROW_WRITES[c] === TIMESTAMP ? ISO_FROM_NS_TEXT(r.row[c] as string) : r.row[c]));
+  row['kafka_partition'] = partition;
+  row['kafka_offset'] = offset;
+  row['restart'] = delta.restart;
+  CUMULATIVE_COLUMNS.forEach((column, i) => (row[column] = deltaText(delta, i)));
+  return row;
 }
 
 /** Latency sums of one roll-up row-to-be. */
@@ -352,21 +261,15 @@ interface RollUpSum {
   readonly packageName: string;
   readonly api: string;
   reports: number;
-  /** HIST_COLUMNS order. */
+  /** HISTOGRAM_COLUMNS order. */
   readonly sums: DeltaSums;
-}
-
-const CUMULATIVE_COUNT = CUMULATIVE_FIELDS.length;
-// copyLine and the roll-ups rely on the histogram columns being CUMULATIVE_FIELDS from HISTOGRAM_START on.
-if (HIST_COLUMNS.some(([, field], i) => CUMULATIVE_FIELDS[HISTOGRAM_START + i] !== field) || HISTOGRAM_START + HIST_COLUMNS.length !== CUMULATIVE_COUNT) {
-  throw new Error('histogram columns out of CUMULATIVE_FIELDS order');
 }
 
 function rollUpEntry(target: Map<string, RollUpSum>, bucket: string, agreement: string, packageName: string, api: string): RollUpSum {
   const key = `${bucket}\u0000${agreement}\u0000${packageName}\u0000${api}`;
   let entry = target.get(key);
   if (!entry) {
-    entry = { bucket, agreement, packageName, api, reports: 0, sums: new DeltaSums(HIST_COLUMNS.length) };
+    entry = { bucket, agreement, packageName, api, reports: 0, sums: new DeltaSums(HISTOGRAM_COLUMNS.length) };
     target.set(key, entry);
   }
   return entry;
@@ -396,7 +299,7 @@ class HourlySums {
     if (!byHour) byApi.set(api, (byHour = new Map()));
     let entry = byHour.get(this.bucket);
     if (!entry) {
-      entry = { bucket: this.bucket, agreement, packageName, api, reports: 0, sums: new DeltaSums(HIST_COLUMNS.length) };
+      entry = { bucket: this.bucket, agreement, packageName, api, reports: 0, sums: new DeltaSums(HISTOGRAM_COLUMNS.length) };
       byHour.set(this.bucket, entry);
       this.entries.push(entry);
     }
@@ -408,7 +311,7 @@ const rollUpJson = (sums: Iterable<RollUpSum>): string =>
   JSON.stringify(
     [...sums].map((s) => {
       const row: Row = { bucket: s.bucket, agreement_id: s.agreement, package_name: s.packageName, api: s.api, reports: s.reports };
-      HIST_COLUMNS.forEach(([column], i) => (row[column] = s.sums.text(i)));
+      HISTOGRAM_COLUMNS.forEach((column, i) => (row[column] = s.sums.text(i)));
       return row;
     }),
   );
@@ -497,7 +400,7 @@ export class TelemetryStore {
       const found = await client.query<{ session_id: string; last_state: unknown; facts_hash: string; reports: string }>(LOAD_SESSIONS, [missing]);
       for (const s of found.rows) {
         const state = stateFromArray(s.last_state);
-        if (state) loaded.set(s.session_id, { state, factsHash: s.facts_hash, factsKey: undefined, factsReport: undefined, reports: BigInt(s.reports) });
+        if (state) loaded.set(s.session_id, { state, factsHash: s.facts_hash, factsKey: undefined, reports: BigInt(s.reports) });
         // A row without a usable state can only be handled by the slow path's upsert.
         else throw new StaleCacheError();
       }
@@ -525,7 +428,7 @@ export class TelemetryStore {
       copyRow(rows, r, partition, offset, delta);
       const entry = hourly.entry(receivedAt, r.agreement_id ?? '', r.package_name, r.api);
       entry.reports += 1;
-      entry.sums.addDelta(delta, HIST_START);
+      entry.sums.addDelta(delta, HISTOGRAM_START);
       if (session.reports === 0 || receivedAt < session.firstSeen) session.firstSeen = receivedAt;
       if (session.reports === 0 || receivedAt > session.lastSeen) session.lastSeen = receivedAt;
       session.reports += 1;
@@ -548,9 +451,9 @@ export class TelemetryStore {
       const state = s.state as SessionState; // every session here had at least one report
       const lastState = stateToArray(state);
       const before = s.before;
-      let factsHash: string;
-      if (before && (before.factsKey ? hasFactsKey(s.last, before.factsKey) : before.factsReport !== undefined && sameFacts(before.factsReport, s.last))) factsHash = before.factsHash;
-      else factsHash = factsHashOf(sessionFacts(s.last));
+      // Unchanged facts keep their key; anything else is hashed (and a key taken for next time).
+      const unchanged = before?.factsKey !== undefined && s.last.hasFactsKey(before.factsKey);
+      const factsHash = unchanged ? before.factsHash : factsHashOf(sessionFacts(s.last));
       if (before && before.factsHash === factsHash) {
         progressed.push({ session_id: s.id, last_seen: s.lastSeen, reports: s.reports, restarts: s.restarts, last_state: lastState, expected: before.reports.toString() });
       } else {
@@ -558,8 +461,7 @@ export class TelemetryStore {
         if (before) changed.push({ ...row, expected: before.reports.toString() });
         else created.push(row);
       }
-      const factsKey = factsKeyOf(s.last);
-      committed.set(s.id, { state, factsHash, factsKey, factsReport: factsKey ? undefined : s.last, reports: (before?.reports ?? 0n) + BigInt(s.reports) });
+      committed.set(s.id, { state, factsHash, factsKey: unchanged ? before.factsKey : s.last.factsKey(), reports: (before?.reports ?? 0n) + BigInt(s.reports) });
     }
 
     // Queued together: pg sends each as soon as the previous one is answered, without waiting for us.
@@ -617,26 +519,7 @@ export class TelemetryStore {
         const restarted = delta.restart && before !== undefined;
         if (restarted) restarts += 1;
         const receivedAt = r.received_at;
-        const row: Row = {
-          session_id: r.session_id,
-          nonce: r.nonce,
-          agreement_id: r.agreement_id,
-          package_name: r.package_name,
-          api: r.api,
-          received_at: receivedAt,
-          request_time_utc: r.request_time_utc,
-          decision: r.decision,
-          kafka_partition: partition,
-          kafka_offset: offset,
-          restart: delta.restart,
-          symbols: r.symbols,
-          accounts: r.accounts,
-          users: r.users,
-        };
-        COUNTER_FIELDS.forEach((f, i) => (row[f] = deltaText(delta, i)));
-        for (const f of FEATURE_FIELDS) row[f] = r[f];
-        HIST_COLUMNS.forEach(([column], i) => (row[column] = deltaText(delta, HISTOGRAM_START + i)));
-        rows.push(row);
+        rows.push(reportRow(r, partition, offset, delta));
         const previous = sessions.get(r.session_id);
         sessions.set(r.session_id, {
           last: r,

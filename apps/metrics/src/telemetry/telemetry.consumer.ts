@@ -1,7 +1,7 @@
-import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { BatchContext, MessageBus, ReceivedMessage, Subscription, Topics, TopicPartition } from '@license-ledger/platform-kafka';
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { BatchContext, ReceivedMessage, Topics } from '@license-ledger/platform-kafka';
 import type { Logger } from '@license-ledger/platform-logging';
-import { LOGGER, MESSAGE_BUS, MetricsRegistry, PLATFORM_OPTIONS, type PlatformOptions } from '@license-ledger/platform-nest';
+import { LOGGER, MetricsRegistry, PLATFORM_OPTIONS, type PlatformOptions, type SharedRoute } from '@license-ledger/platform-nest';
 import { parseTelemetryLazy } from '@license-ledger/metrics-usage';
 import { handlePoolErrors } from '@license-ledger/platform-database';
 import { Pool } from 'pg';
@@ -13,8 +13,6 @@ const PARTITIONS_IN_PARALLEL = 3;
 /** Messages parsed between two turns of the event loop (~1-2 ms of work). */
 const PARSE_SLICE = 50;
 
-export const TELEMETRY_OPTIONS = Symbol('TELEMETRY_OPTIONS');
-
 export interface TelemetryOptions {
   readonly consumerGroup: string;
   /** Topic to consume (default Topics.telemetry.name; tests use their own). */
@@ -23,8 +21,32 @@ export interface TelemetryOptions {
   readonly deadLetterTopic?: string;
 }
 
-/** Where a batch came from: its partition's session cache is used only while the batch is current. */
-type BatchSource = Pick<BatchContext, 'topic' | 'partition' | 'isCurrent' | 'deadLetter'>;
+/**
+ * Where a batch came from: its partition's session cache is used only while the batch is current.
+ * `generation` counts the reader's assignments (BusContext): a newer one means a rebalance happened.
+ */
+type BatchSource = Pick<BatchContext, 'topic' | 'partition' | 'isCurrent' | 'deadLetter'> & { readonly generation?: number };
+
+/**
+ * How the sink reads telemetry (TelemetryController): one consumer group shared by every metrics
+ * replica, a few partitions at once, big batches, and records it cannot store dead-lettered.
+ */
+export function telemetryRoute(options: TelemetryOptions): SharedRoute {
+  return {
+    kind: 'shared',
+    topic: options.topic ?? Topics.telemetry.name,
+    groupId: options.consumerGroup,
+    fromBeginning: true,
+    partitionsInParallel: PARTITIONS_IN_PARALLEL,
+    // ~3,500 records a batch instead of ~450: each session row, commit and roll-up is written
+    // once per batch, so the database's work per report falls with the batch size (measured
+    // better than 4 MiB; kafkajs re-copies a response per received chunk, so do not go much higher).
+    maxBytesPerPartition: 8 * 1024 * 1024,
+    maxBytes: 24 * 1024 * 1024,
+    deadLetter: { topic: options.deadLetterTopic ?? Topics.deadLetters.name },
+    readiness: 'telemetry',
+  };
+}
 
 /**
  * The telemetry sink: consumes the telemetry topic as one consumer group shared by every metrics
@@ -41,10 +63,7 @@ type BatchSource = Pick<BatchContext, 'topic' | 'partition' | 'isCurrent' | 'dea
  * against it when writing anyway.
  */
 @Injectable()
-export class TelemetryConsumer implements OnApplicationBootstrap, OnApplicationShutdown {
-  private subscription: Subscription | undefined;
-  private starting: Promise<void> | undefined;
-  private stopping = false;
+export class TelemetryConsumer implements OnApplicationShutdown {
   private readonly received: Counter<'topic'>;
   private readonly rejected: Counter;
   private readonly stored: Counter;
@@ -53,14 +72,13 @@ export class TelemetryConsumer implements OnApplicationBootstrap, OnApplicationS
   private readonly fallbacks: Counter<'reason'>;
   private readonly store: TelemetryStore;
   private readonly pool: Pool;
-  private readonly topic: string;
   /** Per `topic:partition`; replaced (never mutated) on a rebalance, so late writers fill a detached map. */
   private caches = new Map<string, SessionCache>();
+  /** The reader's assignment the caches belong to. */
+  private generation = 0;
 
   constructor(
-    @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
     @Inject(LOGGER) private readonly logger: Logger,
-    @Inject(TELEMETRY_OPTIONS) private readonly options: TelemetryOptions,
     metrics: MetricsRegistry,
     @Inject(PLATFORM_OPTIONS) platform: PlatformOptions,
   ) {
@@ -76,48 +94,17 @@ export class TelemetryConsumer implements OnApplicationBootstrap, OnApplicationS
     this.pool = new Pool({ connectionString: platform.databaseUrl, max: Math.max(1, Math.min(PARTITIONS_IN_PARALLEL, platform.databasePoolSize ?? 10)) });
     handlePoolErrors(this.pool, (error) => this.logger.warn({ event: 'telemetry_pool_error', err: error }, 'telemetry database connection failed'));
     this.store = new TelemetryStore(this.pool);
-    this.topic = options.topic ?? Topics.telemetry.name;
-  }
-
-  /** Does not wait for the broker: the service starts (not ready) while Kafka is away. */
-  onApplicationBootstrap(): void {
-    this.starting = this.subscribeUntilStopped();
-  }
-
-  private async subscribeUntilStopped(): Promise<void> {
-    while (!this.stopping) {
-      try {
-        this.subscription = await this.bus.subscribe({
-          groupId: this.options.consumerGroup,
-          topics: [this.topic],
-          fromBeginning: true,
-          partitionsInParallel: PARTITIONS_IN_PARALLEL,
-          // ~3,500 records a batch instead of ~450: each session row, commit and roll-up is written
-          // once per batch, so the database's work per report falls with the batch size (measured
-          // better than 4 MiB; kafkajs re-copies a response per received chunk, so do not go much higher).
-          maxBytesPerPartition: 8 * 1024 * 1024,
-          maxBytes: 24 * 1024 * 1024,
-          deadLetter: { topic: this.options.deadLetterTopic ?? Topics.deadLetters.name },
-          onAssignment: (assigned) => this.assigned(assigned),
-          onMessages: (messages, batch) => this.handle(messages, batch),
-        });
-        this.logger.info({ event: 'consuming', topic: this.topic, group: this.options.consumerGroup }, 'consuming telemetry');
-        return;
-      } catch (error) {
-        this.logger.warn({ event: 'subscribe_failed', err: error }, 'cannot subscribe to telemetry yet; retrying');
-        await new Promise((resolve) => setTimeout(resolve, 2_000));
-      }
-    }
-  }
-
-  /** Every rebalance revokes all partitions: forget every session, whatever comes back. */
-  private assigned(partitions: readonly TopicPartition[]): void {
-    this.caches = new Map(partitions.map((p) => [`${p.topic}:${p.partition}`, new Map()]));
   }
 
   /** The partition's cache, or none for a batch from a revoked assignment (then the store locks). */
   private cacheFor(source: BatchSource | undefined): SessionCache | undefined {
     if (!source || !source.isCurrent()) return undefined;
+    // Every rebalance revokes all partitions: forget every session, whatever comes back. (The
+    // first batch of an assignment gets here before any other batch of it asks for a cache.)
+    if (source.generation !== undefined && source.generation > this.generation) {
+      this.generation = source.generation;
+      this.caches = new Map();
+    }
     const key = `${source.topic}:${source.partition}`;
     let cache = this.caches.get(key);
     if (!cache) {
@@ -171,10 +158,8 @@ export class TelemetryConsumer implements OnApplicationBootstrap, OnApplicationS
     this.restarts.inc(result.restarts);
   }
 
+  /** After the bus transport stopped (and with it every batch being stored). */
   async onApplicationShutdown(): Promise<void> {
-    this.stopping = true;
-    await this.starting;
-    await this.subscription?.stop();
     await this.pool.end();
   }
 }

@@ -22,13 +22,29 @@ interface CommandOf<Type extends string, Data> {
   readonly metadata: CommandMetadata;
 }
 
+/**
+ * `lingerMs` (default 0): a lock whose last holder releases it stays counted against the licenses for
+ * this long (never past its expiry), like FlexLM's LINGER, so quick release/lock churn gains nothing.
+ */
 export type OpenAgreement = CommandOf<
   'OpenAgreement',
-  { readonly agreementId: AgreementId; readonly name: string; readonly licenses: number; readonly bounds?: Partial<LockPeriodBounds> }
+  {
+    readonly agreementId: AgreementId;
+    readonly name: string;
+    readonly licenses: number;
+    readonly bounds?: Partial<LockPeriodBounds>;
+    readonly lingerMs?: number;
+  }
 >;
 export type ChangeAgreement = CommandOf<
   'ChangeAgreement',
-  { readonly agreementId: AgreementId; readonly name?: string; readonly licenses?: number; readonly bounds?: Partial<LockPeriodBounds> }
+  {
+    readonly agreementId: AgreementId;
+    readonly name?: string;
+    readonly licenses?: number;
+    readonly bounds?: Partial<LockPeriodBounds>;
+    readonly lingerMs?: number;
+  }
 >;
 export type CloseAgreement = CommandOf<'CloseAgreement', { readonly agreementId: AgreementId }>;
 /** Ops: bind a key to an agreement. Decided in steps, since the key's stream must agree (see reactions.ts). */
@@ -52,6 +68,28 @@ export type ReleaseLock = CommandOf<
   'ReleaseLock',
   { readonly agreementId: AgreementId; readonly configHash: ConfigHash; readonly holder: Holder }
 >;
+/**
+ * Ops (support): lock `configHash` for gateway `key` until `until`, for a gateway that cannot reach
+ * the license server; the caller then hands out a support-signed token. Counts against the licenses;
+ * with `overdraft` it may exceed them (recorded as such).
+ */
+export type IssueSupportLock = CommandOf<
+  'IssueSupportLock',
+  {
+    readonly agreementId: AgreementId;
+    readonly configHash: ConfigHash;
+    readonly key: GatewayKey;
+    readonly until: EpochMs;
+    readonly reason: string;
+    readonly issuedBy: string;
+    readonly overdraft: boolean;
+  }
+>;
+/** Ops: free a lock at once, whoever holds it; its holders' next renewal is refused (with `reason`). */
+export type ForceReleaseLock = CommandOf<
+  'ForceReleaseLock',
+  { readonly agreementId: AgreementId; readonly configHash: ConfigHash; readonly reason: string; readonly releasedBy: string }
+>;
 /** Time-driven, issued by the partition owner: record every lock whose expiry has passed. */
 export type ExpireLocks = CommandOf<'ExpireLocks', { readonly agreementId: AgreementId }>;
 
@@ -64,6 +102,8 @@ export type LeaseCommand =
   | RevokeKey
   | AcquireLock
   | ReleaseLock
+  | IssueSupportLock
+  | ForceReleaseLock
   | ExpireLocks;
 
 /** From an agreement's stream to the key's: reserve `key` for `agreementId` (refused while another holds it). */

@@ -1,6 +1,6 @@
 import type { LeaseCommand } from './commands';
 import { clampPeriod, decide } from './decider';
-import { lockOf, nextExpiry, liveLockCount } from './state';
+import { lockOf, locksOf, nextExpiry, liveLockCount } from './state';
 import { given, stateAfter } from './testing/given-when-then';
 import {
   acquire,
@@ -228,14 +228,27 @@ describe('shared locks', () => {
       .then([granted(meta('r7', T0 + 5 * MINUTE), B, gw1, T0 + 5 * MINUTE + DEFAULT)]);
   });
 
-  it('releasing a lock one does not hold, or that is gone, is a no-op', () => {
-    given(shared).when(release('r4', A, holderOf(9)), T0 + 3 * MINUTE).then([]);
-    given(shared).when(release('r4', B, gw1), T0 + 3 * MINUTE).then([]);
-    expect(given(shared).when(release('r4', B, gw1), T0 + 3 * MINUTE).outcome()).toEqual({ kind: 'accepted' });
+  it('releasing a lock one does not hold, or that is gone, is denied lock_not_held and changes nothing', () => {
+    const notHeld = given(shared).when(release('r4', A, holderOf(9)), T0 + 3 * MINUTE);
+    notHeld.then([deniedAcquire(meta('r4', T0 + 3 * MINUTE), 'lock_not_held', expect.stringContaining('other gateway processes hold it'), holderOf(9), A, 'ReleaseLock')]);
+    expect(locksOf(notHeld.state())).toEqual(locksOf(stateAfter(AGREEMENT, shared)));
+    given(shared)
+      .when(release('r4', B, gw1), T0 + 3 * MINUTE)
+      .then([deniedAcquire(meta('r4', T0 + 3 * MINUTE), 'lock_not_held', expect.stringContaining('no live lock on that config hash'), gw1, B, 'ReleaseLock')]);
+    expect(given(shared).when(release('r4', B, gw1), T0 + 3 * MINUTE).outcome()).toEqual({
+      kind: 'denied',
+      reason: 'lock_not_held',
+      message: `this gateway process does not hold lock ${B} of agreement "${AGREEMENT}": no live lock on that config hash (released, expired, or never acquired)`,
+    });
   });
 
-  it('releasing a lock past its expiry records the expiry instead', () => {
-    given(shared).when(release('r4', A, gw1), T0 + 3 * HOUR).then([expired(meta('r4', T0 + 3 * HOUR), A, T0 + 2 * MINUTE + HOUR)]);
+  it('releasing twice: the second release is denied lock_not_held', () => {
+    const once = [...openWithKeys(1), granted(meta('r1', T0), A, gw1, T0 + HOUR), released(meta('r2', T0 + MINUTE), A, gw1, true)];
+    given(once).when(release('r3', A, gw1), T0 + 2 * MINUTE).then([deniedAcquire(meta('r3', T0 + 2 * MINUTE), 'lock_not_held', expect.any(String), gw1, A, 'ReleaseLock')]);
+  });
+
+  it('releasing a lock past its expiry is denied and records nothing (ExpireLocks records the expiry)', () => {
+    given(shared).when(release('r4', A, gw1), T0 + 3 * HOUR).then([deniedAcquire(meta('r4', T0 + 3 * HOUR), 'lock_not_held', expect.stringContaining('no live lock'), gw1, A, 'ReleaseLock')]);
   });
 
   it('releasing works with a revoked key and on a closed agreement: it only frees', () => {

@@ -1,27 +1,13 @@
-import type {
-  AcquireLock,
-  BindKey,
-  BindReservedKey,
-  ChangeAgreement,
-  CloseAgreement,
-  ExpireLocks,
-  LeaseCommand,
-  OpenAgreement,
-  ReleaseLock,
-  RevokeKey,
-} from './commands';
-import type { EventMetadata, LeaseEvent, LockExpired, RequestDenied } from './events';
-import { configHashOf, lockKeyOf, type LockKey } from './lock-key';
-import {
-  addHolder,
-  holderCount,
-  holdsLock,
-  newLock,
-  removeHolder,
-  type AgreementState,
-  type LockState,
-} from './state';
-import { DEFAULT_BOUNDS, type DenialReason, type EpochMs, type LockPeriodBounds } from './values';
+import type { BindKey, BindReservedKey, ChangeAgreement, CloseAgreement, LeaseCommand, OpenAgreement, RevokeKey } from './commands';
+import { invalid, unreachable } from './denials';
+import type { EventMetadata, LeaseEvent } from './events';
+import { acquireLock, clampPeriod, expireLocks, forceReleaseLock, issueSupportLock, releaseLock } from './lock-decisions';
+import { applyForceReleased, applyGranted, applyReleased, applyRenewed, applySupportIssued, forgetPastForcedReleases } from './lock-evolution';
+import { lockKeyOf } from './lock-key';
+import type { AgreementState } from './state';
+import { DEFAULT_BOUNDS, type EpochMs, type LockPeriodBounds } from './values';
+
+export { clampPeriod, unreachable };
 
 /*
  * The pure decider of one agreement's lease ledger: `decide(command, state, now)` answers with the
@@ -37,11 +23,6 @@ import { DEFAULT_BOUNDS, type DenialReason, type EpochMs, type LockPeriodBounds 
  *   events (LockExpired + LockGranted), all with the same request id and time.
  * - Commands reach the decider of the agreement they name; a mismatch is a routing bug and throws.
  */
-
-export function clampPeriod(requestedMs: number | undefined, bounds: LockPeriodBounds): number {
-  if (requestedMs === undefined || !Number.isFinite(requestedMs)) return bounds.defaultMs;
-  return Math.min(bounds.maxMs, Math.max(bounds.minMs, Math.round(requestedMs)));
-}
 
 export function decide(command: LeaseCommand, state: AgreementState, now: EpochMs): LeaseEvent[] {
   if (command.data.agreementId !== state.agreementId) {
@@ -67,6 +48,10 @@ export function decide(command: LeaseCommand, state: AgreementState, now: EpochM
       return acquireLock(command, state, metadata);
     case 'ReleaseLock':
       return releaseLock(command, state, metadata);
+    case 'IssueSupportLock':
+      return issueSupportLock(command, state, metadata);
+    case 'ForceReleaseLock':
+      return forceReleaseLock(command, state, metadata);
     case 'ExpireLocks':
       return expireLocks(command, state, metadata);
     default:
@@ -84,6 +69,7 @@ export function evolve(state: AgreementState, event: LeaseEvent): AgreementState
     throw new Error(`${event.type} of agreement "${event.data.agreementId}" applied to agreement "${state.agreementId}"`);
   }
   if (event.metadata.at > state.lastEventAt) state.lastEventAt = event.metadata.at;
+  forgetPastForcedReleases(state, event.metadata.at);
   switch (event.type) {
     case 'AgreementOpened':
     case 'AgreementChanged':
@@ -91,6 +77,7 @@ export function evolve(state: AgreementState, event: LeaseEvent): AgreementState
       state.name = event.data.name;
       state.licenses = event.data.licenses;
       state.bounds = event.data.bounds;
+      state.lingerMs = event.data.lingerMs ?? 0;
       return state;
     case 'AgreementClosed':
       state.status = 'closed';
@@ -103,30 +90,21 @@ export function evolve(state: AgreementState, event: LeaseEvent): AgreementState
     case 'KeyRevoked':
       state.keys.delete(event.data.key);
       return state;
-    case 'LockGranted': {
-      const { holder } = event.data;
-      state.locks.set(lockKeyOf(event.data.configHash), newLock(event.data.expiresAt, holder, state.keys.get(holder.key) ?? holder.key));
+    case 'LockGranted':
+      applyGranted(state, event);
       return state;
-    }
-    case 'LockRenewed': {
-      const { holder } = event.data;
-      const sharedKey = state.keys.get(holder.key) ?? holder.key;
-      const lockKey = lockKeyOf(event.data.configHash);
-      const lock = state.locks.get(lockKey);
-      if (!lock) {
-        state.locks.set(lockKey, newLock(event.data.expiresAt, holder, sharedKey));
-        return state;
-      }
-      if (event.data.expiresAt > lock.expiresAt) lock.expiresAt = event.data.expiresAt;
-      addHolder(lock, holder, sharedKey);
+    case 'LockRenewed':
+      applyRenewed(state, event);
       return state;
-    }
-    case 'LockReleased': {
-      const lockKey = lockKeyOf(event.data.configHash);
-      const lock = state.locks.get(lockKey);
-      if (lock && removeHolder(lock, event.data.holder) === 0) state.locks.delete(lockKey);
+    case 'LockReleased':
+      applyReleased(state, event);
       return state;
-    }
+    case 'SupportLockIssued':
+      applySupportIssued(state, event);
+      return state;
+    case 'LockForceReleased':
+      applyForceReleased(state, event);
+      return state;
     case 'LockExpired':
       state.locks.delete(lockKeyOf(event.data.configHash));
       return state;
@@ -144,9 +122,10 @@ function openAgreement(command: OpenAgreement, state: AgreementState, metadata: 
   if (state.status === 'open') return [invalid(command, metadata, `agreement "${agreementId}" is already open`)];
   if (state.status === 'closed') return [invalid(command, metadata, `agreement "${agreementId}" was closed; agreement ids are not reused`)];
   const bounds = mergeBounds(DEFAULT_BOUNDS, command.data.bounds);
-  const problem = agreementProblem(name, licenses, bounds);
+  const lingerMs = command.data.lingerMs ?? 0;
+  const problem = agreementProblem(name, licenses, bounds, lingerMs);
   if (problem) return [invalid(command, metadata, problem)];
-  return [{ type: 'AgreementOpened', data: { agreementId, name, licenses, bounds }, metadata }];
+  return [{ type: 'AgreementOpened', data: { agreementId, name, licenses, bounds, ...lingerField(lingerMs) }, metadata }];
 }
 
 function changeAgreement(command: ChangeAgreement, state: AgreementState, metadata: EventMetadata): LeaseEvent[] {
@@ -155,16 +134,19 @@ function changeAgreement(command: ChangeAgreement, state: AgreementState, metada
   const name = command.data.name ?? state.name;
   const licenses = command.data.licenses ?? state.licenses;
   const bounds = mergeBounds(state.bounds, command.data.bounds);
-  const problem = agreementProblem(name, licenses, bounds);
+  const lingerMs = command.data.lingerMs ?? state.lingerMs;
+  const problem = agreementProblem(name, licenses, bounds, lingerMs);
   if (problem) return [invalid(command, metadata, problem)];
   const unchanged =
     name === state.name &&
     licenses === state.licenses &&
+    lingerMs === state.lingerMs &&
     bounds.minMs === state.bounds.minMs &&
     bounds.maxMs === state.bounds.maxMs &&
     bounds.defaultMs === state.bounds.defaultMs;
-  // Lowering licenses below the live locks is allowed: they stay until released or expired.
-  return unchanged ? [] : [{ type: 'AgreementChanged', data: { agreementId: state.agreementId, name, licenses, bounds }, metadata }];
+  // Lowering licenses below the live locks is allowed: they stay until released or expired. A new
+  // linger applies to releases from now on; locks lingering already keep their end.
+  return unchanged ? [] : [{ type: 'AgreementChanged', data: { agreementId: state.agreementId, name, licenses, bounds, ...lingerField(lingerMs) }, metadata }];
 }
 
 function closeAgreement(command: CloseAgreement, state: AgreementState, metadata: EventMetadata): LeaseEvent[] {
@@ -206,86 +188,22 @@ function revokeKey(command: RevokeKey, state: AgreementState, metadata: EventMet
   return [{ type: 'KeyRevoked', data: { agreementId: state.agreementId, key }, metadata }];
 }
 
-// --- Gateway commands ---
-
-function acquireLock(command: AcquireLock, state: AgreementState, metadata: EventMetadata): LeaseEvent[] {
-  const { agreementId, configHash, holder } = command.data;
-  const now = metadata.at;
-  if (state.status !== 'open') {
-    const why = state.status === 'closed' ? 'is closed' : 'does not exist';
-    return [denied(command, metadata, 'no_license_agreement', `agreement "${agreementId}" ${why}`, holder.key, configHash)];
-  }
-  if (!state.keys.has(holder.key)) {
-    return [denied(command, metadata, 'no_license_agreement', `the gateway key is not bound to agreement "${agreementId}" (unknown or revoked)`, holder.key, configHash)];
-  }
-  const expiresAt = now + clampPeriod(command.data.requestedPeriodMs, state.bounds);
-  const lockKey = lockKeyOf(configHash);
-  const lock = state.locks.get(lockKey);
-  if (lock && lock.expiresAt > now) {
-    // Renew: the expiry never moves earlier; a holder not yet in the lock joins it.
-    return [{ type: 'LockRenewed', data: { agreementId, configHash, holder, expiresAt: Math.max(lock.expiresAt, expiresAt) }, metadata }];
-  }
-  // A lock past its expiry whose LockExpired is not yet written is recorded as expired first, in
-  // this same decision, so the grant below never lands on a lock the log still shows as held.
-  const events: LeaseEvent[] = lock ? [expired(agreementId, configHash, lock, metadata)] : [];
-  const live = liveLocksAtCapacity(state, now);
-  if (live >= state.licenses) {
-    events.push(
-      denied(command, metadata, 'no_available_licenses', `all ${state.licenses} licenses of agreement "${agreementId}" are held by live locks (${live})`, holder.key, configHash),
-    );
-    return events;
-  }
-  events.push({ type: 'LockGranted', data: { agreementId, configHash, holder, expiresAt }, metadata });
-  return events;
-}
-
-function releaseLock(command: ReleaseLock, state: AgreementState, metadata: EventMetadata): LeaseEvent[] {
-  const { agreementId, configHash, holder } = command.data;
-  if (state.status === 'unopened') {
-    return [denied(command, metadata, 'no_license_agreement', `agreement "${agreementId}" does not exist`, holder.key, configHash)];
-  }
-  // Releasing is allowed on a closed agreement and with a revoked key: it only ever frees a license.
-  const lockKey = lockKeyOf(configHash);
-  const lock = state.locks.get(lockKey);
-  if (!lock) return []; // Nothing held (already released or expired): releasing again is a no-op.
-  if (lock.expiresAt <= metadata.at) return [expired(agreementId, configHash, lock, metadata)];
-  if (!holdsLock(lock, holder)) return [];
-  return [{ type: 'LockReleased', data: { agreementId, configHash, holder, freed: holderCount(lock) === 1 }, metadata }];
-}
-
-function expireLocks(_command: ExpireLocks, state: AgreementState, metadata: EventMetadata): LeaseEvent[] {
-  const events: LeaseEvent[] = [];
-  for (const [lockKey, lock] of state.locks) {
-    if (lock.expiresAt <= metadata.at) events.push(expired(state.agreementId, configHashOf(lockKey as LockKey), lock, metadata));
-  }
-  return events;
-}
-
 // --- Helpers ---
-
-/**
- * Live locks, counted only when it matters: while fewer locks are recorded than there are licenses
- * (expired ones included) a new lock fits, so the common case costs no scan.
- */
-function liveLocksAtCapacity(state: AgreementState, now: EpochMs): number {
-  if (state.locks.size < state.licenses) return state.locks.size;
-  let live = 0;
-  for (const lock of state.locks.values()) if (lock.expiresAt > now) live++;
-  return live;
-}
-
-function expired(agreementId: string, configHash: string, lock: LockState, metadata: EventMetadata): LockExpired {
-  return { type: 'LockExpired', data: { agreementId, configHash, expiredAt: lock.expiresAt }, metadata };
-}
 
 function mergeBounds(base: LockPeriodBounds, change: Partial<LockPeriodBounds> | undefined): LockPeriodBounds {
   if (!change) return base;
   return { minMs: change.minMs ?? base.minMs, maxMs: change.maxMs ?? base.maxMs, defaultMs: change.defaultMs ?? base.defaultMs };
 }
 
-function agreementProblem(name: string, licenses: number, bounds: LockPeriodBounds): string | undefined {
+/** Events carry `lingerMs` only when it is not 0, so agreements without linger read as before. */
+function lingerField(lingerMs: number): { lingerMs?: number } {
+  return lingerMs === 0 ? {} : { lingerMs };
+}
+
+function agreementProblem(name: string, licenses: number, bounds: LockPeriodBounds, lingerMs: number): string | undefined {
   if (name.trim().length === 0) return 'the agreement name is empty';
   if (!Number.isSafeInteger(licenses) || licenses < 0) return `licenses must be a non-negative integer, got ${licenses}`;
+  if (!Number.isSafeInteger(lingerMs) || lingerMs < 0) return `linger must be a non-negative integer of milliseconds, got ${lingerMs}`;
   const { minMs, defaultMs, maxMs } = bounds;
   for (const [field, value] of [['minMs', minMs], ['defaultMs', defaultMs], ['maxMs', maxMs]] as const) {
     if (!Number.isSafeInteger(value) || value <= 0) return `lock period bound ${field} must be a positive integer of milliseconds, got ${value}`;
@@ -300,23 +218,4 @@ function notOpenProblem(state: AgreementState): string | undefined {
   if (state.status === 'unopened') return `agreement "${state.agreementId}" does not exist`;
   if (state.status === 'closed') return `agreement "${state.agreementId}" is closed`;
   return undefined;
-}
-
-function invalid(command: LeaseCommand, metadata: EventMetadata, message: string, about: { key?: string } = {}): RequestDenied {
-  return { type: 'RequestDenied', data: { agreementId: command.data.agreementId, reason: 'invalid_command', command: command.type, message, ...about }, metadata };
-}
-
-function denied(
-  command: AcquireLock | ReleaseLock,
-  metadata: EventMetadata,
-  reason: DenialReason,
-  message: string,
-  key: string,
-  configHash: string,
-): RequestDenied {
-  return { type: 'RequestDenied', data: { agreementId: command.data.agreementId, reason, command: command.type, message, key, configHash }, metadata };
-}
-
-export function unreachable(value: never): never {
-  throw new Error(`unhandled case: ${JSON.stringify(value)}`);
 }

@@ -21,14 +21,16 @@ interface EventOf<Type extends string, Data> {
   readonly metadata: EventMetadata;
 }
 
-export type AgreementOpened = EventOf<
-  'AgreementOpened',
-  { readonly agreementId: AgreementId; readonly name: string; readonly licenses: number; readonly bounds: LockPeriodBounds }
->;
-export type AgreementChanged = EventOf<
-  'AgreementChanged',
-  { readonly agreementId: AgreementId; readonly name: string; readonly licenses: number; readonly bounds: LockPeriodBounds }
->;
+/** The whole agreement as opened or changed. `lingerMs` is written only when not 0 (absent: 0). */
+interface AgreementData {
+  readonly agreementId: AgreementId;
+  readonly name: string;
+  readonly licenses: number;
+  readonly bounds: LockPeriodBounds;
+  readonly lingerMs?: number;
+}
+export type AgreementOpened = EventOf<'AgreementOpened', AgreementData>;
+export type AgreementChanged = EventOf<'AgreementChanged', AgreementData>;
 export type AgreementClosed = EventOf<'AgreementClosed', { readonly agreementId: AgreementId }>;
 /** Ops asked to bind `key`; the key's stream is asked to reserve it (it answers with KeyReserved or a refusal). */
 export type KeyBindRequested = EventOf<'KeyBindRequested', { readonly agreementId: AgreementId; readonly key: GatewayKey }>;
@@ -43,10 +45,45 @@ export type LockRenewed = EventOf<
   'LockRenewed',
   { readonly agreementId: AgreementId; readonly configHash: ConfigHash; readonly holder: Holder; readonly expiresAt: EpochMs }
 >;
-/** A holder left; `freed` when it was the last one and the license is free again. */
+/**
+ * A holder left; `freed` when it was the last one and the license is free again. When the last holder
+ * left but the lock stays counted against the licenses (the agreement's linger, or a support grant),
+ * `keptUntil` says until when, and `freed` is false.
+ */
 export type LockReleased = EventOf<
   'LockReleased',
-  { readonly agreementId: AgreementId; readonly configHash: ConfigHash; readonly holder: Holder; readonly freed: boolean }
+  { readonly agreementId: AgreementId; readonly configHash: ConfigHash; readonly holder: Holder; readonly freed: boolean; readonly keptUntil?: EpochMs }
+>;
+/**
+ * Support locked `configHash` for gateway `key` until `until` (who, why; `overdraft` when the grant
+ * exceeded the licenses). On a live lock it only keeps that lock at least until `until`.
+ */
+export type SupportLockIssued = EventOf<
+  'SupportLockIssued',
+  {
+    readonly agreementId: AgreementId;
+    readonly configHash: ConfigHash;
+    readonly key: GatewayKey;
+    readonly until: EpochMs;
+    readonly issuedBy: string;
+    readonly reason: string;
+    readonly overdraft: boolean;
+  }
+>;
+/**
+ * Ops freed a lock at once. `holders` (the gateways that held it) are refused renewal of it until
+ * `expiresAt`, the freed lock's expiry, after which their tokens are void anyway.
+ */
+export type LockForceReleased = EventOf<
+  'LockForceReleased',
+  {
+    readonly agreementId: AgreementId;
+    readonly configHash: ConfigHash;
+    readonly holders: readonly Holder[];
+    readonly expiresAt: EpochMs;
+    readonly releasedBy: string;
+    readonly reason: string;
+  }
 >;
 export type LockExpired = EventOf<
   'LockExpired',
@@ -74,6 +111,8 @@ export type LeaseEvent =
   | LockGranted
   | LockRenewed
   | LockReleased
+  | SupportLockIssued
+  | LockForceReleased
   | LockExpired
   | RequestDenied;
 

@@ -10,6 +10,7 @@ import {
   changed,
   closed,
   expired,
+  forceReleased,
   granted,
   hashOf,
   holderOf,
@@ -22,6 +23,7 @@ import {
   release,
   released,
   renewed,
+  supportIssued,
   T0,
 } from './testing/fixtures';
 
@@ -154,5 +156,82 @@ describe('checkInvariants on broken logs', () => {
       { index: base.length + 1, rule: 'renewal_of_dead_lock', agreementId: AGREEMENT, requestId: 'r2', message: `renewal at ${T0 + 2 * HOUR} of lock ${A}, which expired at ${T0 + HOUR}` },
     ]);
     expect(checker.violations).toHaveLength(1);
+  });
+});
+
+describe('checkInvariants with linger, support locks and forced releases', () => {
+  const base = openWithKeys(1);
+  const DAY = 24 * HOUR;
+
+  it('finds nothing in a simulated log with lingering releases, support locks (some overdraft) and forced releases', () => {
+    const random = randomSource(11);
+    const state = initialState(AGREEMENT);
+    const log: LeaseEvent[] = [];
+    const run = (command: LeaseCommand, now: number): void => {
+      for (const event of decide(command, state, now)) {
+        log.push(event);
+        evolve(state, event);
+      }
+    };
+    let now = T0;
+    run({ type: 'OpenAgreement', data: { agreementId: AGREEMENT, name: 'Sim', licenses: 2, lingerMs: 5 * MINUTE, bounds: { minMs: MINUTE, defaultMs: 10 * MINUTE, maxMs: HOUR } }, metadata: { requestId: 'open' } }, now);
+    for (let key = 1; key <= 4; key++) run({ type: 'BindReservedKey', data: { agreementId: AGREEMENT, key: keyOf(key) }, metadata: { requestId: `bind-${key}` } }, now);
+    for (let i = 0; i < 5_000; i++) {
+      now += Math.floor(random() * 2 * MINUTE);
+      const dice = random();
+      // Two sessions per key, so forced-out sessions and fresh ones both show up.
+      const n = 1 + Math.floor(random() * 4);
+      const gateway = holderOf(n, { sessionId: `session-${n}-${Math.floor(random() * 2)}` });
+      const hash = hashOf(Math.floor(random() * 4));
+      const requestId = `r${i}`;
+      if (dice < 0.5) run(acquire(requestId, hash, gateway, Math.floor(random() * HOUR)), now);
+      else if (dice < 0.75) run(release(requestId, hash, gateway), now);
+      else if (dice < 0.82) run({ type: 'IssueSupportLock', data: { agreementId: AGREEMENT, configHash: hash, key: gateway.key, until: now + Math.floor(random() * 3 * HOUR) + 1, reason: 'sim', issuedBy: 'sim', overdraft: random() < 0.5 }, metadata: { requestId } }, now);
+      else if (dice < 0.88) run({ type: 'ForceReleaseLock', data: { agreementId: AGREEMENT, configHash: hash, reason: 'sim', releasedBy: 'sim' }, metadata: { requestId } }, now);
+      else if (dice < 0.97) run({ type: 'ExpireLocks', data: { agreementId: AGREEMENT }, metadata: { requestId } }, now);
+      else run({ type: 'ChangeAgreement', data: { agreementId: AGREEMENT, licenses: Math.floor(random() * 4), lingerMs: Math.floor(random() * 3) * MINUTE }, metadata: { requestId } }, now);
+    }
+    const seen = (predicate: (event: LeaseEvent) => boolean): boolean => log.some(predicate);
+    // The simulation did reach each case the rules are about.
+    expect(seen((e) => e.type === 'LockReleased' && e.data.keptUntil !== undefined)).toBe(true);
+    expect(seen((e) => e.type === 'SupportLockIssued' && e.data.overdraft)).toBe(true);
+    expect(seen((e) => e.type === 'LockForceReleased' && e.data.holders.length > 0)).toBe(true);
+    expect(seen((e) => e.type === 'RequestDenied' && e.data.reason === 'lock_released_by_operator')).toBe(true);
+    expect(seen((e) => e.type === 'RequestDenied' && e.data.reason === 'lock_not_held')).toBe(true);
+    expect(checkInvariants(log)).toEqual([]);
+  });
+
+  it('accepts a support lock beyond the licenses only when it is recorded as overdraft', () => {
+    const full = [...base, granted(meta('r1', T0), A, gw1, T0 + HOUR)];
+    expect(rulesOf([...full, supportIssued(meta('s1', T0), B, keyOf(2), T0 + DAY, { overdraft: true })])).toEqual([]);
+    expect(rulesOf([...full, supportIssued(meta('s1', T0), B, keyOf(2), T0 + DAY)])).toEqual(['licenses_exceeded']);
+    // Overdraft recorded where the licenses were not exceeded is a false record.
+    expect(rulesOf([...base, supportIssued(meta('s1', T0), B, keyOf(2), T0 + DAY, { overdraft: true })])).toEqual(['lock_consistency']);
+    // After an overdraft, an ordinary grant beyond the licenses is still flagged.
+    expect(rulesOf([...full, supportIssued(meta('s1', T0), B, keyOf(2), T0 + DAY, { overdraft: true }), granted(meta('r2', T0), C, gw3, T0 + HOUR)])).toEqual(['licenses_exceeded']);
+  });
+
+  it('flags a support lock outside (now, now + 30 days], for an unbound key, or on a closed agreement', () => {
+    expect(rulesOf([...base, supportIssued(meta('s1', T0), A, keyOf(1), T0)])).toEqual(['lock_consistency']);
+    expect(rulesOf([...base, supportIssued(meta('s1', T0), A, keyOf(1), T0 + 31 * DAY)])).toEqual(['lock_consistency']);
+    expect(rulesOf([...base, supportIssued(meta('s1', T0), A, keyOf(9), T0 + DAY)])).toEqual(['agreement_consistency']);
+    expect(rulesOf([...base, closed(meta('c1', T0)), supportIssued(meta('s1', T0), A, keyOf(1), T0 + DAY)])).toEqual(['agreement_consistency']);
+  });
+
+  it('flags a release whose linger does not follow the agreement', () => {
+    const lingering = [...openWithKeys(1, 3, undefined, 10 * MINUTE), granted(meta('r1', T0), A, gw1, T0 + HOUR)];
+    expect(rulesOf([...lingering, released(meta('r2', T0), A, gw1, false, T0 + 10 * MINUTE)])).toEqual([]);
+    expect(rulesOf([...lingering, released(meta('r2', T0), A, gw1, true)])).toEqual(['lock_consistency']);
+    expect(rulesOf([...lingering, released(meta('r2', T0), A, gw1, false, T0 + HOUR)])).toEqual(['lock_consistency']);
+    expect(rulesOf([...base, granted(meta('r1', T0), A, gw1, T0 + HOUR), released(meta('r2', T0), A, gw1, false, T0 + MINUTE)])).toEqual(['lock_consistency']);
+  });
+
+  it('flags renewing or re-granting to a session ops released by force, and a forced release of a lock that is not live', () => {
+    const forced = [...base, granted(meta('r1', T0), A, gw1, T0 + HOUR), forceReleased(meta('f1', T0), A, [gw1], T0 + HOUR)];
+    expect(rulesOf([...forced, granted(meta('r2', T0 + MINUTE), A, gw1, T0 + HOUR)])).toEqual(['lock_consistency']);
+    expect(rulesOf([...forced, granted(meta('r2', T0 + MINUTE), A, holderOf(1, { sessionId: 'fresh' }), T0 + HOUR)])).toEqual([]);
+    expect(rulesOf([...forced, granted(meta('r2', T0 + HOUR), A, gw1, T0 + 2 * HOUR)])).toEqual([]);
+    expect(rulesOf([...base, forceReleased(meta('f1', T0), A, [], T0 + HOUR)])).toEqual(['lock_consistency']);
+    expect(rulesOf([...base, granted(meta('r1', T0), A, gw1, T0 + HOUR), forceReleased(meta('f1', T0), A, [gw2], T0 + HOUR)])).toEqual(['lock_consistency']);
   });
 });

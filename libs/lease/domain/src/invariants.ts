@@ -2,15 +2,18 @@ import { evolve, unreachable } from './decider';
 import { isKeyEvent, type KeyEvent, type LeaseEvent, type LedgerEvent } from './events';
 import { evolveKey, initialKeyState, type KeyReservationState } from './key-reservation';
 import { lockKeyOf } from './lock-key';
-import { holderCount, holdsLock, initialState, liveLockCount, type AgreementState } from './state';
-import type { AgreementId, RequestId } from './values';
+import { forcedReleaseOf, holderCount, holdersOf, holdsLock, initialState, keptUntilAfterLastRelease, liveLockCount, sameHolder, type AgreementState } from './state';
+import { SUPPORT_LOCK_MAX_MS, type AgreementId, type Holder, type RequestId } from './values';
 
 export type InvariantRule =
   /** Event times went back within one agreement. */
   | 'time_order'
   /** A request id shows up in two decisions (events not adjacent, different times or agreements). */
   | 'request_decided_once'
-  /** A grant left more live locks than licenses (lowering licenses later is fine: it revokes nothing). */
+  /**
+   * A grant left more live locks than licenses (lowering licenses later is fine: it revokes nothing),
+   * unless it is a support lock recorded as overdraft.
+   */
   | 'licenses_exceeded'
   /** A renewal of a lock that was not live at the renewal's time. */
   | 'renewal_of_dead_lock'
@@ -186,6 +189,7 @@ export class LeaseInvariantChecker {
       case 'LockGranted': {
         if (state.status !== 'open') report('agreement_consistency', `lock granted while the agreement is ${state.status}`);
         if (!state.keys.has(event.data.holder.key)) report('agreement_consistency', 'lock granted to a key that is not bound');
+        this.checkNotForcedOut(state, event.data.configHash, event.data.holder, at, report);
         if (event.data.expiresAt <= at) report('lock_consistency', `lock granted already expired (expiresAt ${event.data.expiresAt} <= ${at})`);
         const existing = state.locks.get(lockKeyOf(event.data.configHash));
         if (existing) {
@@ -203,6 +207,7 @@ export class LeaseInvariantChecker {
       case 'LockRenewed': {
         if (state.status !== 'open') report('agreement_consistency', `lock renewed while the agreement is ${state.status}`);
         if (!state.keys.has(event.data.holder.key)) report('agreement_consistency', 'lock renewed by a key that is not bound');
+        this.checkNotForcedOut(state, event.data.configHash, event.data.holder, at, report);
         const lock = state.locks.get(lockKeyOf(event.data.configHash));
         if (!lock) report('renewal_of_dead_lock', `renewal of lock ${event.data.configHash}, which is not recorded`);
         else if (lock.expiresAt <= at) report('renewal_of_dead_lock', `renewal at ${at} of lock ${event.data.configHash}, which expired at ${lock.expiresAt}`);
@@ -218,8 +223,25 @@ export class LeaseInvariantChecker {
           return;
         }
         if (lock.expiresAt <= at) report('lock_consistency', `release at ${at} of lock ${event.data.configHash}, which expired at ${lock.expiresAt}`);
-        const freed = holderCount(lock) === 1;
-        if (event.data.freed !== freed) report('lock_consistency', `release says freed=${event.data.freed}, but ${holderCount(lock)} holder(s) held the lock`);
+        // The last holder frees the lock, or leaves it counted until the linger or support grant ends.
+        const keptUntil = holderCount(lock) === 1 && lock.kind === 'held' ? keptUntilAfterLastRelease(lock, at, state.lingerMs) : undefined;
+        const freed = holderCount(lock) === 1 && keptUntil === undefined;
+        if (event.data.freed !== freed || event.data.keptUntil !== keptUntil) {
+          report('lock_consistency', `release says freed=${event.data.freed}, keptUntil=${event.data.keptUntil}, but ${holderCount(lock)} holder(s) held the lock (freed=${freed}, keptUntil=${keptUntil})`);
+        }
+        return;
+      }
+      case 'SupportLockIssued':
+        this.checkSupportLock(state, event, report);
+        return;
+      case 'LockForceReleased': {
+        const lock = state.locks.get(lockKeyOf(event.data.configHash));
+        if (!lock || lock.expiresAt <= at) {
+          report('lock_consistency', `forced release at ${at} of lock ${event.data.configHash}, which is not live`);
+          return;
+        }
+        if (event.data.expiresAt !== lock.expiresAt) report('lock_consistency', `forced release says the lock expires at ${event.data.expiresAt}, the lock's expiry is ${lock.expiresAt}`);
+        if (!sameHolders(event.data.holders, holdersOf(lock))) report('lock_consistency', `forced release of lock ${event.data.configHash} names other holders than the lock has`);
         return;
       }
       case 'LockExpired': {
@@ -235,6 +257,28 @@ export class LeaseInvariantChecker {
         unreachable(event);
     }
   }
+
+  private checkNotForcedOut(state: AgreementState, configHash: string, holder: Holder, at: number, report: (rule: InvariantRule, message: string) => void): void {
+    if (forcedReleaseOf(state, configHash, holder, at)) report('lock_consistency', `lock ${configHash} taken by a gateway process whose lock ops released by force`);
+  }
+
+  private checkSupportLock(state: AgreementState, event: Extract<LeaseEvent, { type: 'SupportLockIssued' }>, report: (rule: InvariantRule, message: string) => void): void {
+    const { configHash, key, until, overdraft } = event.data;
+    const at = event.metadata.at;
+    if (state.status !== 'open') report('agreement_consistency', `support lock issued while the agreement is ${state.status}`);
+    if (!state.keys.has(key)) report('agreement_consistency', 'support lock issued for a key that is not bound');
+    if (until <= at || until - at > SUPPORT_LOCK_MAX_MS) report('lock_consistency', `support lock until ${until} is not within (${at}, ${at + SUPPORT_LOCK_MAX_MS}]`);
+    const existing = state.locks.get(lockKeyOf(configHash));
+    if (existing && existing.expiresAt <= at) report('lock_consistency', `support lock ${configHash} issued over an expired lock without its LockExpired`);
+    // On a live lock the license is counted already; otherwise only a recorded overdraft may exceed the licenses.
+    const exceeded = !(existing && existing.expiresAt > at) && liveLockCount(state, at) + 1 > state.licenses;
+    if (exceeded && !overdraft) report('licenses_exceeded', `${liveLockCount(state, at) + 1} live locks after the support lock, ${state.licenses} licenses, not recorded as overdraft`);
+    if (overdraft && !exceeded) report('lock_consistency', `support lock ${configHash} recorded as overdraft, but it did not exceed the licenses`);
+  }
+}
+
+function sameHolders(a: readonly Holder[], b: readonly Holder[]): boolean {
+  return a.length === b.length && a.every((holder) => b.some((other) => sameHolder(holder, other)));
 }
 
 /** Every violation in `events`, including the end-of-log checks. */

@@ -3,10 +3,16 @@ import type { ConfigHash, DenialReason, EpochMs } from './values';
 
 /** What to answer the requester, derived from the events of its one decision. */
 export type LeaseOutcome =
-  /** The requester holds the lock until `expiresAt` (new lock: renewed=false; existing: true). */
-  | { readonly kind: 'granted'; readonly configHash: ConfigHash; readonly expiresAt: EpochMs; readonly renewed: boolean }
-  /** The requester's share is gone; `freed` when it was the last holder. */
-  | { readonly kind: 'released'; readonly configHash: ConfigHash; readonly freed: boolean }
+  /**
+   * The requester holds the lock until `expiresAt` (new lock: renewed=false; existing: true). For a
+   * support lock, `expiresAt` is the support token's expiry and `overdraft` says it exceeded the licenses.
+   */
+  | { readonly kind: 'granted'; readonly configHash: ConfigHash; readonly expiresAt: EpochMs; readonly renewed: boolean; readonly overdraft?: boolean }
+  /**
+   * The requester's share is gone (or ops freed the whole lock); `freed` when the license is free
+   * again, else `keptUntil` when the lock still counts until then (linger, support grant).
+   */
+  | { readonly kind: 'released'; readonly configHash: ConfigHash; readonly freed: boolean; readonly keptUntil?: EpochMs }
   | { readonly kind: 'denied'; readonly reason: DenialReason; readonly message: string }
   /** Anything else that succeeded, including idempotent no-ops that wrote no event. */
   | { readonly kind: 'accepted' };
@@ -28,8 +34,14 @@ export function outcomeOf(events: readonly LedgerEvent[]): LeaseOutcome {
       case 'LockGranted':
       case 'LockRenewed':
         return { kind: 'granted', configHash: event.data.configHash, expiresAt: event.data.expiresAt, renewed: event.type === 'LockRenewed' };
-      case 'LockReleased':
-        return { kind: 'released', configHash: event.data.configHash, freed: event.data.freed };
+      case 'LockReleased': {
+        const { configHash, freed, keptUntil } = event.data;
+        return { kind: 'released', configHash, freed, ...(keptUntil === undefined ? {} : { keptUntil }) };
+      }
+      case 'SupportLockIssued':
+        return { kind: 'granted', configHash: event.data.configHash, expiresAt: event.data.until, renewed: false, overdraft: event.data.overdraft };
+      case 'LockForceReleased':
+        return { kind: 'released', configHash: event.data.configHash, freed: true };
       default:
         break;
     }

@@ -25,10 +25,13 @@ import {
   closed,
   deniedAcquire,
   expired,
+  forceReleased,
+  forceRelease,
   granted,
   hashOf,
   holderOf,
   HOUR,
+  issueSupport,
   keyOf,
   keyReleased,
   meta,
@@ -41,6 +44,7 @@ import {
   reserved,
   reserveKey,
   revoked,
+  supportIssued,
   T0,
 } from './testing/fixtures';
 
@@ -58,7 +62,14 @@ const everyEvent: LeaseEvent[] = [
   granted(m, A, gw, T0 + HOUR),
   renewed(m, A, gw, T0 + 2 * HOUR),
   released(m, A, gw, true),
+  released(m, A, gw, false, T0 + HOUR),
+  opened(m, 3, { minMs: 1, defaultMs: 2, maxMs: 3 }, 'Lingering', 30_000),
+  supportIssued(m, A, keyOf(1), T0 + HOUR, { overdraft: true }),
+  forceReleased(m, A, [gw, holderOf(2)], T0 + HOUR),
+  forceReleased(m, A, [], T0 + HOUR),
   expired(m, A, T0),
+  deniedAcquire(m, 'lock_not_held', 'not held', gw, A, 'ReleaseLock'),
+  deniedAcquire(m, 'lock_released_by_operator', 'released by operator bob: config replaced', gw, A),
   deniedAcquire(m, 'no_available_licenses', 'all 3 licenses are held', gw, A),
   { type: 'RequestDenied', data: { agreementId: AGREEMENT, reason: 'invalid_command', command: 'CloseAgreement', message: 'agreement does not exist' }, metadata: m },
 ];
@@ -74,6 +85,9 @@ const everyCommand: LeaseCommand[] = [
   acquire('r', A, gw, HOUR),
   acquire('r', A, gw),
   release('r', A, gw),
+  issueSupport('r', A, keyOf(1), T0 + HOUR, { overdraft: true }),
+  forceRelease('r', A),
+  { type: 'ChangeAgreement', data: { agreementId: AGREEMENT, lingerMs: 60_000 }, metadata: { requestId: 'r' } },
   { type: 'ExpireLocks', data: { agreementId: AGREEMENT }, metadata: { requestId: 'r' } },
 ];
 
@@ -146,9 +160,18 @@ describe('command serialization', () => {
     ['a missing holder', withField(release('r', A, gw), ['data', 'holder'], undefined), /data\.holder/],
     ['licenses as text', { type: 'OpenAgreement', data: { agreementId: AGREEMENT, name: 'Acme', licenses: '3' }, metadata: { requestId: 'r' } }, /data\.licenses/],
     ['an unknown type', { type: 'StealLock', data: {}, metadata: { requestId: 'r' } }, /unknown type "StealLock"; expected one of OpenAgreement, /],
+    ['a support lock without its overdraft flag', withField(issueSupport('r', A, keyOf(1), T0), ['data', 'overdraft'], undefined), /data\.overdraft/],
+    ['a support lock for a malformed key', withField(issueSupport('r', A, keyOf(1), T0), ['data', 'key'], 'gw-1'), /data\.key/],
+    ['a forced release with a reason of 501 characters', withField(forceRelease('r', A), ['data', 'reason'], 'x'.repeat(501)), /data\.reason/],
   ])('rejects %s', (_label, json, message) => {
     expect(() => parseLeaseCommand(json)).toThrow(LeaseParseError);
     expect(() => parseLeaseCommand(json)).toThrow(message);
+  });
+
+  it('reads agreements written before linger existed as lingering 0 (the field is absent)', () => {
+    const older = { type: 'AgreementOpened', data: { agreementId: AGREEMENT, name: 'Acme', licenses: 1, bounds: { minMs: 1, defaultMs: 2, maxMs: 3 } }, metadata: m };
+    expect(parseLeaseEvent(older)).toEqual(older);
+    expect(() => parseLeaseEvent(withField(older, ['data', 'lingerMs'], -1))).toThrow(/data\.lingerMs/);
   });
 
   it('takes the request time as optional metadata: commands without it (older writers, ops) still decode', () => {

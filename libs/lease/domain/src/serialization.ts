@@ -15,6 +15,8 @@ export class LeaseParseError extends Error {
 }
 
 const CONFIG_HASH = /^[0-9a-f]{64}$/;
+/** Ops notes (a reason, who did it) are for people and land in every reader of the log: kept short. */
+export const MAX_NOTE_LENGTH = 500;
 const GATEWAY_KEY = /^[A-Za-z0-9+/]{43}=$/;
 
 export function isConfigHash(value: string): boolean {
@@ -32,7 +34,8 @@ const configHash = z.string().regex(CONFIG_HASH, 'must be a SHA-256 config hash:
 const gatewayKey = z.string().regex(GATEWAY_KEY, 'must be a gateway public key: standard base64 of 32 bytes');
 const holder = z.object({ key: gatewayKey, hostname: text, processId: z.int().min(0), sessionId: text });
 const bounds = z.object({ minMs: z.int().positive(), maxMs: z.int().positive(), defaultMs: z.int().positive() });
-const reason = z.enum(['no_license_agreement', 'no_available_licenses', 'invalid_command']);
+const reason = z.enum(['no_license_agreement', 'no_available_licenses', 'invalid_command', 'lock_not_held', 'lock_released_by_operator']);
+const lingerMs = z.int().min(0).optional();
 const eventMetadata = z.object({ requestId: text, at: epochMs });
 
 function eventOf<Type extends string, Data extends z.ZodRawShape>(type: Type, data: Data) {
@@ -40,15 +43,17 @@ function eventOf<Type extends string, Data extends z.ZodRawShape>(type: Type, da
 }
 
 const eventSchemas = {
-  AgreementOpened: eventOf('AgreementOpened', { agreementId, name: text, licenses: z.int().min(0), bounds }),
-  AgreementChanged: eventOf('AgreementChanged', { agreementId, name: text, licenses: z.int().min(0), bounds }),
+  AgreementOpened: eventOf('AgreementOpened', { agreementId, name: text, licenses: z.int().min(0), bounds, lingerMs }),
+  AgreementChanged: eventOf('AgreementChanged', { agreementId, name: text, licenses: z.int().min(0), bounds, lingerMs }),
   AgreementClosed: eventOf('AgreementClosed', { agreementId }),
   KeyBindRequested: eventOf('KeyBindRequested', { agreementId, key: gatewayKey }),
   KeyBound: eventOf('KeyBound', { agreementId, key: gatewayKey }),
   KeyRevoked: eventOf('KeyRevoked', { agreementId, key: gatewayKey }),
   LockGranted: eventOf('LockGranted', { agreementId, configHash, holder, expiresAt: epochMs }),
   LockRenewed: eventOf('LockRenewed', { agreementId, configHash, holder, expiresAt: epochMs }),
-  LockReleased: eventOf('LockReleased', { agreementId, configHash, holder, freed: z.boolean() }),
+  LockReleased: eventOf('LockReleased', { agreementId, configHash, holder, freed: z.boolean(), keptUntil: epochMs.optional() }),
+  SupportLockIssued: eventOf('SupportLockIssued', { agreementId, configHash, key: gatewayKey, until: epochMs, issuedBy: text, reason: text, overdraft: z.boolean() }),
+  LockForceReleased: eventOf('LockForceReleased', { agreementId, configHash, holders: z.array(holder).readonly(), expiresAt: epochMs, releasedBy: text, reason: text }),
   LockExpired: eventOf('LockExpired', { agreementId, configHash, expiredAt: epochMs }),
   // Denials echo what the requester sent, which may be malformed: key and hash are kept as text.
   RequestDenied: eventOf('RequestDenied', {
@@ -77,12 +82,13 @@ function commandOf<Type extends string, Data extends z.ZodRawShape>(type: Type, 
 }
 
 const commandSchemas = {
-  OpenAgreement: commandOf('OpenAgreement', { agreementId, name: z.string(), licenses: z.number(), bounds: partialBounds.optional() }),
+  OpenAgreement: commandOf('OpenAgreement', { agreementId, name: z.string(), licenses: z.number(), bounds: partialBounds.optional(), lingerMs: z.number().optional() }),
   ChangeAgreement: commandOf('ChangeAgreement', {
     agreementId,
     name: z.string().optional(),
     licenses: z.number().optional(),
     bounds: partialBounds.optional(),
+    lingerMs: z.number().optional(),
   }),
   CloseAgreement: commandOf('CloseAgreement', { agreementId }),
   BindKey: commandOf('BindKey', { agreementId, key: gatewayKey }),
@@ -90,6 +96,17 @@ const commandSchemas = {
   RevokeKey: commandOf('RevokeKey', { agreementId, key: gatewayKey }),
   AcquireLock: commandOf('AcquireLock', { agreementId, configHash, holder: strictHolder, requestedPeriodMs: z.number().optional() }),
   ReleaseLock: commandOf('ReleaseLock', { agreementId, configHash, holder: strictHolder }),
+  // Reason and issuer are checked by the decider (not empty), so a bad one is a recorded denial.
+  IssueSupportLock: commandOf('IssueSupportLock', {
+    agreementId,
+    configHash,
+    key: gatewayKey,
+    until: z.number(),
+    reason: z.string().max(MAX_NOTE_LENGTH),
+    issuedBy: z.string().max(MAX_NOTE_LENGTH),
+    overdraft: z.boolean(),
+  }),
+  ForceReleaseLock: commandOf('ForceReleaseLock', { agreementId, configHash, reason: z.string().max(MAX_NOTE_LENGTH), releasedBy: z.string().max(MAX_NOTE_LENGTH) }),
   ExpireLocks: commandOf('ExpireLocks', { agreementId }),
 } satisfies { [Type in LeaseCommand['type']]: z.ZodType<Extract<LeaseCommand, { type: Type }>> };
 

@@ -30,7 +30,7 @@ class FakeBus {
   }
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     this.live = options;
-    return { seek: (_topic, partition, offset) => void this.seeks.push([partition, offset]), stop: async () => undefined };
+    return { seek: (_topic, partition, offset) => void this.seeks.push([partition, offset]), state: () => ({ kind: 'reading' }), probe: async () => undefined, stop: async () => undefined };
   }
 }
 

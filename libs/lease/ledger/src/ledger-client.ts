@@ -1,5 +1,5 @@
 import { LeaseCommand, LeaseOutcome } from '@license-ledger/lease-domain';
-import { BatchingPublisher, errorReason, MessageBus, Subscription, Topics } from '@license-ledger/platform-kafka';
+import { BatchContext, BatchingPublisher, errorReason, MessageBus, ReceivedMessage, Subscription, Topics } from '@license-ledger/platform-kafka';
 import { CommandEnvelope, decodeReplyEnvelope, encodeJson } from './records';
 import type { LedgerTopics } from './lease-processor';
 
@@ -15,16 +15,30 @@ export interface LedgerClientOptions {
   readonly topics: LedgerTopics;
   /** This instance's id: replies are keyed by it. Must be unique among running instances. */
   readonly instanceId: string;
+  /** Names this instance's reply reader in logs and dead letters (`<groupPrefix>.replies.<instanceId>`). */
   readonly groupPrefix: string;
   /** Where unreadable replies go (default Topics.deadLetters.name). */
   readonly deadLetterTopic?: string;
 }
 
+/** How a client's replies are read: by its id (their key), named after it, unreadable ones dead-lettered. */
+export interface ReplyReader {
+  readonly key: string;
+  readonly name: string;
+  readonly deadLetterTopic: string;
+}
+
+/** The reply reader of a client with these options (for a service that reads its replies itself and calls receive()). */
+export function replyReader(options: Pick<LedgerClientOptions, 'instanceId' | 'groupPrefix' | 'deadLetterTopic'>): ReplyReader {
+  return { key: options.instanceId, name: `${options.groupPrefix}.replies.${options.instanceId}`, deadLetterTopic: options.deadLetterTopic ?? Topics.deadLetters.name };
+}
+
 /**
  * Sends commands to the lease ledger and waits for their outcomes. Replies come back on the
- * replies topic keyed by this instance's id, read through a consumer group of its own: no other
- * member shares it, so no rebalance of the lease service (or of other clients) can take a reply
- * away, unlike request/reply schemes that bind replies to a shared group's partitions.
+ * replies topic keyed by this instance's id, so they all land on one partition, which this
+ * instance alone reads (assigned, no consumer group): no rebalance of the lease service or of other
+ * clients can take a reply away, unlike request/reply schemes that bind replies to a shared group's
+ * partitions. Other instances whose ids hash to the same partition read it too; each takes its own.
  */
 export class LedgerClient {
   private readonly pending = new Map<string, (outcome: LeaseOutcome) => void>();
@@ -36,34 +50,46 @@ export class LedgerClient {
     this.outbox = new BatchingPublisher(options.bus, options.topics.commands);
   }
 
+  /**
+   * Reads this instance's reply partition from its current end, so every reply to a command sent
+   * after start() resolves is seen. (A service reads it through the bus transport instead and hands
+   * the replies to receive().)
+   */
   async start(): Promise<void> {
-    const { bus, topics, instanceId, groupPrefix } = this.options;
-    this.subscription = await bus.subscribe({
-      groupId: `${groupPrefix}.replies.${instanceId}`,
-      topics: [topics.replies],
-      fromBeginning: false,
-      commit: 'none',
+    const { bus, topics } = this.options;
+    const { key, name, deadLetterTopic } = replyReader(this.options);
+    const partition = await bus.partitionOf(topics.replies, key);
+    this.subscription = await bus.assign({
+      name,
+      topic: topics.replies,
+      partitions: [{ partition, from: 'end' }],
       maxWaitMs: 50,
-      deadLetter: { topic: this.options.deadLetterTopic ?? Topics.deadLetters.name },
-      onMessages: async (messages, batch) => {
-        for (const message of messages) {
-          if (message.key !== instanceId) continue;
-          let reply;
-          try {
-            reply = decodeReplyEnvelope(message.value);
-          } catch (error) {
-            // Nobody can be waiting for an answer nobody can read: keep it and read on.
-            batch.deadLetter(message, `malformed reply: ${errorReason(error)}`);
-            continue;
-          }
-          this.pending.get(reply.requestId)?.(reply.outcome);
-        }
-      },
+      deadLetter: { topic: deadLetterTopic },
+      onMessages: async (messages, batch) => this.receive(messages, batch),
     });
   }
 
   async stop(): Promise<void> {
     await this.subscription?.stop();
+  }
+
+  /**
+   * Settles the requests these replies answer. Replies to other instances (sharing the partition)
+   * and to requests no longer waited for (timed out) are dropped; unreadable ones are dead-lettered.
+   */
+  receive(messages: readonly ReceivedMessage[], batch: Pick<BatchContext, 'deadLetter'>): void {
+    for (const message of messages) {
+      if (message.key !== this.options.instanceId) continue;
+      let reply;
+      try {
+        reply = decodeReplyEnvelope(message.value);
+      } catch (error) {
+        // Nobody can be waiting for an answer nobody can read: keep it and read on.
+        batch.deadLetter(message, `malformed reply: ${errorReason(error)}`);
+        continue;
+      }
+      this.pending.get(reply.requestId)?.(reply.outcome);
+    }
   }
 
   /**

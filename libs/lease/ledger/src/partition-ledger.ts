@@ -59,7 +59,10 @@ interface Remembered {
 export class PartitionLedger {
   /** Offset of the next record to apply; every record below it is already in the state. */
   nextOffset = 0n;
-  /** Set while this instance owns and writes the partition: its state is ahead of the log's reader. */
+  /**
+   * Set while this instance owns and writes the partition: its state is ahead of the log's reader.
+   * The processor keeps it in step with the partition's ownership state (isAheadOfLog).
+   */
   ownerWriting = false;
   readonly agreements = new Map<AgreementId, AgreementState>();
   readonly keys = new Map<GatewayKey, KeyReservationState>();

@@ -192,6 +192,41 @@ async function grantLock(tx: Tx, agreementId: string, configHash: string, holder
   });
 }
 
+/** The last holder's release frees the lock, or keeps it until `keptUntil` (lingering, or kept by a live support grant). */
+async function applyReleased(tx: Tx, event: Extract<LeaseEvent, { type: 'LockReleased' }>): Promise<void> {
+  const { agreementId, configHash, holder, keptUntil } = event.data;
+  await tx.lockHolder.deleteMany({ where: holderKey(agreementId, configHash, holder) });
+  if ((await tx.lockHolder.count({ where: { agreementId, configHash } })) > 0) return;
+  if (keptUntil === undefined) {
+    await tx.liveLock.deleteMany({ where: { agreementId, configHash } });
+    return;
+  }
+  const at = new Date(event.metadata.at);
+  await tx.liveLock.updateMany({ where: { agreementId, configHash }, data: { expiresAt: new Date(keptUntil), releasedAt: at } });
+  // A support grant that has run out no longer keeps the lock: it merely lingers (as in the domain).
+  await tx.liveLock.updateMany({ where: { agreementId, configHash, supportUntil: { lte: at } }, data: noSupport });
+}
+
+const noSupport = { supportKey: null, supportUntil: null, supportIssuedBy: null, supportReason: null, supportOverdraft: false };
+
+/** Locks the hash anew, or keeps a live lock at least until `until`, holding the longer of two grants. */
+async function applySupportIssued(tx: Tx, event: Extract<LeaseEvent, { type: 'SupportLockIssued' }>): Promise<void> {
+  const { agreementId, configHash, key, until, issuedBy, reason, overdraft } = event.data;
+  const at = new Date(event.metadata.at);
+  const grant = { supportKey: key, supportUntil: new Date(until), supportIssuedBy: issuedBy, supportReason: reason, supportOverdraft: overdraft };
+  const lock = await tx.liveLock.findUnique({ where: { agreementId_configHash: { agreementId, configHash } } });
+  if (!lock || lock.expiresAt <= at) {
+    await tx.liveLock.deleteMany({ where: { agreementId, configHash } });
+    await tx.liveLock.create({ data: { agreementId, configHash, grantedAt: at, expiresAt: new Date(until), ...grant } });
+    return;
+  }
+  const keepsOlder = lock.supportUntil !== null && lock.supportUntil.getTime() > until;
+  await tx.liveLock.update({
+    where: { agreementId_configHash: { agreementId, configHash } },
+    data: { expiresAt: new Date(Math.max(lock.expiresAt.getTime(), until)), ...(keepsOlder ? {} : grant) },
+  });
+}
+
 async function applyEvent(tx: Tx, event: LedgerEvent): Promise<void> {
   const at = new Date(event.metadata.at);
   const { agreementId } = event.data;
@@ -205,6 +240,7 @@ async function applyEvent(tx: Tx, event: LedgerEvent): Promise<void> {
         minPeriodMs: BigInt(bounds.minMs),
         maxPeriodMs: BigInt(bounds.maxMs),
         defaultPeriodMs: BigInt(bounds.defaultMs),
+        lingerMs: BigInt(event.data.lingerMs ?? 0),
         status: 'open' as const,
         updatedAt: at,
       };
@@ -243,16 +279,15 @@ async function applyEvent(tx: Tx, event: LedgerEvent): Promise<void> {
       });
       return;
     }
-    case 'LockReleased': {
-      const { configHash, holder } = event.data;
-      await tx.lockHolder.deleteMany({ where: holderKey(agreementId, configHash, holder) });
-      // The lock frees with its last holder.
-      if ((await tx.lockHolder.count({ where: { agreementId, configHash } })) === 0) {
-        await tx.liveLock.deleteMany({ where: { agreementId, configHash } });
-      }
+    case 'LockReleased':
+      await applyReleased(tx, event);
       return;
-    }
+    case 'SupportLockIssued':
+      await applySupportIssued(tx, event);
+      return;
+    case 'LockForceReleased':
     case 'LockExpired':
+      // A forced release frees at once; the holders it refuses are the ledger's to remember, not shown here.
       await tx.liveLock.deleteMany({ where: { agreementId, configHash: event.data.configHash } });
       return;
     // In the history (ledger_event) only. The key's own stream (reserved, refused, released) is

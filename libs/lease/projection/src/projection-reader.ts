@@ -2,8 +2,10 @@ import {
   AgreementState,
   EpochMs,
   Holder,
+  LockKind,
   LockPeriodBounds,
   locksOf,
+  SupportGrant,
 } from '@license-ledger/lease-domain';
 import { PrismaClient } from '@license-ledger/platform-database';
 
@@ -13,9 +15,14 @@ export interface ProjectedHolder extends Holder {
 
 export interface ProjectedLock {
   readonly configHash: string;
+  /** As in the domain: held (has holders), support (kept by a support grant) or lingering. */
+  readonly kind: LockKind;
   readonly grantedAt: EpochMs;
   readonly expiresAt: EpochMs;
   readonly holders: readonly ProjectedHolder[];
+  /** When the last holder released a lingering lock. */
+  readonly releasedAt?: EpochMs;
+  readonly support?: SupportGrant;
 }
 
 export interface ProjectedAgreement {
@@ -23,6 +30,7 @@ export interface ProjectedAgreement {
   readonly name: string;
   readonly licenses: number;
   readonly bounds: LockPeriodBounds;
+  readonly lingerMs: number;
   readonly status: 'open' | 'closed';
   readonly openedAt: EpochMs;
   readonly updatedAt: EpochMs;
@@ -57,17 +65,33 @@ export async function readProjection(prisma: PrismaClient): Promise<ProjectedAgr
     name: a.name,
     licenses: a.licenses,
     bounds: { minMs: Number(a.minPeriodMs), maxMs: Number(a.maxPeriodMs), defaultMs: Number(a.defaultPeriodMs) },
+    lingerMs: Number(a.lingerMs),
     status: a.status,
     openedAt: a.openedAt.getTime(),
     updatedAt: a.updatedAt.getTime(),
     keys: (keysOf.get(a.id) ?? []).map((k) => k.key),
-    locks: (locksOfAgreement.get(a.id) ?? []).map((l) => ({
-      configHash: l.configHash,
-      grantedAt: l.grantedAt.getTime(),
-      expiresAt: l.expiresAt.getTime(),
-      holders: holdersOfLock.get(`${l.agreementId}\u0000${l.configHash}`) ?? [],
-    })),
+    locks: (locksOfAgreement.get(a.id) ?? []).map((l) => projectedLock(l, holdersOfLock.get(`${l.agreementId}\u0000${l.configHash}`) ?? [])),
   }));
+}
+
+type LockRow = Awaited<ReturnType<PrismaClient['liveLock']['findMany']>>[number];
+
+function projectedLock(row: LockRow, holders: readonly ProjectedHolder[]): ProjectedLock {
+  const { supportKey, supportUntil, supportIssuedBy, supportReason } = row;
+  const support: SupportGrant | undefined =
+    supportKey !== null && supportUntil !== null && supportIssuedBy !== null && supportReason !== null
+      ? { key: supportKey, until: supportUntil.getTime(), issuedBy: supportIssuedBy, reason: supportReason, overdraft: row.supportOverdraft }
+      : undefined;
+  const kind: LockKind = holders.length > 0 ? 'held' : support ? 'support' : 'lingering';
+  return {
+    configHash: row.configHash,
+    kind,
+    grantedAt: row.grantedAt.getTime(),
+    expiresAt: row.expiresAt.getTime(),
+    holders,
+    ...(kind === 'lingering' && row.releasedAt ? { releasedAt: row.releasedAt.getTime() } : {}),
+    ...(support ? { support } : {}),
+  };
 }
 
 /** Projected events per partition: how many, and the highest offset. */
@@ -95,8 +119,8 @@ export function projectionDifferences(folded: Iterable<AgreementState>, projecte
       problems.push(`${about}: in the log but not in the projection`);
       continue;
     }
-    const expected = { status: state.status, name: state.name, licenses: state.licenses, ...state.bounds };
-    const actual = { status: row.status, name: row.name, licenses: row.licenses, ...row.bounds };
+    const expected = { status: state.status, name: state.name, licenses: state.licenses, lingerMs: state.lingerMs, ...state.bounds };
+    const actual = { status: row.status, name: row.name, licenses: row.licenses, lingerMs: row.lingerMs, ...row.bounds };
     for (const field of Object.keys(expected) as Array<keyof typeof expected>) {
       if (expected[field] !== actual[field]) problems.push(`${about}: ${field} is ${JSON.stringify(actual[field])} in the projection, ${JSON.stringify(expected[field])} in the log`);
     }
@@ -108,6 +132,8 @@ export function projectionDifferences(folded: Iterable<AgreementState>, projecte
       if (!projectedLock) problems.push(`${about}: lock ${lock.configHash} is missing from the projection`);
       else if (projectedLock.expiresAt !== lock.expiresAt) problems.push(`${about}: lock ${lock.configHash} expires at ${projectedLock.expiresAt} in the projection, ${lock.expiresAt} in the log`);
       else if (!sameSet(lock.holders.map(holderId), projectedLock.holders.map(holderId))) problems.push(`${about}: lock ${lock.configHash} has different holders`);
+      else if (projectedLock.kind !== lock.kind) problems.push(`${about}: lock ${lock.configHash} is ${projectedLock.kind} in the projection, ${lock.kind} in the log`);
+      else if (JSON.stringify(projectedLock.support ?? null) !== JSON.stringify(lock.support ?? null)) problems.push(`${about}: lock ${lock.configHash} has a different support grant`);
     }
     for (const extra of projectedLocks.keys()) problems.push(`${about}: lock ${extra} is in the projection but not in the log`);
   }

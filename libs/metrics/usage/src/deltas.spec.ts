@@ -1,10 +1,10 @@
-import { CUMULATIVE_FIELDS, DeltaSums, deltaText, parseTelemetry, reportDelta, sampleTelemetryRecord, stateFromArray, stateToArray, type TelemetryReport } from './index';
+import { CUMULATIVE_FIELDS, DeltaSums, deltaText, encodeTelemetryRecord, parseTelemetry, reportDelta, sampleTelemetryRecord, stateFromArray, stateToArray, type TelemetryReport } from './index';
 
 const MAX = 2n ** 63n - 1n;
 const COUNT = CUMULATIVE_FIELDS.length;
 
 function report(values: string, extra: Record<string, unknown> = {}): TelemetryReport {
-  const parsed = parseTelemetry(JSON.stringify(sampleTelemetryRecord({ ...Object.fromEntries(CUMULATIVE_FIELDS.map((f) => [f, values])), ...extra })));
+  const parsed = parseTelemetry(encodeTelemetryRecord(sampleTelemetryRecord({ ...Object.fromEntries(CUMULATIVE_FIELDS.map((f) => [f, values])), ...extra })));
   if (!parsed.ok) throw new Error(parsed.error);
   return parsed.report;
 }

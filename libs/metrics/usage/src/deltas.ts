@@ -1,4 +1,5 @@
-import { CUMULATIVE_FIELDS, type TelemetryReport } from './telemetry-record';
+import { CUMULATIVE_FIELDS } from './telemetry-fields';
+import type { TelemetryReport } from './telemetry-reader';
 
 const COUNT = CUMULATIVE_FIELDS.length;
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;

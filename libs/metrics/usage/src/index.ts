@@ -1,7 +1,12 @@
-export * from './telemetry-record';
-export * from './telemetry-binary';
+export * from './telemetry-fields';
+export * from './telemetry-reader';
+export * from './telemetry-writer';
+export * from './telemetry-json';
 export * from './telemetry-parse';
+export { isoFromNsText, nsToIso } from './telemetry-text';
 export * from './deltas';
 export * from './percentiles';
 export * from './signature';
 export * from './sample-record';
+export { encodeLegacyV2 } from './legacy/legacy-v2-writer';
+export { Decision, TelemetryRecord } from './generated/telemetry_generated';

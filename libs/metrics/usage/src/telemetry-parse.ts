@@ -1,20 +1,21 @@
-import { parseTelemetryV2, parseTelemetryV2Lazy, TELEMETRY_V2_MARKER } from './telemetry-binary';
-import { type ParseResult, parseTelemetryV1 } from './telemetry-record';
+import { translateLegacyTelemetry } from './legacy/legacy-telemetry';
+import { isCurrentTelemetry, parseCurrentTelemetry, type ParseResult } from './telemetry-reader';
 
 /**
- * Parses one Kafka message value of either version, told apart by its first byte: 0x00 is a v2
- * (binary) record; anything else is read as v1 JSON (which starts with `{` or whitespace). Never throws.
+ * Parses one Kafka message value: a version 3 record (its FlatBuffers file identifier), or one of the
+ * older formats still on the topic until 2026-12-08 (legacy/). Never throws. The report refers to
+ * `value` (see TelemetryReport): keep it no longer than its batch.
  */
 export function parseTelemetry(value: Buffer | string): ParseResult {
-  if (typeof value !== 'string' && value.length > 0 && value[0] === TELEMETRY_V2_MARKER) return parseTelemetryV2(value);
-  return parseTelemetryV1(value);
+  try {
+    if (typeof value !== 'string' && isCurrentTelemetry(value)) return parseCurrentTelemetry(value);
+    const legacy = translateLegacyTelemetry(value);
+    return legacy.ok ? parseCurrentTelemetry(legacy.record, legacy.version) : legacy;
+  } catch (error) {
+    // Validation leaves nothing to throw; should a bug, the record is refused, not the batch.
+    return { ok: false, error: `unreadable record: ${error instanceof Error ? error.message : String(error)}` };
+  }
 }
 
-/**
- * parseTelemetry for the sink: the same validation, but a v2 report decodes its rarely read fields
- * on access and refers to `value` (see parseTelemetryV2Lazy): keep it no longer than its batch.
- */
-export function parseTelemetryLazy(value: Buffer | string): ParseResult {
-  if (typeof value !== 'string' && value.length > 0 && value[0] === TELEMETRY_V2_MARKER) return parseTelemetryV2Lazy(value);
-  return parseTelemetryV1(value);
-}
+/** The sink's name for parseTelemetry (every report is read lazily now). */
+export const parseTelemetryLazy = parseTelemetry;

@@ -198,6 +198,46 @@ describe('KafkaJsMessageBus on the real broker', () => {
     expect(again).toEqual(['f']);
   }, 90_000);
 
+  it('assign reads only the partition a key lands on, from its end, in no lasting group', async () => {
+    const topic = `test.bus.${randomUUID()}`;
+    await createTopic(topic, 3);
+    await producerBus.connect();
+    await producerBus.publish(topic, [{ key: 'me', value: Buffer.from('before') }]);
+    const partition = await consumerBus.partitionOf(topic, 'me');
+    const received: ReceivedMessage[] = [];
+    const states: string[] = [];
+    const name = `test-assigned-${randomUUID().slice(0, 8)}`;
+    const reader = await consumerBus.assign({
+      name,
+      topic,
+      partitions: [{ partition, from: 'end' }],
+      onState: (state) => void states.push(state.kind),
+      onMessages: async (messages) => void received.push(...messages),
+    });
+    expect(reader.state()).toEqual({ kind: 'reading' });
+    await reader.probe();
+    const sent = Array.from({ length: 30 }, (_, i) => ({ key: `key-${i}`, value: Buffer.from(`m${i}`) }));
+    await producerBus.publish(topic, [...sent, { key: 'me', value: Buffer.from('after') }]);
+    await waitFor(() => (received.some((m) => m.value.toString('utf8') === 'after') ? true : undefined), 30_000, 'the record after start');
+    const all = await readAll(topic);
+    const expected = all.filter((m) => m.partition === partition && m.value.toString('utf8') !== 'before').map((m) => m.value.toString('utf8'));
+    await waitFor(() => (received.length >= expected.length ? true : undefined), 30_000, 'every record of the partition');
+    expect(received.every((m) => m.partition === partition)).toBe(true);
+    expect(received.map((m) => m.value.toString('utf8'))).toEqual(expected);
+    expect(expected.length).toBeLessThan(all.length);
+    await reader.stop();
+    expect(reader.state()).toEqual({ kind: 'stopped' });
+    expect(states).toEqual(['reading', 'stopped']);
+    const admin = new Kafka({ clientId: 'test-admin', brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      const { groups } = await admin.listGroups();
+      expect(groups.filter((g) => g.groupId.startsWith(name))).toEqual([]);
+    } finally {
+      await admin.disconnect();
+    }
+  }, 90_000);
+
   it('ping fails when no broker is there', async () => {
     const nowhere = new KafkaJsMessageBus({
       clientId: 'test-nowhere',

@@ -2,9 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   Admin,
   Consumer,
-  IHeaders,
   Kafka,
-  KafkaMessage,
   logLevel as KafkaLogLevel,
   LogEntry,
   Message,
@@ -12,6 +10,7 @@ import {
   Producer,
 } from 'kafkajs';
 import {
+  AssignOptions,
   ConsumedOffset,
   MessageBus,
   OutgoingMessage,
@@ -20,11 +19,9 @@ import {
   ProducerFencedError,
   TransactionOutcomeUnknownError,
   ReadRangesOptions,
-  ReceivedMessage,
   SubscribeOptions,
   Subscription,
   TopicMessages,
-  TopicPartition,
   Transaction,
   TransactionalPublisher,
   WrittenBatch,
@@ -34,9 +31,7 @@ import { ClientLogFilter, type ClientLogLevel } from './client-log';
 import { deadLetteredRecord, deadLetterMessage, DeadLetteredRecord } from './dead-letter';
 import { isTransientError } from './transient-errors';
 import { assertKafkajsPatched } from './kafkajs-patch';
-
-/** The least a stock broker allows (group.min.session.timeout.ms): six heartbeats, 1 s apart. */
-const SESSION_TIMEOUT_MS = 6_000;
+import { assignPartitions, ReaderHost, SESSION_TIMEOUT_MS, subscribeGroup, toReceived } from './kafkajs-readers';
 
 export interface KafkaBusLogger {
   error(fields: object, message: string): void;
@@ -55,28 +50,6 @@ export interface KafkaBusOptions {
   readonly onDeadLetter?: (record: DeadLetteredRecord) => void;
   /** First and longest wait between retries of a failing batch (default 100 ms and 5 s). */
   readonly retryBackoffMs?: { readonly initial: number; readonly max: number };
-}
-
-function toHeaders(headers: IHeaders | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    if (value === undefined) continue;
-    const first = Array.isArray(value) ? value[0] : value;
-    if (first !== undefined) out[name] = first.toString();
-  }
-  return out;
-}
-
-function toReceived(topic: string, partition: number, message: KafkaMessage): ReceivedMessage {
-  return {
-    topic,
-    partition,
-    offset: message.offset,
-    timestampMs: Number(message.timestamp),
-    key: message.key === null ? null : message.key.toString('utf8'),
-    value: message.value ?? Buffer.alloc(0),
-    headers: toHeaders(message.headers),
-  };
 }
 
 /** MessageBus over kafkajs: an idempotent producer, consumer groups and an admin client. */
@@ -155,100 +128,35 @@ export class KafkaJsMessageBus implements MessageBus {
     }
   }
 
-  async subscribe(options: SubscribeOptions): Promise<Subscription> {
-    const consumer = this.kafka.consumer({
-      groupId: options.groupId,
-      // After a broker restart the group's old member ids are dead (kafkajs rejoins under a new
-      // one) and the coordinator waits out their sessions before it assigns anything: this bounds
-      // how long a consumer stays unassigned after an outage, and how fast a dead member is replaced.
-      sessionTimeout: SESSION_TIMEOUT_MS,
-      heartbeatInterval: 1_000,
-      rebalanceTimeout: 10_000,
-      maxWaitTimeInMs: options.maxWaitMs ?? 500,
-      ...(options.minBytes === undefined ? {} : { minBytes: options.minBytes }),
-      ...(options.maxBytesPerPartition === undefined ? {} : { maxBytesPerPartition: options.maxBytesPerPartition }),
-      ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
-    });
-    this.consumers.add(consumer);
-    let generation = 0;
-    let assigned: readonly TopicPartition[] = [];
-    let joined: () => void = () => undefined;
-    const firstJoin = new Promise<void>((resolve) => (joined = resolve));
-    // Seeks asked for while kafkajs restarts the consumer (it throws then): applied at the rejoin.
-    const pendingSeeks = new Map<string, { topic: string; partition: number; offset: string }>();
-    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      generation += 1;
-      assigned = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
-        partitions.map((partition) => ({ topic, partition })),
-      );
-      options.onAssignment?.(assigned);
-      for (const seek of pendingSeeks.values()) {
-        if (assigned.some((a) => a.topic === seek.topic && a.partition === seek.partition)) consumer.seek(seek);
-      }
-      pendingSeeks.clear();
-      joined();
-    });
-    try {
-      await consumer.connect();
-      await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning });
-      const commit = options.commit ?? 'after-handler';
-      await consumer.run({
-        autoCommit: commit === 'after-handler',
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: options.partitionsInParallel ?? 1,
-        eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
-          if (!isRunning() || isStale() || batch.messages.length === 0) return;
-          const batchGeneration = generation;
-          const isCurrent = (): boolean => isRunning() && !isStale() && generation === batchGeneration;
-          const received = batch.messages.map((m) => toReceived(batch.topic, batch.partition, m));
-          const runner = new BatchRunner({
-            attempts: options.deadLetter ? (options.deadLetter.attempts ?? 3) : undefined,
-            active: isCurrent,
-            heartbeat,
-            logger: this.options.logger,
-            fields: { group: options.groupId, topic: batch.topic, partition: batch.partition },
-            ...(this.options.retryBackoffMs ? { initialBackoffMs: this.options.retryBackoffMs.initial, maxBackoffMs: this.options.retryBackoffMs.max } : {}),
-            handle: (messages, reportPoison) =>
-              options.onMessages(messages, {
-                topic: batch.topic,
-                partition: batch.partition,
-                isCurrent,
-                deadLetter: (message, reason) => {
-                  if (!options.deadLetter) throw new Error(`subscription of group ${options.groupId} has no dead-letter topic`);
-                  reportPoison(message, reason);
-                },
-              }),
-          });
-          const poison = await runner.run(received);
-          // Given up (stop, rebalance, seek): nothing is resolved, so the batch comes again.
-          if (!poison) return;
-          if (poison.length > 0 && options.deadLetter) {
-            const written = await this.writeDeadLetters(runner, options.deadLetter.topic, options.groupId, poison);
-            if (!written) return;
-          }
-          const last = batch.messages[batch.messages.length - 1];
-          if (last) resolveOffset(last.offset);
-          if (commit === 'after-handler') await commitOffsetsIfNecessary();
-          await heartbeat();
-        },
-      });
-      await firstJoin;
-    } catch (error) {
-      this.consumers.delete(consumer);
-      await consumer.disconnect().catch(() => undefined);
-      throw error;
-    }
+  subscribe(options: SubscribeOptions): Promise<Subscription> {
+    return subscribeGroup(this.readerHost, options);
+  }
+
+  async assign(options: AssignOptions): Promise<Subscription> {
+    const ends = options.partitions.some((p) => p.from === 'end') ? await this.partitionRanges(options.topic) : [];
+    return assignPartitions(this.readerHost, options, new Map(ends.map((range) => [range.partition, range.end])));
+  }
+
+  /** The producers' own partitioner, so the answer is where a keyed send lands. */
+  async partitionOf(topic: string, key: string): Promise<number> {
+    await this.connect();
+    const [metadata] = (await this.admin.fetchTopicMetadata({ topics: [topic] })).topics;
+    const partitions = metadata?.partitions ?? [];
+    if (partitions.length === 0) throw new Error(`topic ${topic} has no partitions`);
+    return Partitioners.DefaultPartitioner()({ topic, partitionMetadata: partitions, message: { key, value: null } });
+  }
+
+  /** What the subscriptions and assignments (kafkajs-readers.ts) use of this bus. */
+  private get readerHost(): ReaderHost {
     return {
-      seek: (topic, partition, offset) => {
-        try {
-          consumer.seek({ topic, partition, offset });
-        } catch {
-          pendingSeeks.set(`${topic}:${partition}`, { topic, partition, offset });
-        }
-      },
-      stop: async () => {
-        await consumer.disconnect();
-        this.consumers.delete(consumer);
+      kafka: this.kafka,
+      logger: this.options.logger,
+      retryBackoffMs: this.options.retryBackoffMs,
+      track: (consumer) => void this.consumers.add(consumer),
+      untrack: (consumer) => void this.consumers.delete(consumer),
+      writeDeadLetters: (runner, topic, group, poison) => this.writeDeadLetters(runner, topic, group, poison),
+      deleteGroup: async (groupId) => {
+        await this.admin.deleteGroups([groupId]);
       },
     };
   }
@@ -340,6 +248,7 @@ export class KafkaJsMessageBus implements MessageBus {
     const delivered = new Map([...ranges].map(([partition, range]) => [partition, range.start]));
     const pending = new Set([...ranges].filter(([, r]) => r.start < r.end).map(([partition]) => partition));
     if (pending.size === 0) return;
+    if (options.signal?.aborted) throw new Error(`read of ${topic} aborted`);
     // kafkajs only consumes through a group: a throw-away one that never commits.
     const groupId = `${this.options.clientId}.read.${randomUUID()}`;
     const consumer = this.kafka.consumer({ groupId, maxWaitTimeInMs: 200, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: 1_000 });
@@ -350,6 +259,8 @@ export class KafkaJsMessageBus implements MessageBus {
       finished = resolve;
       failed = reject;
     });
+    // It may fail while the consumer still connects, before anything awaits it: not unhandled.
+    done.catch(() => undefined);
     const advance = (partition: number, lastOffset: string): void => {
       const range = ranges.get(partition);
       if (!range) return;
@@ -366,6 +277,11 @@ export class KafkaJsMessageBus implements MessageBus {
     consumer.on(consumer.events.GROUP_JOIN, () => {
       for (const [partition, next] of delivered) consumer.seek({ topic, partition, offset: String(next) });
     });
+    const abort = (): void => {
+      pending.clear();
+      failed(new Error(`read of ${topic} aborted`));
+    };
+    options.signal?.addEventListener('abort', abort, { once: true });
     try {
       await consumer.connect();
       await consumer.subscribe({ topics: [topic], fromBeginning: true });
@@ -394,6 +310,7 @@ export class KafkaJsMessageBus implements MessageBus {
       });
       await done;
     } finally {
+      options.signal?.removeEventListener('abort', abort);
       this.consumers.delete(consumer);
       await consumer.disconnect().catch(() => undefined);
       await this.admin.deleteGroups([groupId]).catch(() => undefined);

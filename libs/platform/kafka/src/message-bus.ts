@@ -87,23 +87,15 @@ export interface MessagePublisher {
   publish(topic: string, messages: readonly OutgoingMessage[]): Promise<void>;
 }
 
-export interface SubscribeOptions {
-  /** Consumers sharing a group id share the partitions; each partition has one owner at a time. */
-  readonly groupId: string;
-  readonly topics: readonly string[];
-  /** Where a group with no committed offset starts. */
-  readonly fromBeginning: boolean;
+/** What every reader (a group subscription or an assignment) is given. */
+export interface ReaderOptions {
   /**
-   * Called with messages of one partition, in offset order. Unless `commit` is 'none', offsets are
-   * committed only after it resolves, so a crash re-delivers rather than loses (handlers must be
-   * idempotent: a failed call is retried, and with `deadLetter` parts of the batch are called again).
+   * Called with messages of one partition, in offset order. A subscription whose `commit` is
+   * 'after-handler' commits offsets only after it resolves, so a crash re-delivers rather than loses
+   * (handlers must be idempotent: a failed call is retried, and with `deadLetter` parts of the batch
+   * are called again).
    */
   readonly onMessages: (messages: readonly ReceivedMessage[], batch: BatchContext) => Promise<void>;
-  /**
-   * 'after-handler' (default): the bus commits offsets once onMessages resolves. 'none': never;
-   * for consumers that commit inside a transaction or that always start from the beginning.
-   */
-  readonly commit?: 'after-handler' | 'none';
   /**
    * When onMessages throws, transient failures (database or broker unreachable, deadlocks) are
    * retried with backoff until they pass, whatever this says. Without `deadLetter` every other
@@ -113,12 +105,8 @@ export interface SubscribeOptions {
    * and skipped, so one bad record cannot hold up its partition.
    */
   readonly deadLetter?: DeadLetterPolicy;
-  /** Called after every rebalance with this member's partitions: all it had before are revoked. */
-  readonly onAssignment?: (assigned: readonly TopicPartition[]) => void;
   /** Longest wait for new messages in one fetch; lower means faster stop and lower latency. */
   readonly maxWaitMs?: number;
-  /** How many partitions' batches may be handled at once (each partition stays in order). */
-  readonly partitionsInParallel?: number;
   /**
    * A fetch waits (up to maxWaitMs) until this many bytes are there. Default 1: answer at once.
    * Readers that need no low latency set more, so a busy topic costs a few fetches a second
@@ -131,7 +119,57 @@ export interface SubscribeOptions {
    */
   readonly maxBytesPerPartition?: number;
   readonly maxBytes?: number;
+  /** Called whenever the reader's state changes (readiness; a `failed` reader must be started anew). */
+  readonly onState?: (state: ReaderState) => void;
+  /** Aborting it gives up a subscribe() or assign() still waiting for its first assignment. */
+  readonly signal?: AbortSignal;
 }
+
+export interface SubscribeOptions extends ReaderOptions {
+  /** Consumers sharing a group id share the partitions; each partition has one owner at a time. */
+  readonly groupId: string;
+  readonly topics: readonly string[];
+  /** Where a group with no committed offset starts. */
+  readonly fromBeginning: boolean;
+  /**
+   * 'after-handler' (default): the bus commits offsets once onMessages resolves. 'none': never;
+   * for consumers that commit inside a transaction or that always start from the beginning.
+   */
+  readonly commit?: 'after-handler' | 'none';
+  /** Called after every rebalance with this member's partitions: all it had before are revoked. */
+  readonly onAssignment?: (assigned: readonly TopicPartition[]) => void;
+  /** How many partitions' batches may be handled at once (each partition stays in order). */
+  readonly partitionsInParallel?: number;
+}
+
+/** Where an assignment starts reading a partition: an offset, or `end` (the next record committed). */
+export interface PartitionStart {
+  readonly partition: number;
+  readonly from: string | 'end';
+}
+
+/**
+ * A reader of chosen partitions for this instance alone, like the Java client's assign(): no group
+ * shares them, nothing is committed, and it reads on from where it was after any reconnection.
+ */
+export interface AssignOptions extends ReaderOptions {
+  /** Names the reader in logs and dead letters, where a group id would. */
+  readonly name: string;
+  readonly topic: string;
+  readonly partitions: readonly PartitionStart[];
+}
+
+/** What a reader is doing, from its client's own events (no request). */
+export type ReaderState =
+  /** Connecting or joining; it holds no partitions yet. */
+  | { readonly kind: 'joining' }
+  /** It holds its partitions and fetches. */
+  | { readonly kind: 'reading' }
+  /** Its client failed (e.g. the broker went away) and is starting itself again. */
+  | { readonly kind: 'restarting'; readonly error: unknown }
+  /** Its client failed for good: it reads nothing until it is started anew. */
+  | { readonly kind: 'failed'; readonly error: unknown }
+  | { readonly kind: 'stopped' };
 
 export interface DeadLetterPolicy {
   /** Where skipped records go: Topics.deadLetters in services, a topic of their own in tests. */
@@ -153,6 +191,11 @@ export interface BatchContext extends TopicPartition {
 export interface Subscription {
   /** Moves this member's position in a partition it is assigned (e.g. back to 0 to re-read). */
   seek(topic: string, partition: number, offset: string): void;
+  /** What the reader is doing now. */
+  state(): ReaderState;
+  /** Resolves when the broker coordinating this reader answers it (one request); throws otherwise. */
+  probe(): Promise<void>;
+  /** Leaves the group once the batches being handled are done. */
   stop(): Promise<void>;
 }
 
@@ -173,12 +216,18 @@ export interface ReadRangesOptions {
    * aborted records too, which onMessages never sees (progress bars, "how far am I").
    */
   readonly onPosition?: (partition: number, nextOffset: string) => void;
+  /** Aborting it ends the read at once, rejecting. */
+  readonly signal?: AbortSignal;
 }
 
 export interface MessageBus extends MessagePublisher {
   connect(): Promise<void>;
   /** Resolves once this member has joined its group and holds its first assignment. */
   subscribe(options: SubscribeOptions): Promise<Subscription>;
+  /** Resolves once the reader holds its partitions. */
+  assign(options: AssignOptions): Promise<Subscription>;
+  /** The partition a message with this key lands on when sent without one (the producers' partitioner). */
+  partitionOf(topic: string, key: string): Promise<number>;
   /**
    * A producer whose writes are transactions. Creating it fences (and aborts the open transaction
    * of) any older producer with the same id, so one id per owned partition gives one writer.

@@ -1,8 +1,9 @@
 import type { Server } from 'node:http';
 import { INestApplication, NestApplicationOptions, Type } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { AbstractHttpAdapter, NestFactory } from '@nestjs/core';
 import type { Logger } from '@license-ledger/platform-logging';
 import { NestJsonLogger } from './nest-logger';
+import { connectBusTransport } from './transport/bus-transport.module';
 
 export interface HttpServiceOptions {
   readonly service: string;
@@ -12,6 +13,8 @@ export interface HttpServiceOptions {
   readonly port: number;
   /** Extra Nest options, e.g. httpsOptions or bodyParser: false. */
   readonly nestOptions?: NestApplicationOptions;
+  /** The HTTP platform (e.g. a FastifyAdapter); Express without it. */
+  readonly httpAdapter?: AbstractHttpAdapter;
   /** Extra fields for the "listening" log line. */
   readonly describe?: Record<string, unknown>;
   /** How long connections may idle or dawdle; defaultHttpTimeouts without it. */
@@ -50,23 +53,29 @@ export function applyHttpTimeouts(server: Server, timeouts: HttpTimeouts): void 
 
 /**
  * Creates and starts a service's HTTP server with JSON logs and graceful shutdown: on SIGTERM or
- * SIGINT, Nest stops accepting requests, runs every shutdown hook (consumers leave their group,
- * producers flush, database pools close) and only then exits.
+ * SIGINT, Nest stops accepting requests, stops the bus transport (its readers finish their batches
+ * and leave their groups), runs every shutdown hook (producers flush, database pools close) and
+ * only then exits.
  */
 export async function startHttpService(options: HttpServiceOptions): Promise<INestApplication> {
   const nestOptions = options.nestOptions ?? {};
-  const app = await NestFactory.create(options.module, {
+  const applicationOptions: NestApplicationOptions = {
     logger: new NestJsonLogger(options.logger),
     bufferLogs: false,
     // Clients keep connections alive (gateways renewing, scrapers): without this, shutdown would
     // wait for them forever.
     forceCloseConnections: true,
     ...nestOptions,
-  });
+  };
+  const app = options.httpAdapter
+    ? await NestFactory.create(options.module, options.httpAdapter, applicationOptions)
+    : await NestFactory.create(options.module, applicationOptions);
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   // Before listen, and so before the application's bootstrap hooks: a service may set its own there.
   applyHttpTimeouts(app.getHttpServer() as Server, options.httpTimeouts ?? defaultHttpTimeouts);
   await app.listen(options.port, options.host);
+  // Hybrid: the service's Kafka readers are the bus transport's @EventPattern handlers.
+  await connectBusTransport(app);
   const address = app.getHttpServer().address() as { port: number } | string | null;
   const port = typeof address === 'object' && address !== null ? address.port : options.port;
   const url = `${nestOptions.httpsOptions ? 'https' : 'http'}://${options.host}:${port}`;

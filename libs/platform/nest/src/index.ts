@@ -6,3 +6,4 @@ export * from './metrics';
 export * from './prisma.service';
 export * from './bootstrap';
 export * from './run-service';
+export * from './transport';

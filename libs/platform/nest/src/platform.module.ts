@@ -8,10 +8,11 @@ import {
   NestModule,
   OnApplicationShutdown,
 } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
 import { KafkaJsMessageBus, MessageBus } from '@license-ledger/platform-kafka';
 import type { Logger } from '@license-ledger/platform-logging';
 import { HealthController } from './health.controller';
-import { HttpMetricsMiddleware, MetricsController, MetricsRegistry } from './metrics';
+import { HttpMetricsMiddleware, MetricsController, MetricsRegistry, recordFastifyRequests } from './metrics';
 import { PrismaService } from './prisma.service';
 import { LOGGER, MESSAGE_BUS, PLATFORM_OPTIONS, READINESS_PROBES, ReadinessProbe } from './tokens';
 
@@ -80,7 +81,16 @@ export class PlatformModule implements NestModule {
     };
   }
 
+  constructor(
+    @Inject(HttpAdapterHost) private readonly adapterHost: HttpAdapterHost,
+    @Inject(MetricsRegistry) private readonly metrics: MetricsRegistry,
+  ) {}
+
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(HttpMetricsMiddleware).forRoutes('*path');
+    // Fastify runs Nest middleware on Node's bare request, where the matched route is unknown: its
+    // own hook records instead (and without middleware, Fastify needs no middleware layer at all).
+    const adapter = this.adapterHost.httpAdapter as HttpAdapterHost['httpAdapter'] | undefined;
+    if (adapter?.getType() === 'fastify') recordFastifyRequests(adapter.getInstance(), this.metrics);
+    else consumer.apply(HttpMetricsMiddleware).forRoutes('*path');
   }
 }

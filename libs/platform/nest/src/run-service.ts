@@ -1,4 +1,5 @@
 import { NestApplicationOptions, Type } from '@nestjs/common';
+import type { AbstractHttpAdapter } from '@nestjs/core';
 import { ConfigError, loadConfig, serviceConfigShape } from '@license-ledger/platform-config';
 import { checkTopicsAtStart, loadTopicSettings, TopicCheckError } from '@license-ledger/platform-kafka';
 import { createLogger, Logger } from '@license-ledger/platform-logging';
@@ -29,6 +30,8 @@ export interface ServiceDefinition<Extra extends z.ZodRawShape, Options = z.infe
   readonly createModule: (options: Options, platform: PlatformOptions) => Type<unknown>;
   /** Nest application options that depend on the service's options (HTTPS, body parsing). */
   readonly nestOptions?: (options: Options) => NestApplicationOptions;
+  /** The HTTP platform for the service's options (e.g. a FastifyAdapter); Express without it. */
+  readonly httpAdapter?: (options: Options) => AbstractHttpAdapter;
   /** Extra fields for the "listening" log line (key ids, say). */
   readonly describe?: (options: Options) => Record<string, unknown>;
 }
@@ -83,6 +86,7 @@ export async function runService<Extra extends z.ZodRawShape, Options = z.infer<
       host: config.HOST,
       port: config.PORT,
       nestOptions: definition.nestOptions?.(options) ?? {},
+      ...(definition.httpAdapter ? { httpAdapter: definition.httpAdapter(options) } : {}),
       describe: definition.describe?.(options) ?? {},
     });
   } catch (error) {

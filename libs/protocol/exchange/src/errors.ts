@@ -1,5 +1,9 @@
-/** The `reason` of a 400 answer to POST /v1/license. */
-export const licenseErrorReasons = ['no_license_agreement', 'no_available_licenses', 'invalid_request'] as const;
+/**
+ * The `reason` of a 400 answer to POST /v1/license (and to a release): `lock_not_held` answers a
+ * release of a lock the gateway does not hold; `lock_released_by_operator` a renewal of a lock ops
+ * released by force (the message carries their reason).
+ */
+export const licenseErrorReasons = ['no_license_agreement', 'no_available_licenses', 'invalid_request', 'lock_not_held', 'lock_released_by_operator'] as const;
 export type LicenseErrorReason = (typeof licenseErrorReasons)[number];
 
 /** JSON body of a 400 answer: {"error":400,"reason":R,"message":M}. */

@@ -39,7 +39,12 @@ export function openLicenseResponse(options: { body: Uint8Array; gatewayKey: Box
     if (error instanceof TokenRejectedError) throw error;
     throw new TokenRejectedError(`response is not a valid sealed token: ${errorText(error)}`);
   }
-  if (!bytesEqual(token.gatewayPublicKey, gatewayKey.publicKey)) throw new TokenRejectedError('token was issued to another gateway key');
+  return checkTokenIsFor(token, gatewayKey.publicKey, expected);
+}
+
+/** Accepts a verified token only if it is about this gateway: its key, config hash, package and (if given) nonce. */
+export function checkTokenIsFor(token: AccessToken, gatewayPublicKey: Uint8Array, expected: ExpectedToken): AccessToken {
+  if (!bytesEqual(token.gatewayPublicKey, gatewayPublicKey)) throw new TokenRejectedError('token was issued to another gateway key');
   if (!bytesEqual(token.configHash, expected.configHash)) throw new TokenRejectedError('token was issued for another configuration (config hash differs)');
   if (token.packageName !== expected.packageName) throw new TokenRejectedError(`token was issued for package "${token.packageName}", not "${expected.packageName}"`);
   if (expected.nonce && !bytesEqual(token.nonce, expected.nonce)) throw new TokenRejectedError("token does not echo this request's nonce (replayed response?)");

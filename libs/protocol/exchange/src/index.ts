@@ -6,5 +6,6 @@ export { LICENSE_CONTENT_TYPE, LICENSE_KEYS_PATH, LICENSE_PATH, TOKEN_SIGNATURE_
 export { InvalidRequestError, TokenRejectedError, licenseErrorBody, licenseErrorReasons, parseLicenseErrorBody, type LicenseErrorBody, type LicenseErrorReason } from './errors';
 export { signToken, tokenSigningMessage, verifySignedToken } from './token-signature';
 export { LicenseServerCrypto, type OpenedRequest, type ServerKeysDocument } from './server';
-export { openLicenseResponse, sealLicenseRequest, type ExpectedToken } from './gateway';
+export { checkTokenIsFor, openLicenseResponse, sealLicenseRequest, type ExpectedToken } from './gateway';
+export { openSupportToken, sealSupportToken } from './support-token';
 export { buildTestVectors, type TestVectors } from './test-vectors';

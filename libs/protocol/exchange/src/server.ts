@@ -12,6 +12,8 @@ export interface ServerKeysDocument {
 export interface OpenedRequest {
   readonly gatewayPublicKey: Uint8Array;
   readonly request: LicenseRequest;
+  /** The LicenseRequest FlatBuffer `request` was decoded from, as sealed (the telemetry record carries it). */
+  readonly requestBytes: Uint8Array;
 }
 
 const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
@@ -65,7 +67,7 @@ export class LicenseServerCrypto {
     const payload = openWithSharedKey(sealed.box, sealed.nonce, sharedKey);
     if (payload === null) throw new InvalidRequestError(`box does not open with server key ${this.boxKeyId} and the given gateway public key (sealed to another key, or altered)`);
     try {
-      return { gatewayPublicKey: sealed.publicKey, request: decodeLicenseRequest(payload) };
+      return { gatewayPublicKey: sealed.publicKey, request: decodeLicenseRequest(payload), requestBytes: payload };
     } catch (error: unknown) {
       throw new InvalidRequestError(`box does not hold a valid LicenseRequest: ${errorText(error)}`);
     }

@@ -15,9 +15,9 @@ export function signToken(token: AccessToken, key: SigningKey): SignedToken {
   return { token: bytes, signature: key.sign(tokenSigningMessage(bytes)), keyId: key.keyId };
 }
 
-/** Checks key id and signature before decoding a single byte of the token. */
-export function verifySignedToken(signed: SignedToken, key: VerifyKey): AccessToken {
-  if (signed.keyId !== key.keyId) throw new TokenRejectedError(`token is signed by key id "${signed.keyId}", not by the configured server signing key "${key.keyId}"`);
-  if (!key.verify(tokenSigningMessage(signed.token), signed.signature)) throw new TokenRejectedError('token signature does not verify with the configured server signing key (forged or corrupted token)');
+/** Checks key id and signature before decoding a single byte of the token; `what` names the key in errors. */
+export function verifySignedToken(signed: SignedToken, key: VerifyKey, what = 'server signing key'): AccessToken {
+  if (signed.keyId !== key.keyId) throw new TokenRejectedError(`token is signed by key id "${signed.keyId}", not by the configured ${what} "${key.keyId}"`);
+  if (!key.verify(tokenSigningMessage(signed.token), signed.signature)) throw new TokenRejectedError(`token signature does not verify with the configured ${what} (forged or corrupted token)`);
   return decodeAccessToken(signed.token);
 }

@@ -1,4 +1,4 @@
-import type { AcquireLock, BindKey, BindReservedKey, ReleaseKey, ReleaseLock, ReserveKey, RevokeKey } from '../commands';
+import type { AcquireLock, BindKey, BindReservedKey, ForceReleaseLock, IssueSupportLock, ReleaseKey, ReleaseLock, ReserveKey, RevokeKey } from '../commands';
 import type {
   AgreementChanged,
   AgreementClosed,
@@ -11,10 +11,12 @@ import type {
   KeyReserved,
   KeyRevoked,
   LockExpired,
+  LockForceReleased,
   LockGranted,
   LockReleased,
   LockRenewed,
   RequestDenied,
+  SupportLockIssued,
 } from '../events';
 import { DEFAULT_BOUNDS, type ConfigHash, type DenialReason, type EpochMs, type GatewayKey, type Holder, type LockPeriodBounds } from '../values';
 
@@ -40,14 +42,14 @@ export function holderOf(n: number, overrides: Partial<Holder> = {}): Holder {
 
 export const meta = (requestId: string, at: EpochMs): EventMetadata => ({ requestId, at });
 
-export const opened = (m: EventMetadata, licenses = 2, bounds: LockPeriodBounds = DEFAULT_BOUNDS, name = 'Acme Trading'): AgreementOpened => ({
+export const opened = (m: EventMetadata, licenses = 2, bounds: LockPeriodBounds = DEFAULT_BOUNDS, name = 'Acme Trading', lingerMs = 0): AgreementOpened => ({
   type: 'AgreementOpened',
-  data: { agreementId: AGREEMENT, name, licenses, bounds },
+  data: { agreementId: AGREEMENT, name, licenses, bounds, ...(lingerMs === 0 ? {} : { lingerMs }) },
   metadata: m,
 });
-export const changed = (m: EventMetadata, licenses: number, bounds: LockPeriodBounds = DEFAULT_BOUNDS, name = 'Acme Trading'): AgreementChanged => ({
+export const changed = (m: EventMetadata, licenses: number, bounds: LockPeriodBounds = DEFAULT_BOUNDS, name = 'Acme Trading', lingerMs = 0): AgreementChanged => ({
   type: 'AgreementChanged',
-  data: { agreementId: AGREEMENT, name, licenses, bounds },
+  data: { agreementId: AGREEMENT, name, licenses, bounds, ...(lingerMs === 0 ? {} : { lingerMs }) },
   metadata: m,
 });
 export const closed = (m: EventMetadata): AgreementClosed => ({ type: 'AgreementClosed', data: { agreementId: AGREEMENT }, metadata: m });
@@ -68,9 +70,25 @@ export const renewed = (m: EventMetadata, configHash: ConfigHash, holder: Holder
   data: { agreementId: AGREEMENT, configHash, holder, expiresAt },
   metadata: m,
 });
-export const released = (m: EventMetadata, configHash: ConfigHash, holder: Holder, freed: boolean): LockReleased => ({
+export const released = (m: EventMetadata, configHash: ConfigHash, holder: Holder, freed: boolean, keptUntil?: EpochMs): LockReleased => ({
   type: 'LockReleased',
-  data: { agreementId: AGREEMENT, configHash, holder, freed },
+  data: { agreementId: AGREEMENT, configHash, holder, freed, ...(keptUntil === undefined ? {} : { keptUntil }) },
+  metadata: m,
+});
+/** What a support lock records; `support` fills in the ops notes. */
+export interface SupportNotes {
+  readonly issuedBy?: string;
+  readonly reason?: string;
+  readonly overdraft?: boolean;
+}
+export const supportIssued = (m: EventMetadata, configHash: ConfigHash, key: GatewayKey, until: EpochMs, notes: SupportNotes = {}): SupportLockIssued => ({
+  type: 'SupportLockIssued',
+  data: { agreementId: AGREEMENT, configHash, key, until, issuedBy: notes.issuedBy ?? 'alice@support', reason: notes.reason ?? 'ingress unreachable from site B', overdraft: notes.overdraft ?? false },
+  metadata: m,
+});
+export const forceReleased = (m: EventMetadata, configHash: ConfigHash, holders: Holder[], expiresAt: EpochMs, reason = 'config replaced', releasedBy = 'bob@ops'): LockForceReleased => ({
+  type: 'LockForceReleased',
+  data: { agreementId: AGREEMENT, configHash, holders, expiresAt, releasedBy, reason },
   metadata: m,
 });
 export const expired = (m: EventMetadata, configHash: ConfigHash, expiredAt: EpochMs): LockExpired => ({
@@ -81,6 +99,12 @@ export const expired = (m: EventMetadata, configHash: ConfigHash, expiredAt: Epo
 export const deniedAcquire = (m: EventMetadata, reason: DenialReason, message: string, holder: Holder, configHash: ConfigHash, command = 'AcquireLock'): RequestDenied => ({
   type: 'RequestDenied',
   data: { agreementId: AGREEMENT, reason, command, message, key: holder.key, configHash },
+  metadata: m,
+});
+/** A denial of an ops command about one lock (`key` when the command names one). */
+export const deniedOps = (m: EventMetadata, command: string, reason: DenialReason, message: string, configHash: ConfigHash, key?: GatewayKey): RequestDenied => ({
+  type: 'RequestDenied',
+  data: { agreementId: AGREEMENT, reason, command, message, ...(key === undefined ? {} : { key }), configHash },
   metadata: m,
 });
 
@@ -113,8 +137,18 @@ export const release = (requestId: string, configHash: ConfigHash, holder: Holde
   data: { agreementId: AGREEMENT, configHash, holder },
   metadata: { requestId },
 });
+export const issueSupport = (requestId: string, configHash: ConfigHash, key: GatewayKey, until: EpochMs, notes: SupportNotes = {}): IssueSupportLock => ({
+  type: 'IssueSupportLock',
+  data: { agreementId: AGREEMENT, configHash, key, until, issuedBy: notes.issuedBy ?? 'alice@support', reason: notes.reason ?? 'ingress unreachable from site B', overdraft: notes.overdraft ?? false },
+  metadata: { requestId },
+});
+export const forceRelease = (requestId: string, configHash: ConfigHash, reason = 'config replaced', releasedBy = 'bob@ops'): ForceReleaseLock => ({
+  type: 'ForceReleaseLock',
+  data: { agreementId: AGREEMENT, configHash, reason, releasedBy },
+  metadata: { requestId },
+});
 
 /** An open agreement with `licenses` licenses and keys 1..keyCount bound, all at T0. */
-export function openWithKeys(licenses: number, keyCount = 3, bounds: LockPeriodBounds = DEFAULT_BOUNDS) {
-  return [opened(meta('r-open', T0), licenses, bounds), ...Array.from({ length: keyCount }, (_, i) => bound(meta(`r-bind-${i + 1}`, T0), keyOf(i + 1)))];
+export function openWithKeys(licenses: number, keyCount = 3, bounds: LockPeriodBounds = DEFAULT_BOUNDS, lingerMs = 0) {
+  return [opened(meta('r-open', T0), licenses, bounds, 'Acme Trading', lingerMs), ...Array.from({ length: keyCount }, (_, i) => bound(meta(`r-bind-${i + 1}`, T0), keyOf(i + 1)))];
 }

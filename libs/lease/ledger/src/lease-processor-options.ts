@@ -1,0 +1,31 @@
+import type { EpochMs } from '@license-ledger/lease-domain';
+import type { DeadLetteredRecord, MessageBus } from '@license-ledger/platform-kafka';
+import type { LedgerTopics } from './ledger-topics';
+
+export interface LeaseProcessorLogger {
+  error(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+  debug(fields: object, message: string): void;
+}
+
+export interface LeaseProcessorOptions {
+  readonly bus: MessageBus;
+  readonly topics: LedgerTopics;
+  /**
+   * Consumer group of the commands topic, shared by every lease instance. It also names the
+   * per-partition transactional ids (`<groupId>.partition-<n>`), the same for every instance.
+   */
+  readonly groupId: string;
+  readonly instanceId: string;
+  readonly logger: LeaseProcessorLogger;
+  /** Defaults to the system clock and random UUIDs; tests may pass their own. */
+  readonly clock?: () => EpochMs;
+  readonly newId?: () => string;
+  readonly expiryCheckIntervalMs?: number;
+  readonly claimTimeoutMs?: number;
+  /** Where commands that cannot be decided go (default Topics.deadLetters.name). */
+  readonly deadLetterTopic?: string;
+  /** Called for each command dead-lettered, once its transaction committed (metrics). */
+  readonly onDeadLetter?: (record: DeadLetteredRecord) => void;
+}

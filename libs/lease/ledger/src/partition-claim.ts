@@ -1,0 +1,54 @@
+import type { EpochMs } from '@license-ledger/lease-domain';
+import type { MessageBus, TransactionalPublisher } from '@license-ledger/platform-kafka';
+import { encodeJson, PartitionClaimed } from './records';
+import { inTransactionRetrying } from './transaction-retry';
+
+export interface PartitionClaimOptions {
+  readonly bus: MessageBus;
+  readonly eventsTopic: string;
+  /** Names the partition's transactional id (`<groupId>.partition-<n>`), the same on every instance. */
+  readonly groupId: string;
+  readonly instanceId: string;
+  readonly clock: () => EpochMs;
+  readonly newId: () => string;
+  readonly timeoutMs: number;
+  readonly logger: { info(fields: object, message: string): void };
+  /** The offset of the next record this instance's state of the partition will apply from the log. */
+  readonly stateNextOffset: () => bigint;
+  /** True once the processor stops: the claim is given up. */
+  readonly stopped: () => boolean;
+}
+
+/**
+ * Claims a partition for this instance: fences earlier writers (a publisher with the partition's
+ * transactional id), marks the log with PartitionClaimed, and waits until our state reader has read
+ * up to the mark, so the state includes everything earlier owners committed. Resolves with the
+ * fenced-in publisher; on failure it is closed.
+ */
+export async function claimPartition(partition: number, options: PartitionClaimOptions): Promise<TransactionalPublisher> {
+  const { bus, eventsTopic, groupId, instanceId } = options;
+  if (options.stopped()) throw new Error('stopped');
+  const publisher = await bus.transactionalPublisher(`${groupId}.partition-${partition}`);
+  try {
+    const marker: PartitionClaimed = {
+      type: 'PartitionClaimed',
+      data: { partition, owner: instanceId, claimId: options.newId() },
+      metadata: { at: options.clock() },
+    };
+    const [written] = await inTransactionRetrying(publisher, (tx) => tx.send(eventsTopic, [{ key: null, partition, value: encodeJson(marker) }]));
+    if (!written) throw new Error(`claim of partition ${partition}: no offset returned`);
+    const markerOffset = BigInt(written.baseOffset);
+    const deadline = Date.now() + options.timeoutMs;
+    while (options.stateNextOffset() <= markerOffset) {
+      if (options.stopped()) throw new Error('stopped');
+      if (Date.now() > deadline) throw new Error(`state of partition ${partition} did not reach offset ${markerOffset}`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    options.logger.info({ event: 'claimed', partition, markerOffset: String(markerOffset) }, 'partition claimed');
+    return publisher;
+  } catch (error) {
+    // Nobody else holds this producer: close it, or its connection outlives the claim.
+    await publisher.close().catch(() => undefined);
+    throw error;
+  }
+}
