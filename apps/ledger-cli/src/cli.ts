@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isGatewayKey, isKeyEvent, LeaseCommand } from '@license-ledger/lease-domain';
+import { readUsageHistory } from '@license-ledger/metrics-usage-history';
 import { LedgerClient, LedgerTimeoutError, LedgerTopics } from '@license-ledger/lease-ledger';
 import { projectedEventCounts, projectionDifferences, readProjection } from '@license-ledger/lease-projection';
 import { ConfigError, env, loadConfig } from '@license-ledger/platform-config';
@@ -21,7 +22,9 @@ import {
   table,
 } from './format';
 import { AsOfFold, isEvent, LogEntry, LogProblem, LogVerifier, readLedgerLog, ReadProgress } from './ledger-log';
-import { formatUsage, parseUsageArgs, readUsageBuckets, USAGE_HISTORY_HELP } from './usage';
+import { LOCK_RELEASE_HELP, runLock } from './lock';
+import { runToken, TOKEN_ISSUE_HELP } from './token';
+import { formatUsage, parseUsageArgs, USAGE_HISTORY_HELP } from './usage';
 
 export interface CliIo {
   /** One line of the command's result (stdout). */
@@ -68,6 +71,8 @@ class CliFailure extends Error {
 export async function runCli(argv: readonly string[], deps: CliDependencies): Promise<number> {
   const { io } = deps;
   if (argv[0] === 'usage') return runCaught(() => usageHistory(argv.slice(1), deps), deps);
+  if (argv[0] === 'token') return runCaught(() => runToken(argv.slice(1), deps), deps);
+  if (argv[0] === 'lock') return runCaught(() => runLock(argv.slice(1), deps), deps);
   let command: CliCommand;
   try {
     command = parseArgs(argv);
@@ -105,6 +110,7 @@ async function run(command: CliCommand, deps: CliDependencies): Promise<number> 
     case 'help':
       deps.io.out(USAGE);
       deps.io.out(`\nUsage history:\n  ${USAGE_HISTORY_HELP}`);
+      deps.io.out(`\nSupport tokens and forced release (see README):\n  ${TOKEN_ISSUE_HELP}\n  ${LOCK_RELEASE_HELP}`);
       return 0;
     case 'agreement-open':
     case 'agreement-change':
@@ -234,12 +240,21 @@ async function sendCommand(command: Extract<CliCommand, { requestId: string | un
 async function usageHistory(argv: readonly string[], deps: CliDependencies): Promise<number> {
   const now = (deps.now ?? Date.now)();
   const command = parseUsageArgs(argv, now);
-  const usage = await withPrisma(deps, (prisma) => readUsageBuckets(<Row>(sql: string, params: readonly unknown[]) => prisma.$queryRawUnsafe<Row[]>(sql, ...params), command, now));
+  const usage = await withPrisma(deps, (prisma) =>
+    readUsageHistory(<Row>(sql: string, params: readonly unknown[]) => prisma.$queryRawUnsafe<Row[]>(sql, ...params), {
+      agreement: command.agreementId,
+      fromMs: command.fromMs,
+      toMs: command.toMs,
+      by: command.by,
+      nowMs: now,
+    }),
+  );
+  const none = usage.agreements.length === 0;
   for (const line of formatUsage(command, usage)) {
-    if (usage.size === 0) deps.io.err(line);
+    if (none) deps.io.err(line);
     else deps.io.out(line);
   }
-  return usage.size === 0 ? 1 : 0;
+  return none ? 1 : 0;
 }
 
 async function list(deps: CliDependencies): Promise<number> {

@@ -1,8 +1,8 @@
 import { Controller, Get, HttpException, Query } from '@nestjs/common';
 import { PrismaService } from '@license-ledger/platform-nest';
 import { z } from 'zod';
-import { BUCKET_MS, MAX_BUCKETS } from '../usage-history/usage-buckets';
-import { readUsageHistory, RunQuery, UsageHistoryAnswer } from '../usage-history/usage-history.query';
+import { BUCKET_MS, MAX_BUCKETS } from '@license-ledger/metrics-usage-history';
+import { readUsageHistory, RunQuery, UsageHistoryAnswer } from '@license-ledger/metrics-usage-history';
 
 export const licenseUsageQuery = z.strictObject({
   agreement: z.string().min(1).optional(),

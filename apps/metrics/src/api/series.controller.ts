@@ -1,6 +1,6 @@
 import { Controller, Get, HttpException, Query } from '@nestjs/common';
 import { z } from 'zod';
-import { BUCKET_MS, MAX_BUCKETS } from '../usage-history/usage-buckets';
+import { BUCKET_MS, MAX_BUCKETS } from '@license-ledger/metrics-usage-history';
 import { SeriesRange, SeriesService } from './series.service';
 
 export const seriesQuery = z.strictObject({

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { PrismaService } from '@license-ledger/platform-nest';
 import { COUNTER_FIELDS, estimateQuantile, EXTERNAL_BOUNDS_NS, INTERNAL_BOUNDS_NS } from '@license-ledger/metrics-usage';
 import { HISTOGRAM_COLUMNS } from '../telemetry/telemetry-store';
-import { BUCKET_MS, BucketSize, bucketStarts } from '../usage-history/usage-buckets';
+import { BUCKET_MS, BucketSize, bucketStarts } from '@license-ledger/metrics-usage-history';
 import { apiInteger, ApiInteger, approximate } from './json-integer';
 
 /** A time range cut into UTC buckets, with the /v1 filters. */

@@ -1,3 +1,4 @@
+import { HOUR_MS } from '@license-ledger/metrics-usage-history';
 import type { EpochMs, LeaseEvent } from '@license-ledger/lease-domain';
 
 /*
@@ -13,7 +14,7 @@ import type { EpochMs, LeaseEvent } from '@license-ledger/lease-domain';
  * hour's start and the counts right after the events that add a lock.
  */
 
-export const HOUR_MS = 3_600_000;
+export { HOUR_MS };
 
 export const hourOf = (at: EpochMs): EpochMs => Math.floor(at / HOUR_MS) * HOUR_MS;
 

@@ -4,7 +4,7 @@ import { Pool } from 'pg';
 import { createScratchDatabase, ScratchDatabase } from '../testing/scratch-database';
 import { hashOf, leaseEvents } from './lease-event-builders';
 import { newPartitionCache, PositionedEvent, UsageHistoryStore } from './usage-history-store';
-import { readUsageHistory, RunQuery } from './usage-history.query';
+import { readUsageHistory, RunQuery } from '@license-ledger/metrics-usage-history';
 
 const T = (hhmm: string, date = '2026-03-01'): number => Date.parse(`${date}T${hhmm}:00Z`);
 const TOPIC = 'test.lease.events';

@@ -1,4 +1,5 @@
-import { HOUR_MS } from './usage-fold';
+/** One UTC hour: the stored unit of the usage history. */
+export const HOUR_MS = 3_600_000;
 
 export const DAY_MS = 24 * HOUR_MS;
 export type BucketSize = 'hour' | 'day';
