@@ -32,13 +32,18 @@ interface Claim {
  * The events topic as ownership: each partition's latest PartitionClaimed (a new owner writes one
  * before it decides anything) and the offset of its latest event.
  */
+/** What the load's AcquireLock requests are decided into. */
+const LOCK_DECISIONS: ReadonlySet<string> = new Set(['LockGranted', 'LockRenewed', 'LockExpired', 'RequestDenied']);
+
 async function readOwnership(topic: string): Promise<{ claims: Map<number, Claim>; lastEvent: Map<number, bigint> }> {
   const claims = new Map<number, Claim>();
   const lastEvent = new Map<number, bigint>();
   for (const message of await readTopic(brokers, topic)) {
     const record = decodeLedgerRecord(message.value);
     if (record.type === 'PartitionClaimed') claims.set(message.partition, { owner: record.data.owner, offset: BigInt(message.offset) });
-    else lastEvent.set(message.partition, BigInt(message.offset));
+    // Only the load's lock decisions make a partition busy: a partition holding nothing but a key's
+    // events (or other bookkeeping records) gets no new events after the kill, however long we wait.
+    else if (LOCK_DECISIONS.has(record.type)) lastEvent.set(message.partition, BigInt(message.offset));
   }
   return { claims, lastEvent };
 }
