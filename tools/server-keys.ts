@@ -24,3 +24,17 @@ export function ensureServerKeys(dir: string, log: (line: string) => void): Serv
     SERVER_SIGN_KEY_FILE: process.env['SERVER_SIGN_KEY_FILE'] ?? files.sign,
   };
 }
+
+/**
+ * The lease service's ledger key (Ed25519, signs the events chain's checkpoints; see
+ * docs/ledger-integrity.md) in `dir`, written on first use and reused later. LEDGER_SIGN_KEY_FILE,
+ * when set, wins. `ledger verify --ledger-key <dir>/ledger-sign.pub` checks against it.
+ */
+export function ensureLedgerKey(dir: string, log: (line: string) => void): { readonly LEDGER_SIGN_KEY_FILE: string } {
+  const file = join(dir, 'ledger-sign.key');
+  if (!existsSync(file)) {
+    const written = writeKeyPairFiles({ dir, name: 'ledger-sign', kind: 'sign' });
+    log(`generated ledger key pair ${written.secretKeyPath} (key id ${written.keyId})`);
+  }
+  return { LEDGER_SIGN_KEY_FILE: process.env['LEDGER_SIGN_KEY_FILE'] ?? file };
+}

@@ -1,11 +1,11 @@
 /**
  * Prepares existing infrastructure for the services and exits: creates the project's Kafka topics
  * on KAFKA_BROKERS, applies migrations to DATABASE_URL and, with SERVER_KEYS_DIR, writes the
- * ingress's key pairs there if missing. docker-compose runs it before the apps.
+ * ingress's key pairs and the lease's ledger key there if missing. docker-compose runs it before the apps.
  */
 import { migrateDeploy } from './db/migrate';
 import { ensureTopics } from './kafka/local-kafka';
-import { ensureServerKeys } from './server-keys';
+import { ensureLedgerKey, ensureServerKeys } from './server-keys';
 
 async function main(): Promise<void> {
   const brokers = process.env['KAFKA_BROKERS'];
@@ -16,7 +16,10 @@ async function main(): Promise<void> {
   await migrateDeploy(databaseUrl);
   console.log('setup: migrations applied');
   const keysDir = process.env['SERVER_KEYS_DIR'];
-  if (keysDir) ensureServerKeys(keysDir, (line) => console.log(`setup: ${line}`));
+  if (keysDir) {
+    ensureServerKeys(keysDir, (line) => console.log(`setup: ${line}`));
+    ensureLedgerKey(keysDir, (line) => console.log(`setup: ${line}`));
+  }
 }
 
 main().then(

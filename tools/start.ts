@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join, resolve } from 'node:path';
 import { bringUpEnvironment, Environment, onShutdownSignal, portFromEnv } from './environment';
-import { ensureServerKeys } from './server-keys';
+import { ensureLedgerKey, ensureServerKeys } from './server-keys';
 import { clip, decideRestart, describeExit, formatDuration, lastErrorLine, OutputTail, pruneExits, ServiceExit } from './supervisor';
 
 const workspaceRoot = join(__dirname, '..');
@@ -232,6 +232,7 @@ async function main(): Promise<number> {
     });
     if (stopped) return -1; // Ctrl-C while starting: the signal handler finishes and exits
     const keyFiles = ensureServerKeys(join(dataDir, 'keys'), (line) => say(`development ${line}`));
+    const ledgerKeyFile = ensureLedgerKey(join(dataDir, 'keys'), (line) => say(`development ${line}`));
     const baseEnv: NodeJS.ProcessEnv = {
       ...process.env,
       HOST: process.env['HOST'] ?? '127.0.0.1',
@@ -240,7 +241,7 @@ async function main(): Promise<number> {
     };
     services = specs.map(
       (spec) =>
-        new SupervisedService(spec, { ...baseEnv, PORT: String(spec.port), ...(spec.name === 'ingress' ? keyFiles : {}) }, hooks),
+        new SupervisedService(spec, { ...baseEnv, PORT: String(spec.port), ...(spec.name === 'ingress' ? keyFiles : {}), ...(spec.name === 'lease' ? ledgerKeyFile : {}) }, hooks),
     );
     services.forEach((service) => service.start());
     let timer: NodeJS.Timeout | undefined;

@@ -1,23 +1,33 @@
 /**
- * Replay speed: writes a ledger of N events (default 1,000,000; decided by the real decider, so
- * they are valid) to a fresh topic, then times (1) our replay: read from the beginning through the
- * MessageBus, decode and fold into partition state, and (2) the raw read of the same topic by
- * kcat (Debian package `kcat`), which only copies bytes. Target: replay at least half of raw.
+ * Replay speed, before and after the binary chained records (docs/ledger-integrity.md): writes the
+ * same ledger of N events (default 1,000,000; decided by the real decider, so they are valid) twice
+ * to fresh topics, with the same partitions and order:
+ *   before: JSON records, as lease versions before the chain wrote them;
+ *   after:  version-1 records (binary events, hash-chained, a signed checkpoint every 10,000), as
+ *           the lease writes them now.
+ * Each is then replayed the way a lease instance's log reader does it (lease-processor.ts: a
+ * MessageBus subscription with its fetch options, PartitionLedger.applyFromLog on every record:
+ * decode, follow the chain, fold), and read raw by kcat (Debian package `kcat`), which only copies
+ * bytes. Also printed: the same MessageBus read without decoding (the client library's share).
+ * Target: replay at least half of raw.
  *
  *   KAFKA_BROKERS=127.0.0.1:9092 npx tsx tools/lease/bench-replay.ts [events]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import { decide, evolve, initialState, LeaseCommand, LeaseEvent, AgreementState, serializeLeaseEvent } from '@license-ledger/lease-domain';
-import { decodeLedgerRecord, PartitionLedger } from '@license-ledger/lease-ledger';
-import { KafkaJsMessageBus } from '@license-ledger/platform-kafka';
+import { chainRecords, ChainPosition, checkpointDue, DEFAULT_CHECKPOINT_POLICY, initialChainPosition, PartitionLedger } from '@license-ledger/lease-ledger';
+import { KafkaJsMessageBus, ReceivedMessage } from '@license-ledger/platform-kafka';
+import { SigningKey, systemRandom } from '@license-ledger/protocol-crypto';
 
 const silent = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
 const PARTITIONS = 6;
+const AGREEMENTS = 1_000;
+/** Events per transaction as a busy owner writes them (group commit). */
+const TRANSACTION = 500;
 
 function* ledgerEvents(total: number): Generator<LeaseEvent> {
-  const agreements = 1_000;
   // One key per agreement, as the ledger allows.
   const keyOf = (a: number): string => {
     const bytes = Buffer.alloc(32, 2);
@@ -36,7 +46,7 @@ function* ledgerEvents(total: number): Generator<LeaseEvent> {
       yield event;
     }
   };
-  for (let a = 0; a < agreements; a++) {
+  for (let a = 0; a < AGREEMENTS; a++) {
     const agreementId = `replay-${a}`;
     yield* run({ type: 'OpenAgreement', data: { agreementId, name: agreementId, licenses: 1_000 }, metadata: { requestId: randomUUID() } });
     // What the key's partition sends once it has reserved the key (deciding BindKey alone only
@@ -45,113 +55,136 @@ function* ledgerEvents(total: number): Generator<LeaseEvent> {
   }
   for (let n = 0; produced < total; n++) {
     now += 1;
-    const agreementId = `replay-${n % agreements}`;
+    const agreementId = `replay-${n % AGREEMENTS}`;
     const lock = (n * 7919) % 500;
     yield* run({
       type: 'AcquireLock',
-      data: { agreementId, configHash: lock.toString(16).padStart(64, '0'), holder: { key: keyOf(n % agreements), hostname: `gateway-host-${lock}`, processId: lock, sessionId: `session-${lock}` } },
+      data: { agreementId, configHash: lock.toString(16).padStart(64, '0'), holder: { key: keyOf(n % AGREEMENTS), hostname: `gateway-host-${lock}`, processId: lock, sessionId: `session-${lock}` } },
       metadata: { requestId: randomUUID() },
     });
   }
+}
+
+/** Every agreement's events stay on one partition, in order, in both logs. */
+const partitionOf = (event: LeaseEvent): number => Number(event.data.agreementId.slice('replay-'.length)) % PARTITIONS;
+
+interface Rates {
+  readonly replay: number;
+  readonly raw: number | undefined;
 }
 
 async function main(): Promise<void> {
   const brokers = (process.env['KAFKA_BROKERS'] ?? '').split(',').filter(Boolean);
   if (brokers.length === 0) throw new Error('set KAFKA_BROKERS');
   const total = Number(process.argv[2] ?? 1_000_000);
-  const topic = `bench.replay.${randomUUID().slice(0, 8)}`;
   const kafka = new Kafka({ clientId: 'bench-replay', brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }] });
-  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  const run = randomUUID().slice(0, 8);
+  const before = `bench.replay.${run}.json`;
+  const after = `bench.replay.${run}.chained`;
+  await admin.createTopics({ topics: [before, after].map((topic) => ({ topic, numPartitions: PARTITIONS })), waitForLeaders: true });
 
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = kafka.producer();
   await producer.connect();
+  const signer = SigningKey.generate(systemRandom);
+  const pending: LeaseEvent[][] = Array.from({ length: PARTITIONS }, () => []);
+  const positions: ChainPosition[] = Array.from({ length: PARTITIONS }, (_, p) => initialChainPosition(p));
+  const bytes = { before: 0, after: 0 };
   let written = 0;
-  let bytes = 0;
+  const flush = async (partition: number): Promise<void> => {
+    const events = pending[partition] ?? [];
+    if (events.length === 0) return;
+    pending[partition] = [];
+    const position = positions[partition] ?? initialChainPosition(partition);
+    const at = events[events.length - 1]?.metadata.at ?? 0;
+    const chained = chainRecords(partition, position, events, checkpointDue(position, events.length, at, DEFAULT_CHECKPOINT_POLICY) ? { signer, at } : undefined);
+    positions[partition] = chained.end;
+    const json = events.map((event) => ({ key: event.data.agreementId, value: serializeLeaseEvent(event), partition }));
+    bytes.before += json.reduce((sum, m) => sum + m.value.length, 0);
+    bytes.after += chained.records.reduce((sum, m) => sum + m.value.length, 0);
+    await producer.send({ topic: before, acks: 1, messages: json });
+    await producer.send({ topic: after, acks: 1, messages: chained.records.map((m) => ({ key: m.key, value: m.value, partition })) });
+    written += events.length;
+  };
   const writeStarted = Date.now();
-  let batch: Array<{ key: string; value: string }> = [];
   for (const event of ledgerEvents(total)) {
-    const value = serializeLeaseEvent(event);
-    bytes += value.length;
-    batch.push({ key: event.data.agreementId, value });
-    if (batch.length === 2_000) {
-      await producer.send({ topic, acks: 1, messages: batch });
-      written += batch.length;
-      batch = [];
-    }
+    const partition = partitionOf(event);
+    const events = pending[partition];
+    events?.push(event);
+    if ((events?.length ?? 0) >= TRANSACTION) await flush(partition);
   }
-  if (batch.length > 0) await producer.send({ topic, acks: 1, messages: batch });
-  written += batch.length;
+  for (let p = 0; p < PARTITIONS; p++) await flush(p);
   await producer.disconnect();
-  console.log(`wrote ${written} events (${(bytes / 1e6).toFixed(0)} MB of JSON) in ${((Date.now() - writeStarted) / 1000).toFixed(1)} s`);
+  console.log(
+    `wrote ${written} events twice in ${((Date.now() - writeStarted) / 1000).toFixed(1)} s: ${(bytes.before / 1e6).toFixed(0)} MB of JSON, ` +
+      `${(bytes.after / 1e6).toFixed(0)} MB of chained binary records (checkpoints included)`,
+  );
 
-  // (1) Our replay: MessageBus consumer, decode, fold.
-  const bus = new KafkaJsMessageBus({ clientId: 'bench-replay-reader', brokers, logger: silent });
-  const ledgers = new Map<number, PartitionLedger>();
-  let replayed = 0;
-  const replayStarted = process.hrtime.bigint();
-  let finished: () => void = () => undefined;
-  const allRead = new Promise<void>((resolve) => (finished = resolve));
+  const results = new Map<string, Rates>();
+  for (const [label, topic] of [['before (JSON records)', before], ['after (binary, chained)', after]] as const) {
+    const ledgers = new Map<number, PartitionLedger>();
+    const replayed = await timedRead(brokers, topic, (messages) => {
+      const partition = messages[0]?.partition ?? 0;
+      let ledger = ledgers.get(partition);
+      if (!ledger) ledgers.set(partition, (ledger = new PartitionLedger(partition)));
+      for (const message of messages) ledger.applyFromLog(BigInt(message.offset), message.value);
+    });
+    const raw = rawRead(brokers, topic);
+    results.set(label, { replay: replayed.rate, raw: raw?.rate });
+    console.log(`${label}: replay (read + decode + chain + fold) ${replayed.records} records in ${replayed.seconds.toFixed(1)} s = ${Math.round(replayed.rate)} records/s`);
+    if (raw) console.log(`${label}: raw read (kcat) ${raw.records} records in ${raw.seconds.toFixed(1)} s = ${Math.round(raw.rate)} records/s; replay / raw = ${((replayed.rate / raw.rate) * 100).toFixed(0)} % (target: at least 50 %)`);
+    else console.log('raw read: kcat not installed (apt-get install kcat); no comparison');
+  }
+  const counted = await timedRead(brokers, after, () => undefined);
+  console.log(`after: read only through the MessageBus (kafkajs, no decode): ${Math.round(counted.rate)} records/s`);
+  const [b, a] = [...results.values()];
+  if (a && b) console.log(`replay speed-up after / before: ${(a.replay / b.replay).toFixed(2)}x`);
+
+  await admin.deleteTopics({ topics: [before, after] }).catch(() => undefined);
+  await admin.disconnect();
+}
+
+/**
+ * Reads a whole topic from the beginning as the lease's log reader does (its subscription options,
+ * lease-processor.ts), handing each batch to `handle`; times it to the last record.
+ */
+async function timedRead(brokers: readonly string[], topic: string, handle: (messages: readonly ReceivedMessage[]) => void): Promise<{ records: number; seconds: number; rate: number }> {
+  const bus = new KafkaJsMessageBus({ clientId: `bench-replay-${randomUUID().slice(0, 6)}`, brokers, logger: silent });
+  const ends = await bus.partitionRanges(topic);
+  const total = ends.reduce((sum, r) => sum + Number(BigInt(r.end) - BigInt(r.start)), 0);
+  let read = 0;
+  let done: () => void = () => undefined;
+  const all = new Promise<void>((resolve) => (done = resolve));
+  const started = process.hrtime.bigint();
   const subscription = await bus.subscribe({
     groupId: `bench-replay-${randomUUID()}`,
     topics: [topic],
     fromBeginning: true,
     commit: 'none',
     maxWaitMs: 100,
-    onMessages: async (messages, partition) => {
-      let ledger = ledgers.get(partition.partition);
-      if (!ledger) ledgers.set(partition.partition, (ledger = new PartitionLedger(partition.partition)));
-      for (const message of messages) ledger.applyFromLog(BigInt(message.offset), decodeLedgerRecord(message.value));
-      replayed += messages.length;
-      if (replayed >= written) finished();
+    minBytes: 256 * 1024,
+    onMessages: async (messages) => {
+      handle(messages);
+      read += messages.length;
+      if (read >= total) done();
     },
   });
-  await allRead;
-  const replaySeconds = Number(process.hrtime.bigint() - replayStarted) / 1e9;
+  await all;
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   await subscription.stop();
   await bus.close();
-  const replayRate = written / replaySeconds;
-  console.log(`replay (read + decode + fold): ${written} events in ${replaySeconds.toFixed(1)} s = ${Math.round(replayRate)} events/s`);
+  return { records: read, seconds, rate: read / seconds };
+}
 
-  // (1b) The same read through the MessageBus without decoding: how much is the client library's.
-  const countingBus = new KafkaJsMessageBus({ clientId: 'bench-replay-counter', brokers, logger: silent });
-  let counted = 0;
-  let countedAll: () => void = () => undefined;
-  const countDone = new Promise<void>((resolve) => (countedAll = resolve));
-  const countStarted = process.hrtime.bigint();
-  const counting = await countingBus.subscribe({
-    groupId: `bench-replay-count-${randomUUID()}`,
-    topics: [topic],
-    fromBeginning: true,
-    commit: 'none',
-    maxWaitMs: 100,
-    onMessages: async (messages) => {
-      counted += messages.length;
-      if (counted >= written) countedAll();
-    },
-  });
-  await countDone;
-  const countSeconds = Number(process.hrtime.bigint() - countStarted) / 1e9;
-  await counting.stop();
-  await countingBus.close();
-  console.log(`read only through the MessageBus (kafkajs, no decode): ${Math.round(written / countSeconds)} events/s`);
-
-  // (2) Raw read of the same topic by kcat.
+function rawRead(brokers: readonly string[], topic: string): { records: number; seconds: number; rate: number } | undefined {
   const kcat = spawnSync('sh', ['-c', 'command -v kcat'], { encoding: 'utf8' }).stdout.trim();
-  if (!kcat) {
-    console.log('raw read: kcat not installed (apt-get install kcat); no comparison');
-  } else {
-    const rawStarted = process.hrtime.bigint();
-    const out = execFileSync('sh', ['-c', `${kcat} -C -q -b ${brokers[0] ?? ''} -t ${topic} -o beginning -e -f '%o\\n' | wc -l`], { encoding: 'utf8', maxBuffer: 1 << 20 });
-    const rawSeconds = Number(process.hrtime.bigint() - rawStarted) / 1e9;
-    const rawRate = Number(out.trim()) / rawSeconds;
-    console.log(`raw read (kcat): ${out.trim()} records in ${rawSeconds.toFixed(1)} s = ${Math.round(rawRate)} records/s`);
-    console.log(`replay / raw = ${((replayRate / rawRate) * 100).toFixed(0)} % (target: at least 50 %)`);
-  }
-  await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
-  await admin.disconnect();
+  if (!kcat) return undefined;
+  const started = process.hrtime.bigint();
+  const out = execFileSync('sh', ['-c', `${kcat} -C -q -b ${brokers[0] ?? ''} -t ${topic} -o beginning -e -f '%o\\n' | wc -l`], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const records = Number(out.trim());
+  return { records, seconds, rate: records / seconds };
 }
 
 main().then(

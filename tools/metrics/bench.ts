@@ -14,6 +14,9 @@
  *    random ranges (1 hour to 30 days, half filtered by agreement): p50/p95. Target p95 <= 100 ms.
  * Needs psql on the PATH. The scratch schema is dropped at the end.
  *
+ * The sink's CPU per report (the service process's user + system time from the first stored report
+ * to the last, from /proc) is printed beside its rate: on a shared machine it varies far less.
+ *
  * Profiling: BENCH_CPU_PROF=<dir> runs the service with `node --cpu-prof --cpu-prof-dir=<dir>` (the
  * profile is written when the service exits, at the end of the bench); open it in Chrome DevTools.
  */
@@ -41,6 +44,12 @@ const mainJs = path.join(root, 'dist/apps/metrics/apps/metrics/src/main.js');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+/** CPU seconds (user + system) a process has used so far (Linux /proc). */
+function cpuSeconds(pid: number | undefined): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
 
 async function main(): Promise<void> {
   const schema = `bench_metrics_${randomUUID().replace(/-/g, '').slice(0, 8)}`;
@@ -126,17 +135,20 @@ async function main(): Promise<void> {
     };
     let first: number | undefined;
     let firstCount = 0;
+    let firstCpu = 0;
     for (;;) {
       const count = await storedCount();
       if (count > 0 && first === undefined) {
         first = performance.now();
         firstCount = count;
+        firstCpu = cpuSeconds(service.pid);
       }
       if (count >= reports) break;
       if (performance.now() - spawned > 30 * 60_000) throw new Error(`sink stalled at ${count}`);
       await sleep(200);
     }
     const done = performance.now();
+    const sinkCpuUs = ((cpuSeconds(service.pid) - firstCpu) * 1e6) / (reports - firstCount);
     const sinkRate = (reports - firstCount) / ((done - (first as number)) / 1000);
     const sinkRateAll = reports / ((done - spawned) / 1000);
     const negatives = await db.query(`SELECT count(*)::int AS n FROM metrics_report WHERE create_order < 0 OR int_inf < 0`);
@@ -144,6 +156,7 @@ async function main(): Promise<void> {
       .map((m) => `${m[1]} ${m[2]}`)
       .join(', ');
     log(`sink: ${fmt(sinkRate)} stored reports/s (first to last stored; ${fmt(sinkRateAll)}/s including service start and group join); negative deltas: ${negatives.rows[0].n}; batches retried locked: ${fallbacks || 'none'}`);
+    log(`sink CPU: ${sinkCpuUs.toFixed(1)} µs per report (the metrics process, user + system: steadier than the rate on a busy machine)`);
 
     // --- 2. COPY baseline ---
     const file = `/tmp/${schema}.copy`;

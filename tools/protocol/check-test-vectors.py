@@ -85,6 +85,16 @@ opened = sodium.crypto_box_open(h(rs["box"]), h(rs["nonce"]), srv_pk, gw_sk)
 check("gateway opens the response box and finds the SignedToken", opened == h(tok["signed_token"]))
 check("response Sealed.public_key is the server box key", h(rs["public_key"]) == srv_pk)
 
+# Release: the request sealed like a LicenseRequest, the answer sealed like a token (not signed).
+rel = v["release"]
+rq, ra = rel["request"], rel["answer"]
+check("release box = crypto_box_easy(release request, nonce, server pk, gateway sk)", sodium.crypto_box(h(rq["bytes"]), h(rq["sealed"]["nonce"]), srv_pk, gw_sk) == h(rq["sealed"]["box"]))
+check("server opens the release box", sodium.crypto_box_open(h(rq["sealed"]["box"]), h(rq["sealed"]["nonce"]), gw_pk, srv_sk) == h(rq["bytes"]))
+check("release request Sealed.public_key is the gateway key", h(rq["sealed"]["public_key"]) == gw_pk)
+check("release answer box = crypto_box_easy(answer, nonce, gateway pk, server sk)", sodium.crypto_box(h(ra["bytes"]), h(ra["sealed"]["nonce"]), gw_pk, srv_sk) == h(ra["sealed"]["box"]))
+check("gateway opens the release answer box", sodium.crypto_box_open(h(ra["sealed"]["box"]), h(ra["sealed"]["nonce"]), srv_pk, gw_sk) == h(ra["bytes"]))
+check("release answer echoes the release nonce and config hash", ra["fields"]["nonce"] == rq["fields"]["nonce"] and ra["fields"]["config_hash"] == rq["fields"]["config_hash"])
+
 # FlatBuffers with the official Python runtime and flatc-generated Python code.
 flatc = shutil.which(os.environ.get("FLATC", "flatc"))
 if flatc is None and REQUIRE_FLATC:
@@ -132,6 +142,32 @@ else:
         if got != expected:
             bad.append(f"{name}: {got!r} != {expected!r}")
     check(f"LicenseRequest decodes all {len(req['field_order'])} fields" + (": " + "; ".join(bad) if bad else ""), not bad)
+
+    def decodes_all(table, vector):
+        t = table.GetRootAs(h(vector["bytes"]), 0)
+        bad = []
+        for name in vector["field_order"]:
+            expected = vector["fields"][name]
+            getter = camel(name)
+            if name in ("nonce", "config_hash"):
+                got = vec(t, getter).hex()
+            else:
+                got = getattr(t, getter)()
+                if isinstance(got, bytes):
+                    got = got.decode("utf-8")
+                elif isinstance(got, int) and not isinstance(got, bool):
+                    got = str(got)
+            if got != expected:
+                bad.append(f"{name}: {got!r} != {expected!r}")
+        return bad
+
+    ReleaseRequest = importlib.import_module(ns + "ReleaseRequest").ReleaseRequest
+    ReleaseAnswer = importlib.import_module(ns + "ReleaseAnswer").ReleaseAnswer
+    for label, table, vector in (("ReleaseRequest", ReleaseRequest, rq), ("ReleaseAnswer", ReleaseAnswer, ra)):
+        t = Sealed.GetRootAs(h(vector["sealed"]["bytes"]), 0)
+        check(f"{label} Sealed decodes", vec(t, "PublicKey") == h(vector["sealed"]["public_key"]) and vec(t, "Nonce") == h(vector["sealed"]["nonce"]) and vec(t, "Box") == h(vector["sealed"]["box"]))
+        bad = decodes_all(table, vector)
+        check(f"{label} decodes all {len(vector['field_order'])} fields" + (": " + "; ".join(bad) if bad else ""), not bad)
 
     st = SignedToken.GetRootAs(opened, 0)
     check("SignedToken decodes: token, signature, key id", vec(st, "Token") == h(tok["bytes"]) and vec(st, "Signature") == h(tok["signature"]) and st.KeyId().decode() == tok["key_id"])

@@ -67,19 +67,24 @@ describe('protocol test vectors, checked by libsodium and the FlatBuffers Python
     // The crypto half and the FlatBuffers half both ran (the script counts them as "ok" lines).
     expect(result.out).toMatch(/^ok {3}signature = crypto_sign_detached/m);
     expect(result.out).toMatch(/^ok {3}LicenseRequest decodes all \d+ fields$/m);
+    expect(result.out).toMatch(/^ok {3}server opens the release box$/m);
+    expect(result.out).toMatch(/^ok {3}ReleaseRequest decodes all 7 fields$/m);
+    expect(result.out).toMatch(/^ok {3}ReleaseAnswer decodes all 5 fields$/m);
     expect(result.out.match(/^ok /gm)?.length ?? 0).toBeGreaterThanOrEqual(20);
   }, 60_000);
 
-  it('fail when a vector is wrong: a forged signature and a field that does not match its bytes', async () => {
+  it('fail when a vector is wrong: a forged signature and fields that do not match their bytes', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'test-vectors-'));
     try {
       const vectors = JSON.parse(readFileSync(vectorsFile, 'utf8')) as {
         token: { signature: string };
         request: { fields: Record<string, unknown> };
+        release: { answer: { fields: Record<string, unknown> } };
       };
       const signature = vectors.token.signature;
       vectors.token.signature = `${signature.startsWith('00') ? 'ff' : '00'}${signature.slice(2)}`;
       vectors.request.fields['hostname'] = 'not-what-the-bytes-say';
+      vectors.release.answer.fields['freed'] = true;
       const forged = join(dir, 'v1.json');
       writeFileSync(forged, JSON.stringify(vectors));
 
@@ -89,9 +94,10 @@ describe('protocol test vectors, checked by libsodium and the FlatBuffers Python
         'FAIL signature = crypto_sign_detached(message, server sign key)',
         'FAIL crypto_sign_verify_detached accepts the signature',
         "FAIL LicenseRequest decodes all 71 fields: hostname: 'gw-prod-01' != 'not-what-the-bytes-say'",
+        'FAIL ReleaseAnswer decodes all 5 fields: freed: False != True',
         'FAIL SignedToken decodes: token, signature, key id',
       ]);
-      expect(result.out).toMatch(/^4 failed$/m);
+      expect(result.out).toMatch(/^5 failed$/m);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

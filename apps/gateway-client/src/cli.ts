@@ -1,19 +1,27 @@
 import { parseArgs } from 'node:util';
-import { readBoxSecretKeyFile, systemRandom, toBase64, writeKeyPairFiles, type RandomBytes } from '@license-ledger/protocol-crypto';
+import { readBoxSecretKeyFile, systemRandom, toBase64, toHex, writeKeyPairFiles, type RandomBytes } from '@license-ledger/protocol-crypto';
 import { ConfigError, loadConfig } from './config';
+import { HeldLockFile } from './held-locks';
 import { collectHostFacts, type HostFacts } from './host-facts';
 import { LicenseClient, type HttpPost } from './license-client';
 import { LicenseKeeper, exitCode, realSleep, systemClock, type Clock, type KeeperEvent, type Sleep } from './license-keeper';
+import { releaseHeldLocks } from './shutdown-release';
 import { FileTokenStore, importTokenFile } from './token-store';
 
 export const usage = `usage:
   gateway-client keygen --out <dir>
       writes <dir>/gateway.key (X25519 secret key, mode 0600) and <dir>/gateway.pub (public key, one line of base64)
-  gateway-client run --config <toml> --key <file> [--server <url>]... [--api <name>] [--fetch-token-only] [--token-file <file>]
+  gateway-client run --config <toml> --key <file> [--server <url>]... [--api <name>] [--pin-sha256 <fingerprint>]...
+                     [--fetch-token-only] [--token-file <file>]
       keeps a license token for the gateway described by <toml>; --server replaces [license].servers;
-      --token-file starts from a token handed over out of band (e.g. a support token), verified first
+      --token-file starts from a token handed over out of band (e.g. a support token), verified first;
+      on SIGINT/SIGTERM it releases its lock (sealed release request) and prints what became of it
+      https:// servers: the certificate is NOT validated (the token's signature is what the client trusts);
+      --pin-sha256 (replaces [license].server_cert_sha256) accepts only a certificate with that SHA-256
+      fingerprint (as "openssl x509 -noout -fingerprint -sha256" prints it) and sends nothing to any other
 exit codes: 0 stopped or token fetched, 1 usage or configuration error, 2 no valid token (start-up grace over,
-  or --fetch-token-only failed), 3 token expired, 4 clock behind the latest time seen`;
+  or --fetch-token-only failed), 3 token expired, 4 clock behind the latest time seen, 5 lock released by
+  an operator (the server's reason is printed)`;
 
 /** What the CLI touches outside itself; tests pass fakes. */
 export interface CliEnvironment {
@@ -104,12 +112,13 @@ export async function runCli(args: readonly string[], env: CliEnvironment): Prom
         return 0;
       }
       case 'run': {
-        const flags = parseFlags(rest, ['config', 'key', 'server', 'api', 'token-file'], ['fetch-token-only']);
+        const flags = parseFlags(rest, ['config', 'key', 'server', 'api', 'token-file', 'pin-sha256'], ['fetch-token-only']);
         const api = flags.values.get('api')?.[0];
-        const config = loadConfig(one(flags, 'config'), { servers: flags.values.get('server') ?? [], ...(api === undefined ? {} : { api }) });
+        const config = loadConfig(one(flags, 'config'), { servers: flags.values.get('server') ?? [], pins: flags.values.get('pin-sha256') ?? [], ...(api === undefined ? {} : { api }) });
         const gatewayKey = readBoxSecretKeyFile(one(flags, 'key'));
         const client = new LicenseClient({ config, gatewayKey, random: env.random, hostFacts: env.hostFacts, ...(env.post ? { post: env.post } : {}) });
         const store = new FileTokenStore(config.stateDir);
+        const held = new HeldLockFile(config.stateDir);
         const tokenFile = flags.values.get('token-file')?.[0];
         if (tokenFile !== undefined) {
           const imported = importTokenFile(tokenFile, store, (body) => client.openCached(body), env.clock.nowNs());
@@ -124,7 +133,11 @@ export async function runCli(args: readonly string[], env: CliEnvironment): Prom
           sleep: env.sleep,
           store,
           settings: config,
-          obtain: (nowNs) => client.obtain(nowNs),
+          obtain: async (nowNs) => {
+            const obtained = await client.obtain(nowNs);
+            held.record(obtained.lock, nowNs);
+            return obtained;
+          },
           openCached: (body) => client.openCached(body),
           onEvent: (event) => env.err(describe(event)),
           ...(env.signal ? { signal: env.signal } : {}),
@@ -132,8 +145,17 @@ export async function runCli(args: readonly string[], env: CliEnvironment): Prom
         const outcome = flags.switches.has('fetch-token-only') ? await keeper.fetchOnce() : await keeper.run();
         switch (outcome.kind) {
           case 'stopped':
+            await releaseHeldLocks({ client, held, tokens: store, nowNs: env.clock.nowNs(), report: env.err });
             env.err('stopped');
             break;
+          case 'released-by-operator': {
+            // The whole lock is gone: neither the cached token nor the recorded share counts any more.
+            store.clearResponse();
+            const ours = toHex(client.configHash);
+            held.save(held.load().filter((lock) => toHex(lock.configHash) !== ours));
+            env.err(`gateway-client: ${outcome.message}; stopping`);
+            break;
+          }
           case 'fetched':
             env.out(`fetched license token ${outcome.token.tokenId} from ${outcome.server}, valid until ${iso(outcome.token.expiryTimeUtc)}`);
             break;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import { parsePublicKey } from '@license-ledger/protocol-crypto';
+import { parseCertificatePin } from './http-transport';
 
 const SECOND_NS = 1_000_000_000n;
 
@@ -21,6 +22,11 @@ export interface GatewayClientConfig {
   readonly serverSignPublicKey: Uint8Array;
   /** Support's Ed25519 key (optional): tokens it signs are accepted from a token file (docs/protocol.md "Support tokens"). */
   readonly supportSignPublicKey?: Uint8Array;
+  /**
+   * SHA-256 fingerprints of the servers' TLS certificates (DER), any of which is accepted; empty: any
+   * certificate, unvalidated (docs/protocol.md "Transport"). Only for https:// servers.
+   */
+  readonly serverCertSha256: readonly Uint8Array[];
   readonly stateDir: string;
   readonly tokenLifetimeNs: bigint;
   readonly renewIntervalNs: bigint;
@@ -73,7 +79,7 @@ function reader(section: Table, where: string) {
  * Reads the gateway's TOML config: the client's own settings under [license] and the logins of
  * [accounts.*]. Relative `state_dir` is relative to the config file.
  */
-export function loadConfig(path: string, overrides: { servers?: readonly string[]; api?: string } = {}): GatewayClientConfig {
+export function loadConfig(path: string, overrides: { servers?: readonly string[]; api?: string; pins?: readonly string[] } = {}): GatewayClientConfig {
   let document: Table;
   try {
     document = parse(readFileSync(path, 'utf8'));
@@ -98,6 +104,18 @@ export function loadConfig(path: string, overrides: { servers?: readonly string[
   for (const server of servers) {
     if (!/^https?:\/\/[^/\s]+/.test(server)) throw new ConfigError(`server URL "${server}" must start with http:// or https://`);
   }
+  // --pin-sha256 flags replace the configured pins; one string or a list in the file.
+  const configuredPins = typeof license['server_cert_sha256'] === 'string' ? [license['server_cert_sha256']] : r.strings('server_cert_sha256');
+  const pinTexts = overrides.pins?.length ? [...overrides.pins] : configuredPins;
+  const serverCertSha256 = pinTexts.map((text) => {
+    try {
+      return parseCertificatePin(text);
+    } catch (error: unknown) {
+      throw new ConfigError(`${overrides.pins?.length ? '--pin-sha256' : `${path}: [license].server_cert_sha256`}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  });
+  const plain = servers.find((server) => !server.startsWith('https://'));
+  if (serverCertSha256.length > 0 && plain !== undefined) throw new ConfigError(`a pinned certificate needs https:// servers, but "${plain}" is plain http`);
   const seconds = (key: string, fallback: number, min = 0): bigint => r.integer(key, fallback, min) * SECOND_NS;
   const key = (name: string): Uint8Array => {
     try {
@@ -121,6 +139,7 @@ export function loadConfig(path: string, overrides: { servers?: readonly string[
     serverBoxPublicKey: key('server_box_public_key'),
     serverSignPublicKey: key('server_sign_public_key'),
     ...(license['support_sign_public_key'] === undefined ? {} : { supportSignPublicKey: key('support_sign_public_key') }),
+    serverCertSha256,
     stateDir: resolve(dirname(path), r.string('state_dir')),
     tokenLifetimeNs: seconds('token_lifetime_seconds', 7200, 60),
     renewIntervalNs: seconds('renew_interval_seconds', 1800, 1),

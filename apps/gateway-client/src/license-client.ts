@@ -1,17 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import { configHash, VerifyKey, type BoxSecretKey, type RandomBytes } from '@license-ledger/protocol-crypto';
-import { LICENSE_CONTENT_TYPE, LICENSE_PATH, openLicenseResponse, openSupportToken, parseLicenseErrorBody, sealLicenseRequest, TokenRejectedError } from '@license-ledger/protocol-exchange';
-import { REQUEST_NONCE_BYTES, type AccessToken, type LicenseRequest } from '@license-ledger/protocol-wire';
+import {
+  LICENSE_PATH,
+  LICENSE_RELEASE_PATH,
+  openLicenseResponse,
+  openReleaseAnswer,
+  openSupportToken,
+  parseLicenseErrorBody,
+  sealLicenseRequest,
+  sealReleaseRequest,
+  TokenRejectedError,
+  type LicenseErrorReason,
+} from '@license-ledger/protocol-exchange';
+import { REQUEST_NONCE_BYTES, type AccessToken, type LicenseRequest, type ReleaseAnswer } from '@license-ledger/protocol-wire';
 import type { GatewayClientConfig } from './config';
+import type { HeldLock } from './held-locks';
 import type { HostFacts } from './host-facts';
+import { httpPost, type HttpPost } from './http-transport';
 
-/** One HTTP POST; injected so tests can break servers. */
-export type HttpPost = (url: string, body: Uint8Array, timeoutMs: number) => Promise<{ status: number; body: Uint8Array }>;
-
-export const fetchPost: HttpPost = async (url, body, timeoutMs) => {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': LICENSE_CONTENT_TYPE }, body, signal: AbortSignal.timeout(timeoutMs) });
-  return { status: response.status, body: new Uint8Array(await response.arrayBuffer()) };
-};
+export type { HttpPost } from './http-transport';
 
 /** Counters, histograms and feature flags a real gateway reports; the reference client has none to report. */
 export type GatewayStats = Partial<Omit<LicenseRequest, keyof HostFacts | 'nonce' | 'configHash' | 'requestTimeUtc' | 'tokenExpiryTimeUtc'>>;
@@ -21,12 +28,30 @@ export interface ObtainedToken {
   /** The 200 body as received: what the client caches. */
   readonly body: Uint8Array;
   readonly server: string;
+  /** This process's share of the lock the token stands for: what a release gives back. */
+  readonly lock: HeldLock;
 }
 
 /** Every server failed (or one refused); `message` says what each did. */
 export class LicenseFetchError extends Error {
   override readonly name = 'LicenseFetchError';
 }
+
+/** A server answered 400: the ledger's refusal, final for this attempt. */
+export class LicenseRefusedError extends LicenseFetchError {
+  constructor(
+    readonly server: string,
+    readonly reason: LicenseErrorReason,
+    readonly detail: string,
+  ) {
+    super(`${server} refused the license: ${reason}: ${detail}`);
+  }
+}
+
+/** What a server said to a release: what became of the lock, or the ledger's refusal (nothing changed). */
+export type ReleaseResult =
+  | { readonly kind: 'released'; readonly server: string; readonly answer: ReleaseAnswer }
+  | { readonly kind: 'refused'; readonly server: string; readonly reason: LicenseErrorReason; readonly message: string };
 
 const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
@@ -37,6 +62,7 @@ export class LicenseClient {
   /** Support's key, when configured: a cached (or imported) token may be a support token signed by it. */
   readonly supportVerifyKey: VerifyKey | undefined;
   private readonly sessionId = randomUUID();
+  private readonly defaultPost: HttpPost;
 
   constructor(
     private readonly options: {
@@ -51,6 +77,7 @@ export class LicenseClient {
     this.configHash = configHash(options.config.packageName, options.config.logins);
     this.verifyKey = VerifyKey.fromBytes(options.config.serverSignPublicKey);
     this.supportVerifyKey = options.config.supportSignPublicKey && VerifyKey.fromBytes(options.config.supportSignPublicKey);
+    this.defaultPost = httpPost({ pins: options.config.serverCertSha256 });
   }
 
   /**
@@ -83,7 +110,7 @@ export class LicenseClient {
       configHash: this.configHash,
     };
     const body = sealLicenseRequest({ request, gatewayKey, serverBoxPublicKey: config.serverBoxPublicKey, random });
-    const post = this.options.post ?? fetchPost;
+    const post = this.post;
     const failures: string[] = [];
     for (const server of config.servers) {
       const url = `${server.replace(/\/+$/, '')}${LICENSE_PATH}`;
@@ -98,7 +125,8 @@ export class LicenseClient {
         try {
           const token = this.open(response.body, request.nonce);
           if (token.expiryTimeUtc <= nowNs) throw new TokenRejectedError('token has already expired by this clock');
-          return { token, body: response.body, server };
+          const { hostname, processId, sessionId } = request;
+          return { token, body: response.body, server, lock: { tokenId: token.tokenId, configHash: this.configHash, hostname, processId, sessionId, expiresNs: token.expiryTimeUtc } };
         } catch (error: unknown) {
           // A server that answers with a token we must not trust is as good as down: try the next.
           failures.push(`${server}: rejected its token: ${errorText(error)}`);
@@ -107,11 +135,55 @@ export class LicenseClient {
       }
       if (response.status === 400) {
         const refusal = parseJson(response.body);
-        if (refusal) throw new LicenseFetchError(`${server} refused the license: ${refusal.reason}: ${refusal.message}`);
+        if (refusal) throw new LicenseRefusedError(server, refusal.reason, refusal.message);
       }
       failures.push(`${server}: HTTP ${response.status}`);
     }
     throw new LicenseFetchError(`no license server answered: ${failures.join('; ')}`);
+  }
+
+  /**
+   * Gives `lock` back (docs/protocol.md "Release"): one sealed ReleaseRequest, sent to each server in
+   * turn until one answers 200 (checked like a token: from the pinned server key, for this request)
+   * or 400. Throws LicenseFetchError when none does; the lock then runs out at its expiry.
+   */
+  async release(lock: HeldLock, nowNs: bigint): Promise<ReleaseResult> {
+    const { config, gatewayKey, random } = this.options;
+    const { tokenId, configHash: hash, hostname, processId, sessionId } = lock;
+    const nonce = random(REQUEST_NONCE_BYTES);
+    const body = sealReleaseRequest({
+      request: { tokenId, requestTimeUtc: nowNs, nonce, configHash: hash, hostname, processId, sessionId },
+      gatewayKey,
+      serverBoxPublicKey: config.serverBoxPublicKey,
+      random,
+    });
+    const failures: string[] = [];
+    for (const server of config.servers) {
+      let response: { status: number; body: Uint8Array };
+      try {
+        response = await this.post(`${server.replace(/\/+$/, '')}${LICENSE_RELEASE_PATH}`, body, config.requestTimeoutMs);
+      } catch (error: unknown) {
+        failures.push(`${server}: ${errorText(error)}`);
+        continue;
+      }
+      if (response.status === 200) {
+        try {
+          const answer = openReleaseAnswer({ body: response.body, gatewayKey, serverBoxPublicKey: config.serverBoxPublicKey, expected: { nonce, configHash: hash } });
+          return { kind: 'released', server, answer };
+        } catch (error: unknown) {
+          failures.push(`${server}: rejected its answer: ${errorText(error)}`);
+          continue;
+        }
+      }
+      const refusal = response.status === 400 ? parseJson(response.body) : null;
+      if (refusal) return { kind: 'refused', server, reason: refusal.reason, message: refusal.message };
+      failures.push(`${server}: HTTP ${response.status}`);
+    }
+    throw new LicenseFetchError(`no license server answered the release: ${failures.join('; ')}`);
+  }
+
+  private get post(): HttpPost {
+    return this.options.post ?? this.defaultPost;
   }
 
   private open(body: Uint8Array, nonce?: Uint8Array): AccessToken {

@@ -1,5 +1,5 @@
 import type { AccessToken } from '@license-ledger/protocol-wire';
-import type { ObtainedToken } from './license-client';
+import { LicenseRefusedError, type ObtainedToken } from './license-client';
 import type { TokenStore } from './token-store';
 
 /** Wall clock in ns since the Unix epoch; injected so tests drive time. */
@@ -37,7 +37,9 @@ export type Outcome =
   | { readonly kind: 'fetch-failed'; readonly message: string }
   | { readonly kind: 'no-token'; readonly message: string }
   | { readonly kind: 'expired'; readonly message: string }
-  | { readonly kind: 'clock-rollback'; readonly message: string };
+  | { readonly kind: 'clock-rollback'; readonly message: string }
+  /** Ops released this process's lock by force (the server's refusal says who and why): the gateway must stop. */
+  | { readonly kind: 'released-by-operator'; readonly message: string };
 
 export function exitCode(outcome: Outcome): number {
   switch (outcome.kind) {
@@ -51,6 +53,8 @@ export function exitCode(outcome: Outcome): number {
       return 3;
     case 'clock-rollback':
       return 4;
+    case 'released-by-operator':
+      return 5;
     default: {
       const unknown: never = outcome;
       return unknown;
@@ -136,6 +140,8 @@ export class LicenseKeeper {
           lastError = 'no error';
           this.deps.onEvent?.({ type: 'renewed', token, server: obtained.server, nextRenewNs: nextAttemptNs });
         } catch (error: unknown) {
+          // Retrying cannot help: this process's lock is gone for good (a restart is a new session).
+          if (error instanceof LicenseRefusedError && error.reason === 'lock_released_by_operator') return { kind: 'released-by-operator', message: error.message };
           lastError = errorText(error);
           nextAttemptNs = now + settings.retryIntervalNs;
           this.deps.onEvent?.({ type: 'fetch-failed', message: lastError, nextAttemptNs, runningOnTokenUntilNs: token?.expiryTimeUtc ?? null });

@@ -1,4 +1,4 @@
-import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AccessToken } from '@license-ledger/protocol-wire';
 
@@ -11,7 +11,7 @@ export interface TokenStore {
 }
 
 /** Write to a 0600 temporary file, then rename: a crash never leaves a half-written token. */
-function writeAtomically(path: string, contents: Uint8Array): void {
+export function writeAtomically(path: string, contents: Uint8Array): void {
   const temporary = `${path}.${process.pid}.tmp`;
   const fd = openSync(temporary, 'w', 0o600);
   try {
@@ -24,7 +24,7 @@ function writeAtomically(path: string, contents: Uint8Array): void {
   renameSync(temporary, path);
 }
 
-function readIfExists(path: string): Buffer | null {
+export function readIfExists(path: string): Buffer | null {
   try {
     return readFileSync(path);
   } catch (error: unknown) {
@@ -54,6 +54,11 @@ export class FileTokenStore implements TokenStore {
 
   saveResponse(body: Uint8Array): void {
     writeAtomically(this.responsePath, body);
+  }
+
+  /** After a release: the token's lock no longer counts, so a restart must not run on it. */
+  clearResponse(): void {
+    rmSync(this.responsePath, { force: true });
   }
 
   loadLastSeen(): bigint | null {

@@ -29,6 +29,9 @@ export function ingressHttpAdapter(options: IngressOptions): AbstractHttpAdapter
     routerOptions: { caseSensitive: false, ignoreTrailingSlash: true },
     // Kept-alive gateways must not hold shutdown up (what Nest's forceCloseConnections does for Express).
     forceCloseConnections: true,
+    // No Nest middleware runs on Fastify here (the platform's request metric is a Fastify hook), so no
+    // middleware layer on every request; a middleware added later fails at boot, not silently.
+    skipMiddie: true,
   });
   const fastify = adapter.getInstance();
   // Fastify would parse JSON and text itself and refuse other types with a 415 of its own: every

@@ -6,6 +6,8 @@ import { LedgerController } from './ledger.controller';
 import { ledgerRoutes, LedgerService } from './ledger.service';
 import { LicenseController } from './license.controller';
 import { LicenseService } from './license.service';
+import { ReleaseController } from './release.controller';
+import { ReleaseService } from './release.service';
 import { INGRESS_OPTIONS } from './tokens';
 
 /** The gateways' HTTP entry point. */
@@ -13,8 +15,8 @@ export function createIngressModule(platform: PlatformOptions, options: IngressO
   @Module({
     // The ingress keeps no state in PostgreSQL: its readiness must not depend on the database.
     imports: [PlatformModule.forRoot({ ...platform, usesDatabase: false }), BusTransportModule.forRoot(ledgerRoutes(platform, options))],
-    controllers: [LicenseController, LedgerController],
-    providers: [{ provide: INGRESS_OPTIONS, useValue: options }, LedgerService, LicenseService, IngressHttpTimeouts],
+    controllers: [LicenseController, ReleaseController, LedgerController],
+    providers: [{ provide: INGRESS_OPTIONS, useValue: options }, LedgerService, LicenseService, ReleaseService, IngressHttpTimeouts],
   })
   class IngressModule {}
   return IngressModule;

@@ -14,9 +14,9 @@ export class LedgerController {
     this.ledger.receiveReplies(messages, context);
   }
 
-  /** The ledger's events, folded into the key directory. */
-  @EventPattern<TopicKey>('leaseEvents', BATCH)
-  events(@Payload() messages: readonly ReceivedMessage[]): void {
-    this.ledger.applyEvents(messages);
+  /** The live key bindings (the key directory topic, compacted), in the key directory. */
+  @EventPattern<TopicKey>('leaseKeyDirectory', BATCH)
+  keyBindings(@Payload() messages: readonly ReceivedMessage[]): void {
+    this.ledger.applyKeyBindings(messages);
   }
 }

@@ -1,4 +1,4 @@
-import { LICENSE_CONTENT_TYPE, LICENSE_KEYS_PATH, LICENSE_PATH, licenseErrorReasons } from '@license-ledger/protocol-exchange';
+import { LICENSE_CONTENT_TYPE, LICENSE_KEYS_PATH, LICENSE_PATH, LICENSE_RELEASE_PATH, licenseErrorReasons } from '@license-ledger/protocol-exchange';
 
 const errorSchema = (status: number, reasons: readonly string[]) => ({
   type: 'object',
@@ -52,6 +52,32 @@ export function openApiDocument(maxBodyBytes: number): Record<string, unknown> {
               headers: retryAfter,
               content: json('Unavailable'),
             },
+          },
+        },
+      },
+      [LICENSE_RELEASE_PATH]: {
+        post: {
+          operationId: 'releaseLicense',
+          summary: "Give back this gateway process's share of its lock (on a clean shutdown)",
+          requestBody: {
+            required: true,
+            description: `A Sealed from the gateway key to the server box key whose box holds a ReleaseRequest; at most ${maxBodyBytes} bytes.`,
+            content: { [LICENSE_CONTENT_TYPE]: { schema: { type: 'string', format: 'binary', maxLength: maxBodyBytes } } },
+          },
+          responses: {
+            '200': {
+              description: 'Released: a Sealed from the server box key to the gateway whose box holds a ReleaseAnswer (freed, or still counted until kept_until_utc by the agreement\'s linger).',
+              content: { [LICENSE_CONTENT_TYPE]: { schema: { type: 'string', format: 'binary' } } },
+            },
+            '400': {
+              description:
+                'Refused, nothing changed: lock_not_held (this gateway process holds no live lock on that config hash: released already, expired, released by ops, or never acquired), no_license_agreement (the key is bound to no agreement), or invalid_request (as for POST /v1/license).',
+              content: json('LicenseError'),
+            },
+            '413': { description: `The body is larger than ${maxBodyBytes} bytes.`, content: json('PayloadTooLarge') },
+            '415': { description: `Content-Type is not ${LICENSE_CONTENT_TYPE}.`, content: json('UnsupportedMediaType') },
+            '429': { description: 'Too many requests from this gateway key or this address.', headers: retryAfter, content: json('RateLimited') },
+            '503': { description: 'The lease ledger did not decide in time (or the service is starting). Retry the same release: it is decided once.', headers: retryAfter, content: json('Unavailable') },
           },
         },
       },

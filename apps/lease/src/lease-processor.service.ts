@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { LeaseProcessor } from '@license-ledger/lease-ledger';
+import { CheckpointSigner, ensureStateTopics, LeaseProcessor, SnapshotPolicy, stateTopicsOf } from '@license-ledger/lease-ledger';
 import { MessageBus } from '@license-ledger/platform-kafka';
 import type { Logger } from '@license-ledger/platform-logging';
 import { BusTransport, LOGGER, MESSAGE_BUS, MetricsRegistry, PLATFORM_OPTIONS, PlatformOptions, type BusEngine } from '@license-ledger/platform-nest';
@@ -12,6 +12,9 @@ export interface LeaseOptions {
   readonly eventsTopic: string;
   readonly repliesTopic: string;
   readonly groupId: string;
+  readonly snapshotPolicy: SnapshotPolicy;
+  /** Signs the events chain's checkpoints; without it the chain is written unsigned (a warning at start). */
+  readonly ledgerKey?: CheckpointSigner | undefined;
 }
 
 /**
@@ -22,6 +25,8 @@ export interface LeaseOptions {
 export class LeaseProcessorService implements BusEngine {
   readonly name = 'ledger';
   private processor: LeaseProcessor;
+  /** The compacted topics next to the events topic (snapshots, key directory), created if missing. */
+  private stateTopics: Promise<unknown> | undefined;
 
   constructor(
     @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
@@ -33,10 +38,18 @@ export class LeaseProcessorService implements BusEngine {
   ) {
     this.processor = this.newProcessor();
     transport.addEngine(this);
+    if (!options.ledgerKey) {
+      logger.warn({ event: 'ledger_unsigned' }, 'LEDGER_SIGN_KEY_FILE is not set: events are chained, but no checkpoint is signed (docs/ledger-integrity.md)');
+    }
   }
 
   async start(): Promise<void> {
     try {
+      this.stateTopics ??= ensureStateTopics(this.platform.kafkaBrokers, this.bus, this.options.eventsTopic).catch((error: unknown) => {
+        this.stateTopics = undefined;
+        throw error;
+      });
+      await this.stateTopics;
       await this.processor.start();
     } catch (error) {
       // A processor that half started (one subscription up) is not started again: stop it and
@@ -55,8 +68,10 @@ export class LeaseProcessorService implements BusEngine {
     const { options } = this;
     return new LeaseProcessor({
       bus: this.bus,
-      topics: { commands: options.commandsTopic, events: options.eventsTopic, replies: options.repliesTopic },
+      topics: { commands: options.commandsTopic, events: options.eventsTopic, replies: options.repliesTopic, ...stateTopicsOf(options.eventsTopic) },
       groupId: options.groupId,
+      snapshotPolicy: options.snapshotPolicy,
+      ...(options.ledgerKey ? { ledgerKey: options.ledgerKey } : {}),
       instanceId: this.platform.instanceId,
       logger: this.logger.child({ component: 'ledger' }),
       // Written inside the ledger's transactions, so counted here rather than by the bus.

@@ -36,6 +36,7 @@ describe('parseArgs', () => {
     });
     expect(parseArgs(['verify'])).toEqual({ kind: 'verify', checkProjection: true });
     expect(parseArgs(['verify', '--skip-projection'])).toEqual({ kind: 'verify', checkProjection: false });
+    expect(parseArgs(['verify', '--ledger-key', 'keys/ledger-sign.pub'])).toEqual({ kind: 'verify', checkProjection: true, ledgerKeyFile: 'keys/ledger-sign.pub' });
     expect(parseArgs([])).toEqual({ kind: 'help' });
   });
 

@@ -9,8 +9,9 @@ export class UsageError extends Error {
 export const USAGE = `usage: ledger-cli <command> [options]
 
 Commands go through the lease ledger (never to the database); each prints its outcome.
-  agreement open   --id <id> --name <name> --licenses <n> [--min <dur>] [--max <dur>] [--default <dur>]
-  agreement change --id <id> [--name <name>] [--licenses <n>] [--min <dur>] [--max <dur>] [--default <dur>]
+  agreement open   --id <id> --name <name> --licenses <n> [--min <dur>] [--max <dur>] [--default <dur>] [--linger <dur>]
+  agreement change --id <id> [--name <name>] [--licenses <n>] [--min <dur>] [--max <dur>] [--default <dur>] [--linger <dur|0>]
+                   --linger: a released lock stays counted this long (default 0)
   agreement close  --id <id>
   key bind         --agreement <id> --key <base64 public key | key file>
   key revoke       --agreement <id> --key <base64 public key | key file>
@@ -20,7 +21,10 @@ Reading:
   list             agreements, licenses, live locks and their holders (from the projection)
   replay           [--from <ISO time>] [--as-of <ISO time>] [--agreement <id>]
                    the state as of an instant (default: now), or one agreement's history
-  verify           [--skip-projection]  invariants over the whole log, and projection = fold of the log
+  verify           [--skip-projection] [--ledger-key <public key file>]
+                   hash chains and signed checkpoints (docs/ledger-integrity.md), invariants over the
+                   whole log, and projection = fold of the log; --ledger-key (or LEDGER_PUBLIC_KEY_FILE):
+                   the ledger key's .pub file, so only checkpoints it signed count
 
 Durations: milliseconds, or a number with ms, s, m, h or d (e.g. 5m, 2h, 7d).
 Environment: KAFKA_BROKERS, DATABASE_URL (list, verify), LEASE_COMMANDS_TOPIC, LEASE_EVENTS_TOPIC,
@@ -34,13 +38,13 @@ export interface SendOptions {
 
 export type CliCommand =
   | { readonly kind: 'help' }
-  | ({ readonly kind: 'agreement-open'; readonly id: string; readonly name: string; readonly licenses: number; readonly bounds: Partial<LockPeriodBounds> } & SendOptions)
-  | ({ readonly kind: 'agreement-change'; readonly id: string; readonly name?: string; readonly licenses?: number; readonly bounds: Partial<LockPeriodBounds> } & SendOptions)
+  | ({ readonly kind: 'agreement-open'; readonly id: string; readonly name: string; readonly licenses: number; readonly bounds: Partial<LockPeriodBounds>; readonly lingerMs?: number } & SendOptions)
+  | ({ readonly kind: 'agreement-change'; readonly id: string; readonly name?: string; readonly licenses?: number; readonly bounds: Partial<LockPeriodBounds>; readonly lingerMs?: number } & SendOptions)
   | ({ readonly kind: 'agreement-close'; readonly id: string } & SendOptions)
   | ({ readonly kind: 'key-bind' | 'key-revoke'; readonly agreementId: string; readonly key: string } & SendOptions)
   | { readonly kind: 'list' }
   | { readonly kind: 'replay'; readonly fromMs?: number; readonly asOfMs?: number; readonly agreementId?: string }
-  | { readonly kind: 'verify'; readonly checkProjection: boolean };
+  | { readonly kind: 'verify'; readonly checkProjection: boolean; readonly ledgerKeyFile?: string };
 
 const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -101,7 +105,14 @@ function required(options: Map<string, string>, name: string): string {
 }
 
 const SEND_OPTIONS = ['request-id', 'timeout'];
-const BOUND_OPTIONS = ['min', 'max', 'default'];
+const BOUND_OPTIONS = ['min', 'max', 'default', 'linger'];
+
+/** --linger: a duration, or 0 to free released locks at once. */
+function lingerOf(options: Map<string, string>): { lingerMs?: number } {
+  const value = options.get('linger');
+  if (value === undefined) return {};
+  return { lingerMs: value.trim() === '0' ? 0 : parseDuration('linger', value) };
+}
 
 function sendOptions(options: Map<string, string>): SendOptions {
   const timeout = options.get('timeout');
@@ -137,6 +148,7 @@ export function parseArgs(argv: readonly string[]): CliCommand {
           name: required(options, 'name'),
           licenses: parseCount('licenses', required(options, 'licenses')),
           bounds: boundsOf(options),
+          ...lingerOf(options),
           ...sendOptions(options),
         };
       }
@@ -145,8 +157,8 @@ export function parseArgs(argv: readonly string[]): CliCommand {
         const name = options.get('name');
         const licenses = options.get('licenses');
         const bounds = boundsOf(options);
-        if (name === undefined && licenses === undefined && Object.keys(bounds).length === 0) {
-          throw new UsageError('agreement change needs at least one of --name, --licenses, --min, --max, --default');
+        if (name === undefined && licenses === undefined && Object.keys(bounds).length === 0 && !options.has('linger')) {
+          throw new UsageError('agreement change needs at least one of --name, --licenses, --min, --max, --default, --linger');
         }
         return {
           kind: 'agreement-change',
@@ -154,6 +166,7 @@ export function parseArgs(argv: readonly string[]): CliCommand {
           ...(name === undefined ? {} : { name }),
           ...(licenses === undefined ? {} : { licenses: parseCount('licenses', licenses) }),
           bounds,
+          ...lingerOf(options),
           ...sendOptions(options),
         };
       }
@@ -189,8 +202,9 @@ export function parseArgs(argv: readonly string[]): CliCommand {
     };
   }
   if (first === 'verify') {
-    const options = parseOptions(rest, [], ['skip-projection']);
-    return { kind: 'verify', checkProjection: !options.has('skip-projection') };
+    const options = parseOptions(rest, ['ledger-key'], ['skip-projection']);
+    const ledgerKeyFile = options.get('ledger-key');
+    return { kind: 'verify', checkProjection: !options.has('skip-projection'), ...(ledgerKeyFile === undefined ? {} : { ledgerKeyFile }) };
   }
   throw new UsageError(`unknown command "${first}"`);
 }

@@ -136,7 +136,9 @@ describe('ledger-cli against the real broker and database', () => {
     const verified = await cli('verify');
     expect(verified.err).not.toContain('FAILED');
     expect(verified).toMatchObject({ code: 0 });
-    expect(verified.out).toMatch(/^verify OK: 6 event\(s\), 1 agreement\(s\), invariants hold, projection matches the log$/);
+    expect(verified.out.split('\n')[0]).toBe('verify OK: 6 event(s), 1 agreement(s), chains intact, invariants hold, projection matches the log');
+    // No ledger key in this test: linked, not signed.
+    expect(verified.err).toMatch(/^chains: (\d) of \1 partition\(s\) with events linked, 0 checkpoint\(s\)$/m);
 
     // Break the projection, not the log: a changed row, a lost lock, a lost event row. verify must name each.
     await scratch.prisma.agreement.update({ where: { id: agreementId }, data: { licenses: 3 } });
@@ -168,7 +170,9 @@ describe('ledger-cli against the real broker and database', () => {
     ]);
     const broken = await cli('verify', '--skip-projection');
     expect(broken.code).toBe(1);
-    expect(broken.err).toMatch(/verify FAILED: 2 problem\(s\) in the log/);
+    // Written by a plain producer: neither record carries a chain link.
+    expect(broken.err).toMatch(/verify FAILED: 4 problem\(s\) in the log, 0 projection mismatch\(es\); chain broken in partition \d at offset \d+$/m);
+    expect(broken.err).toMatch(/partition \d offset \d+: record without a chain link after the chain started \(offset \d+\): not written by the lease service/);
     expect(broken.err).toMatch(/partition \d offset \d+: renewal_of_dead_lock: agreement ".*", request forged-renewal: renewal of lock (cd){32}, which is not recorded/);
     expect(broken.err).toMatch(/partition \d offset \d+: unreadable record: malformed ledger record/);
 

@@ -23,7 +23,9 @@ import {
 } from './format';
 import { AsOfFold, isEvent, LogEntry, LogProblem, LogVerifier, readLedgerLog, ReadProgress } from './ledger-log';
 import { LOCK_RELEASE_HELP, runLock } from './lock';
+import { runSnapshot, SNAPSHOT_STATUS_HELP } from './snapshot';
 import { runToken, TOKEN_ISSUE_HELP } from './token';
+import { chainSummaryLines, trustedLedgerKeys } from './verify-chain';
 import { formatUsage, parseUsageArgs, USAGE_HISTORY_HELP } from './usage';
 
 export interface CliIo {
@@ -73,6 +75,7 @@ export async function runCli(argv: readonly string[], deps: CliDependencies): Pr
   if (argv[0] === 'usage') return runCaught(() => usageHistory(argv.slice(1), deps), deps);
   if (argv[0] === 'token') return runCaught(() => runToken(argv.slice(1), deps), deps);
   if (argv[0] === 'lock') return runCaught(() => runLock(argv.slice(1), deps), deps);
+  if (argv[0] === 'snapshot') return runCaught(() => runSnapshot(argv.slice(1), deps), deps);
   let command: CliCommand;
   try {
     command = parseArgs(argv);
@@ -111,6 +114,7 @@ async function run(command: CliCommand, deps: CliDependencies): Promise<number> 
       deps.io.out(USAGE);
       deps.io.out(`\nUsage history:\n  ${USAGE_HISTORY_HELP}`);
       deps.io.out(`\nSupport tokens and forced release (see README):\n  ${TOKEN_ISSUE_HELP}\n  ${LOCK_RELEASE_HELP}`);
+      deps.io.out(`\nPartition snapshots:\n  ${SNAPSHOT_STATUS_HELP}`);
       return 0;
     case 'agreement-open':
     case 'agreement-change':
@@ -169,7 +173,11 @@ function toLedgerCommand(command: Extract<CliCommand, { requestId: string | unde
   const metadata = { requestId };
   switch (command.kind) {
     case 'agreement-open':
-      return { type: 'OpenAgreement', data: { agreementId: command.id, name: command.name, licenses: command.licenses, bounds: command.bounds }, metadata };
+      return {
+        type: 'OpenAgreement',
+        data: { agreementId: command.id, name: command.name, licenses: command.licenses, bounds: command.bounds, ...(command.lingerMs === undefined ? {} : { lingerMs: command.lingerMs }) },
+        metadata,
+      };
     case 'agreement-change':
       return {
         type: 'ChangeAgreement',
@@ -178,6 +186,7 @@ function toLedgerCommand(command: Extract<CliCommand, { requestId: string | unde
           ...(command.name === undefined ? {} : { name: command.name }),
           ...(command.licenses === undefined ? {} : { licenses: command.licenses }),
           ...(Object.keys(command.bounds).length === 0 ? {} : { bounds: command.bounds }),
+          ...(command.lingerMs === undefined ? {} : { lingerMs: command.lingerMs }),
         },
         metadata,
       };
@@ -285,12 +294,12 @@ class ProgressReporter {
   }
 }
 
-async function readLog(deps: CliDependencies, sinceMs: number | undefined, onEntry: (entry: LogEntry) => void): Promise<void> {
+async function readLog(deps: CliDependencies, sinceMs: number | undefined, onEntry: (entry: LogEntry) => void, onStart?: (partition: number, from: bigint) => void): Promise<void> {
   const config = loadConfig(ledgerConfig, deps.env);
   const bus = busOf(config, deps);
   const progress = new ProgressReporter(deps.io);
   try {
-    const read = await readLedgerLog(bus, config.LEASE_EVENTS_TOPIC, { ...(sinceMs === undefined ? {} : { sinceMs }), onProgress: progress.update }, onEntry);
+    const read = await readLedgerLog(bus, config.LEASE_EVENTS_TOPIC, { ...(sinceMs === undefined ? {} : { sinceMs }), ...(onStart ? { onStart } : {}), onProgress: progress.update }, onEntry);
     progress.finish(read.records, read.partitions);
   } finally {
     await bus.close();
@@ -320,8 +329,8 @@ async function replay(command: Extract<CliCommand, { kind: 'replay' }>, deps: Cl
     await readLog(deps, command.fromMs, (entry) => {
       if (noteUnreadable(entry) || !('record' in entry)) return;
       const { record } = entry;
-      if (!isEvent(record)) markers.push(entry);
-      else if (record.data.agreementId === agreementId && record.metadata.at <= asOfMs && record.metadata.at >= (command.fromMs ?? -Infinity)) history.push(entry);
+      if (record.type === 'PartitionClaimed') markers.push(entry);
+      else if (isEvent(record) && record.data.agreementId === agreementId && record.metadata.at <= asOfMs && record.metadata.at >= (command.fromMs ?? -Infinity)) history.push(entry);
     });
     if (unreadable.length > 0) return reportBrokenLog(deps, unreadable);
     if (history.length === 0) {
@@ -359,11 +368,20 @@ function byTimeThenPosition(a: LogEntry, b: LogEntry): number {
   return timeOf(a) - timeOf(b) || a.partition - b.partition || (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0);
 }
 
+/** "; chain broken in partition 2 at offset 17, ..." : where each partition's chain first breaks. */
+function firstBreaks(verifier: LogVerifier): string {
+  const first = new Map<number, bigint>();
+  for (const { partition, offset } of verifier.chains.problems) if (!first.has(partition)) first.set(partition, offset);
+  if (first.size === 0) return '';
+  return `; chain broken in ${[...first].sort(([a], [b]) => a - b).map(([partition, offset]) => `partition ${partition} at offset ${offset}`).join(', ')}`;
+}
+
 async function verify(command: Extract<CliCommand, { kind: 'verify' }>, deps: CliDependencies): Promise<number> {
   // Fail on a missing DATABASE_URL before reading a long log, not after.
   if (command.checkProjection) loadConfig(databaseConfig, deps.env);
-  const verifier = new LogVerifier();
-  await readLog(deps, undefined, (entry) => verifier.observe(entry));
+  const trustedKeys = trustedLedgerKeys(command.ledgerKeyFile, deps.env);
+  const verifier = new LogVerifier(trustedKeys);
+  await readLog(deps, undefined, (entry) => verifier.observe(entry), verifier.begin);
   verifier.finish();
   const problems = [...verifier.problems];
   const projectionProblems: string[] = [];
@@ -381,14 +399,17 @@ async function verify(command: Extract<CliCommand, { kind: 'verify' }>, deps: Cl
   }
   const events = [...verifier.eventsPerPartition.values()].reduce((sum, p) => sum + p.count, 0);
   if (problems.length === 0 && projectionProblems.length === 0) {
-    deps.io.out(`verify OK: ${events} event(s), ${verifier.fold.agreements().length} agreement(s), invariants hold${command.checkProjection ? ', projection matches the log' : ''}`);
+    deps.io.out(`verify OK: ${events} event(s), ${verifier.fold.agreements().length} agreement(s), chains intact, invariants hold${command.checkProjection ? ', projection matches the log' : ''}`);
+    // Diagnostics, like the read summary: stdout keeps the one result line.
+    for (const line of chainSummaryLines(verifier.chains.summaries(), trustedKeys.length > 0)) deps.io.err(line);
     return 0;
   }
-  deps.io.err(`verify FAILED: ${problems.length} problem(s) in the log, ${projectionProblems.length} projection mismatch(es)`);
+  deps.io.err(`verify FAILED: ${problems.length} problem(s) in the log, ${projectionProblems.length} projection mismatch(es)${firstBreaks(verifier)}`);
   if (problems.length > 0) {
     deps.io.err('log:');
     for (const line of formatProblems(problems, PROBLEMS_SHOWN)) deps.io.err(line);
   }
+  if (verifier.chains.problems.length > 0) for (const line of chainSummaryLines(verifier.chains.summaries(), trustedKeys.length > 0)) deps.io.err(line);
   if (projectionProblems.length > 0) {
     deps.io.err('projection (a busy ledger or a lagging projector also shows here; run again to tell):');
     for (const line of projectionProblems.slice(0, PROBLEMS_SHOWN)) deps.io.err(`  ${line}`);

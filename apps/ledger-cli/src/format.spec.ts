@@ -4,6 +4,9 @@ import { resolveGatewayKey } from './cli';
 import { formatAgreementList, formatDuration, formatOutcome, formatState, historyRow, renderProgress, table } from './format';
 import { LogVerifier } from './ledger-log';
 
+/** The raw value a log entry came from: a record of an older version (no chain link), as these entries are. */
+const OLD_RECORD = Buffer.from('{}');
+
 const T0 = Date.UTC(2026, 2, 1, 12);
 const KEY = Buffer.alloc(32, 7).toString('base64');
 const HASH = 'ab'.repeat(32);
@@ -68,7 +71,7 @@ describe('formatting', () => {
       `  lock ${HASH} until 2026-03-01T12:01:00.000Z`,
       `    held by gw-1:42 session s-1 key ${KEY.slice(0, 12)}…`,
     ]);
-    expect(historyRow({ partition: 2, offset: 17n, timestampMs: T0, record: events[2] as LeaseEvent })).toEqual([
+    expect(historyRow({ partition: 2, offset: 17n, timestampMs: T0, value: OLD_RECORD, record: events[2] as LeaseEvent })).toEqual([
       '2',
       '17',
       '2026-03-01T12:00:00.000Z',
@@ -76,14 +79,14 @@ describe('formatting', () => {
       'r-3',
       `lock ${HASH.slice(0, 12)}… until 2026-03-01T12:01:00.000Z by gw-1:42 session s-1 key ${KEY.slice(0, 12)}…`,
     ]);
-    expect(historyRow({ partition: 2, offset: 18n, timestampMs: T0, record: { type: 'PartitionClaimed', data: { partition: 2, owner: 'lease-b', claimId: 'c' }, metadata: { at: T0 } } })[5]).toBe(
+    expect(historyRow({ partition: 2, offset: 18n, timestampMs: T0, value: OLD_RECORD, record: { type: 'PartitionClaimed', data: { partition: 2, owner: 'lease-b', claimId: 'c' }, metadata: { at: T0 } } })[5]).toBe(
       'partition 2 claimed by lease-b',
     );
   });
 
   it("shows the key's stream in history rows", () => {
     const refused = { type: 'KeyReservationRefused' as const, data: { key: KEY, agreementId: 'globex', heldBy: 'acme', message: 'the key is bound to agreement "acme"' }, metadata: { requestId: 'r-4>reserve', at: T0 } };
-    expect(historyRow({ partition: 0, offset: 3n, timestampMs: T0, record: refused }).slice(3)).toEqual([
+    expect(historyRow({ partition: 0, offset: 3n, timestampMs: T0, value: OLD_RECORD, record: refused }).slice(3)).toEqual([
       'KeyReservationRefused',
       'r-4>reserve',
       `key ${KEY} for agreement "globex": the key is bound to agreement "acme"`,
@@ -116,11 +119,11 @@ describe('resolveGatewayKey', () => {
 describe('LogVerifier', () => {
   it('flags unreadable records and broken invariants with their positions', () => {
     const verifier = new LogVerifier();
-    const at = (offset: number, event: LeaseEvent) => verifier.observe({ partition: 1, offset: BigInt(offset), timestampMs: T0, record: event });
+    const at = (offset: number, event: LeaseEvent) => verifier.observe({ partition: 1, offset: BigInt(offset), timestampMs: T0, value: OLD_RECORD, record: event });
     at(0, { type: 'AgreementOpened', data: { agreementId: 'acme', name: 'Acme', licenses: 1, bounds }, metadata: { requestId: 'r-1', at: T0 } });
     at(1, { type: 'KeyBound', data: { agreementId: 'acme', key: KEY }, metadata: { requestId: 'r-2', at: T0 } });
     at(2, { type: 'LockRenewed', data: { agreementId: 'acme', configHash: HASH, holder, expiresAt: T0 + 60_000 }, metadata: { requestId: 'r-3', at: T0 } });
-    verifier.observe({ partition: 1, offset: 3n, timestampMs: T0, malformed: 'malformed ledger record: Unexpected token' });
+    verifier.observe({ partition: 1, offset: 3n, timestampMs: T0, value: OLD_RECORD, malformed: 'malformed ledger record: Unexpected token' });
     expect(verifier.problems.map((p) => [p.offset, p.message.split(':')[0]])).toEqual([
       [2n, 'renewal_of_dead_lock'],
       [3n, 'unreadable record'],
@@ -132,7 +135,7 @@ describe('LogVerifier', () => {
 describe('LogVerifier at the end of the log', () => {
   it('flags a key bound to two open agreements (a log from before bindings were exclusive), at the later binding', () => {
     const verifier = new LogVerifier();
-    const at = (partition: number, offset: number, event: LeaseEvent) => verifier.observe({ partition, offset: BigInt(offset), timestampMs: T0, record: event });
+    const at = (partition: number, offset: number, event: LeaseEvent) => verifier.observe({ partition, offset: BigInt(offset), timestampMs: T0, value: OLD_RECORD, record: event });
     for (const [partition, agreementId] of [[0, 'acme'], [1, 'globex']] as const) {
       at(partition, 0, { type: 'AgreementOpened', data: { agreementId, name: agreementId, licenses: 1, bounds }, metadata: { requestId: `open-${agreementId}`, at: T0 } });
       at(partition, 1, { type: 'KeyBound', data: { agreementId, key: KEY }, metadata: { requestId: `bind-${agreementId}`, at: T0 } });

@@ -171,6 +171,7 @@ export function historyRow(entry: LogEntry): string[] {
   if (record.type === 'PartitionClaimed') {
     return [...position, formatTime(record.metadata.at), '(owner)', '-', `partition ${record.data.partition} claimed by ${record.data.owner}`];
   }
+  if (record.type === 'LedgerCheckpoint') return [...position, formatTime(record.metadata.at), '(checkpoint)', '-', `signed by key ${record.data.signerKeyId}`];
   return [...position, formatTime(record.metadata.at), record.type, record.metadata.requestId, eventDetails(record)];
 }
 

@@ -8,13 +8,19 @@ import {
   LedgerEvent,
   LeaseInvariantChecker,
 } from '@license-ledger/lease-domain';
-import { decodeLedgerRecord, LedgerRecord } from '@license-ledger/lease-ledger';
+import { ChainVerifier, decodeLedgerRecord, isLedgerEvent, LedgerRecord } from '@license-ledger/lease-ledger';
 import { MessageBus } from '@license-ledger/platform-kafka';
 
+interface LogPosition {
+  readonly partition: number;
+  readonly offset: bigint;
+  readonly timestampMs: number;
+  /** The record's value as written (what the hash chain covers). */
+  readonly value: Buffer;
+}
+
 /** One record of the events topic, decoded, or the reason it could not be. */
-export type LogEntry =
-  | { readonly partition: number; readonly offset: bigint; readonly timestampMs: number; readonly record: LedgerRecord }
-  | { readonly partition: number; readonly offset: bigint; readonly timestampMs: number; readonly malformed: string };
+export type LogEntry = (LogPosition & { readonly record: LedgerRecord }) | (LogPosition & { readonly malformed: string });
 
 export interface ReadProgress {
   readonly read: bigint;
@@ -25,6 +31,8 @@ export interface ReadLogOptions {
   /** Start at the first record written at or after this time (Kafka record time) instead of the beginning. */
   readonly sinceMs?: number;
   readonly onProgress?: (progress: ReadProgress) => void;
+  /** Before any record: where each partition's reading starts. */
+  readonly onStart?: (partition: number, from: bigint) => void;
 }
 
 /**
@@ -36,6 +44,7 @@ export async function readLedgerLog(bus: MessageBus, topic: string, options: Rea
   const total = ranges.reduce((sum, r) => sum + (BigInt(r.end) - BigInt(r.start)), 0n);
   const positions = new Map(ranges.map((r) => [r.partition, BigInt(r.start)]));
   const starts = new Map(ranges.map((r) => [r.partition, BigInt(r.start)]));
+  for (const [partition, start] of starts) options.onStart?.(partition, start);
   let records = 0;
   options.onProgress?.({ read: 0n, total });
   await bus.readRanges({
@@ -44,7 +53,7 @@ export async function readLedgerLog(bus: MessageBus, topic: string, options: Rea
     onMessages: (messages) => {
       for (const message of messages) {
         records++;
-        const position = { partition: message.partition, offset: BigInt(message.offset), timestampMs: message.timestampMs };
+        const position = { partition: message.partition, offset: BigInt(message.offset), timestampMs: message.timestampMs, value: message.value };
         try {
           onEntry({ ...position, record: decodeLedgerRecord(message.value) });
         } catch (error) {
@@ -63,7 +72,7 @@ export async function readLedgerLog(bus: MessageBus, topic: string, options: Rea
 }
 
 export function isEvent(record: LedgerRecord): record is LedgerEvent {
-  return record.type !== 'PartitionClaimed';
+  return isLedgerEvent(record);
 }
 
 /**
@@ -103,7 +112,8 @@ export interface LogProblem {
 }
 
 /**
- * What `verify` checks while the log streams by: every record readable, and the domain's invariants
+ * What `verify` checks while the log streams by: every partition's hash chain and checkpoint
+ * signatures (docs/ledger-integrity.md), every record readable, and the domain's invariants
  * (licenses never exceeded, no renewal of a dead lock, times in order per agreement, each request
  * decided once, ...). Also folds the log for the projection comparison.
  */
@@ -115,8 +125,17 @@ export class LogVerifier {
   /** Where each KeyBound is, by its index in the checked sequence: end-of-log findings point at one. */
   private readonly bindings = new Map<number, { readonly partition: number; readonly offset: bigint }>();
   private checked = 0;
+  readonly chains: ChainVerifier;
+
+  constructor(trustedKeys: readonly Uint8Array[] = []) {
+    this.chains = new ChainVerifier({ trustedKeys });
+  }
+
+  /** Where `partition` is read from (readLedgerLog's onStart). */
+  begin = (partition: number, from: bigint): void => this.chains.begin(partition, from);
 
   observe(entry: LogEntry): void {
+    this.chains.observe(entry.partition, entry.offset, entry.value);
     if ('malformed' in entry) {
       this.problems.push({ partition: entry.partition, offset: entry.offset, message: `unreadable record: ${entry.malformed}` });
       return;
@@ -136,6 +155,8 @@ export class LogVerifier {
 
   /** Once the whole log is read: what only the whole log shows (a key bound to two open agreements). */
   finish(): void {
+    // Chain breaks first: the first of them is where the log stops being the one the ledger wrote.
+    this.problems.unshift(...this.chains.problems);
     for (const violation of this.checker.endOfLog()) {
       const at = this.bindings.get(violation.index) ?? { partition: -1, offset: -1n };
       this.problems.push({ ...at, message: describeViolation(violation) });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { checkInvariants, LeaseCommand, LeaseEvent, LeaseOutcome } from '@license-ledger/lease-domain';
-import { decodeLedgerRecord, LedgerClient } from '@license-ledger/lease-ledger';
+import { decodeLedgerRecord, isLedgerEvent, LedgerClient } from '@license-ledger/lease-ledger';
 import { KafkaJsMessageBus } from '@license-ledger/platform-kafka';
 import { createTestTopics, eventually, integrationEnv, readTopic, silentLogger } from '@license-ledger/platform-testing';
 import { BuiltService, startBuiltService } from './support/built-service';
@@ -20,7 +20,7 @@ const LICENSES = 4;
 async function readEvents(topic: string): Promise<LeaseEvent[]> {
   return (await readTopic(brokers, topic))
     .map((message) => decodeLedgerRecord(message.value))
-    .filter((record): record is LeaseEvent => record.type !== 'PartitionClaimed');
+    .filter((record): record is LeaseEvent => isLedgerEvent(record));
 }
 
 interface Claim {

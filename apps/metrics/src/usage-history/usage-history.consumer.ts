@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { isKeyEvent } from '@license-ledger/lease-domain';
-import { decodeLedgerRecord } from '@license-ledger/lease-ledger';
+import { decodeLedgerRecord, isLedgerEvent } from '@license-ledger/lease-ledger';
 import { handlePoolErrors } from '@license-ledger/platform-database';
 import { BatchContext, MessageBus, ReceivedMessage, Topics } from '@license-ledger/platform-kafka';
 import type { Logger } from '@license-ledger/platform-logging';
@@ -123,7 +123,7 @@ export class UsageHistoryConsumer implements OnApplicationShutdown {
       try {
         const record = decodeLedgerRecord(message.value);
         // Ownership markers and the gateway keys' streams say nothing about locks.
-        return { offset: message.offset, event: record.type === 'PartitionClaimed' || isKeyEvent(record) ? undefined : record };
+        return { offset: message.offset, event: !isLedgerEvent(record) || isKeyEvent(record) ? undefined : record };
       } catch (error) {
         source.deadLetter(message, `malformed ledger record: ${error instanceof Error ? error.message : String(error)}`);
         return { offset: message.offset, event: undefined };

@@ -3,13 +3,18 @@ import { Kafka, logLevel } from 'kafkajs';
 import { LedgerEvent } from '@license-ledger/lease-domain';
 import { DeadLetteredRecord, KafkaJsMessageBus, ProducerFencedError, ReceivedMessage, Transaction, TransactionalPublisher } from '@license-ledger/platform-kafka';
 import { createTestTopics, integrationEnv, readTopic, silentLogger } from '@license-ledger/platform-testing';
+import { SigningKey, systemRandom } from '@license-ledger/protocol-crypto';
+import { ChainTracker, initialChainPosition } from './chain-position';
+import { ChainVerifier } from './chain-verifier';
+import { Checkpoints } from './chain-writer';
 import { GroupCommitWriter } from './group-commit-writer';
+import { decodeLedgerRecord } from './records';
 
 const { brokers } = integrationEnv();
 const PARTITION = 1;
 
 const opened = (requestId: string): LedgerEvent =>
-  ({ type: 'AgreementOpened', data: { agreementId: `agr-${requestId}`, name: 'Acme', licenses: 1 }, metadata: { requestId, at: Date.now() } }) as unknown as LedgerEvent;
+  ({ type: 'AgreementOpened', data: { agreementId: `agr-${requestId}`, name: 'Acme', licenses: 1, bounds: { minMs: 1, maxMs: 3, defaultMs: 2 } }, metadata: { requestId, at: Date.now() } }) as LedgerEvent;
 
 function command(topic: string, offset: number): ReceivedMessage {
   return { topic, partition: PARTITION, offset: String(offset), timestampMs: Date.now(), key: 'agr', value: Buffer.from('{}'), headers: {} };
@@ -41,7 +46,7 @@ describe('GroupCommitWriter on the real broker', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
   });
 
-  async function setUp() {
+  async function setUp(checkpoints?: Checkpoints) {
     const topics = await createTestTopics(brokers, 'writer', ['commands', 'events', 'replies', 'dead'], 2);
     const groupId = `test-writer-${randomUUID().slice(0, 8)}`;
     const bus = new KafkaJsMessageBus({ clientId: 'test-writer', brokers, logger: silentLogger });
@@ -56,7 +61,10 @@ describe('GroupCommitWriter on the real broker', () => {
     const written: bigint[] = [];
     const failures: Array<{ error: unknown; resumeAt: bigint | undefined }> = [];
     const deadLettered: DeadLetteredRecord[] = [];
+    const chain = new ChainTracker(initialChainPosition(PARTITION));
     const writer = new GroupCommitWriter({
+      chain,
+      checkpoints,
       partition: PARTITION,
       topics,
       groupId,
@@ -74,7 +82,7 @@ describe('GroupCommitWriter on the real broker', () => {
       return offset === '-1' ? undefined : offset;
     };
     const source = { topic: topics.commands, partition: PARTITION };
-    return { topics, groupId, bus, publisher, writer, written, failures, deadLettered, committedOffset, source };
+    return { topics, groupId, bus, publisher, writer, written, failures, deadLettered, committedOffset, source, chain };
   }
 
   it('writes a batch in one transaction with the consumed offset, and gathers what comes meanwhile into the next', async () => {
@@ -100,7 +108,7 @@ describe('GroupCommitWriter on the real broker', () => {
 
     expect(publisher.transactions).toBe(2);
     const events = (await readTopic(brokers, topics.events)).filter((m) => m.partition === PARTITION);
-    expect(events.map((m) => (JSON.parse(m.value.toString()) as LedgerEvent).metadata.requestId)).toEqual(['r0', 'r1', 'r2']);
+    expect(events.map((m) => (decodeLedgerRecord(m.value) as LedgerEvent).metadata.requestId)).toEqual(['r0', 'r1', 'r2']);
     // Each transaction ends with a commit marker, which takes an offset of its own.
     expect(written).toEqual([1n, 4n]);
     expect((await readTopic(brokers, topics.replies)).map((m) => m.value.toString())).toEqual(['"r0"']);
@@ -110,6 +118,54 @@ describe('GroupCommitWriter on the real broker', () => {
     // Both batches asked for their offsets (an unrecorded acceptance, a dead letter).
     expect(await committedOffset()).toBe('4');
     expect(writer.hasUncommittedOffsets()).toBe(false);
+  }, 60_000);
+
+  it('links each event to the one before it across transactions, and signs a checkpoint with the batch that makes it due', async () => {
+    let now = Date.UTC(2026, 0, 1);
+    const key = SigningKey.generate(systemRandom);
+    const { topics, publisher, writer, written, chain } = await setUp({ signer: key, policy: { everyRecords: 3, everyMs: 60_000 }, clock: () => now });
+    const writeEvents = async (...requestIds: string[]): Promise<void> => {
+      const batch = writer.batch();
+      batch.addEvents(requestIds.map(opened));
+      writer.flush();
+      await batch.written;
+      await writer.settled();
+    };
+    // The partition's first batch: no checkpoint yet, so one is due at once.
+    await writeEvents('a0', 'a1');
+    await writeEvents('b0');
+    // Four unsigned records with this batch: signed with it.
+    await writeEvents('c0', 'c1', 'c2');
+    await writeEvents('d0');
+    expect(writer.checkpointDueWhileQuiet()).toBe(false);
+    // Quiet, with a record unsigned: a minute later a checkpoint goes alone.
+    now += 60_000;
+    expect(writer.checkpointDueWhileQuiet()).toBe(true);
+    writer.checkpointSoon();
+    await writer.settled();
+    expect(publisher.transactions).toBe(5);
+
+    const records = (await readTopic(brokers, topics.events)).filter((m) => m.partition === PARTITION);
+    expect(records.map((m) => decodeLedgerRecord(m.value).type)).toEqual([
+      'AgreementOpened',
+      'AgreementOpened',
+      'LedgerCheckpoint',
+      'AgreementOpened',
+      'AgreementOpened',
+      'AgreementOpened',
+      'AgreementOpened',
+      'LedgerCheckpoint',
+      'AgreementOpened',
+      'LedgerCheckpoint',
+    ]);
+    // Commit markers take offsets too: each transaction's records end one before the next begins.
+    expect(written).toEqual([3n, 5n, 10n, 12n, 14n]);
+    const verifier = new ChainVerifier({ trustedKeys: [key.publicKey] });
+    verifier.begin(PARTITION, 0n);
+    for (const m of records) verifier.observe(PARTITION, BigInt(m.offset), m.value);
+    expect(verifier.problems).toEqual([]);
+    expect(verifier.summaries()).toMatchObject([{ partition: PARTITION, records: 10, chainStart: 0n, checkpoints: 3, unsigned: 0 }]);
+    expect(chain.position()).toMatchObject({ sinceCheckpoint: 0, lastCheckpointAt: now });
   }, 60_000);
 
   it('leaves a recent offset uncommitted until asked, then commits it in a transaction of its own', async () => {

@@ -1,4 +1,5 @@
-import { ConsumedOffset, DeadLetteredRecord, deadLetteredRecord, TransactionalPublisher } from '@license-ledger/platform-kafka';
+import type { LedgerEvent } from '@license-ledger/lease-domain';
+import { ConsumedOffset, DeadLetteredRecord, deadLetteredRecord, Transaction, TransactionalPublisher } from '@license-ledger/platform-kafka';
 import {
   BatchTarget,
   batchMessages,
@@ -11,11 +12,32 @@ import {
   progressAfterWrite,
   resumeOffset,
 } from './pending-batch';
+import type { ChainTracker } from './chain-position';
+import { chainRecords, checkpointDue, ChainedRecords, Checkpoints } from './chain-writer';
 import { inTransactionRetrying } from './transaction-retry';
 
 export interface GroupCommitLogger {
   error(fields: object, message: string): void;
   debug(fields: object, message: string): void;
+}
+
+/**
+ * Records derived from the partition's state that go in the same transaction as a batch's events:
+ * the key directory's changes, a snapshot now and then (state-writer.ts).
+ */
+export interface TransactionCompanion {
+  /**
+   * Called as a batch is taken for writing, synchronously: the partition's state is then exactly
+   * the log plus the batch's events. What it returns runs inside the batch's transaction.
+   */
+  prepare(events: readonly LedgerEvent[]): CompanionWork | undefined;
+}
+
+export interface CompanionWork {
+  /** Runs after the batch's records are sent (again, if the transaction is retried). */
+  write(transaction: Transaction, eventsEnd: bigint | undefined): Promise<void>;
+  /** The transaction committed. */
+  committed(): void;
 }
 
 export interface GroupCommitWriterOptions extends BatchTarget {
@@ -34,6 +56,14 @@ export interface GroupCommitWriterOptions extends BatchTarget {
    * the first command whose decision was lost, if any.
    */
   readonly onFailed: (error: unknown, resumeAt: bigint | undefined) => void;
+  readonly companion?: TransactionCompanion | undefined;
+  /**
+   * The partition's chain (the ledger's): each batch's events are linked after its head, which
+   * moves as the batch is taken for writing, like the state its events are already applied to.
+   */
+  readonly chain: Pick<ChainTracker, 'position' | 'moveTo'>;
+  /** Signed checkpoints (docs/ledger-integrity.md); none without a ledger key. */
+  readonly checkpoints?: Checkpoints | undefined;
 }
 
 type WriterState =
@@ -103,6 +133,17 @@ export class GroupCommitWriter {
     return this.state.phase === 'idle' && offsetsDueWhileQuiet(this.progress, nowMs);
   }
 
+  /** No transaction in flight, and a checkpoint is due for records already written (a quiet partition). */
+  checkpointDueWhileQuiet(): boolean {
+    return this.state.phase === 'idle' && this.checkpointDue(0);
+  }
+
+  /** Writes a checkpoint in a transaction of its own, if one is still due then. */
+  checkpointSoon(): void {
+    this.batch();
+    this.flush();
+  }
+
   /** Resolves once no transaction is in flight (a write that starts later is not waited for). */
   async settled(): Promise<void> {
     if (this.state.phase === 'writing') await this.state.done;
@@ -112,14 +153,25 @@ export class GroupCommitWriter {
     while (this.open) {
       const batch = this.open;
       this.open = undefined;
-      const plan = planWrite(batch, this.progress, performance.now());
-      if (plan.kind === 'skip') {
-        this.progress = plan.progress;
+      const planned = planWrite(batch, this.progress, performance.now());
+      const checkpoint = this.checkpointDue(batch.events.length);
+      if (planned.kind === 'skip' && !checkpoint) {
+        this.progress = planned.progress;
         batch.settle();
         continue;
       }
+      // Nothing else to write, but a checkpoint: a transaction of its own.
+      const plan = planned.kind === 'write' ? planned : { kind: 'write' as const, offsets: [], consumed: planned.progress.uncommitted };
+      let chained: ChainedRecords;
       try {
-        await this.transact(batch, plan.offsets);
+        chained = this.linkEvents(batch, checkpoint);
+      } catch (error) {
+        this.fail(batch, error);
+        return;
+      }
+      const companion = this.options.companion?.prepare(batch.events);
+      try {
+        await this.transact(batch, plan.offsets, companion, chained);
       } catch (error) {
         this.fail(batch, error);
         return;
@@ -129,9 +181,23 @@ export class GroupCommitWriter {
     }
   }
 
-  private async transact(batch: PendingBatch, offsets: readonly ConsumedOffset[]): Promise<void> {
+  private checkpointDue(adding: number): boolean {
+    const { checkpoints } = this.options;
+    return checkpoints !== undefined && checkpointDue(this.options.chain.position(), adding, checkpoints.clock(), checkpoints.policy);
+  }
+
+  /** The batch's events linked into the chain (and a checkpoint after them): the chain's head moves past them now. */
+  private linkEvents(batch: PendingBatch, checkpoint: boolean): ChainedRecords {
+    const { chain, checkpoints, partition } = this.options;
+    const signing = checkpoint && checkpoints ? { signer: checkpoints.signer, at: checkpoints.clock() } : undefined;
+    const chained = chainRecords(partition, chain.position(), batch.events, signing);
+    chain.moveTo(chained.end);
+    return chained;
+  }
+
+  private async transact(batch: PendingBatch, offsets: readonly ConsumedOffset[], companion: CompanionWork | undefined, chained: ChainedRecords): Promise<void> {
     const { publisher, topics, groupId, partition, deadLetterTopic, logger } = this.options;
-    const messages = batchMessages(batch, this.options, new Date());
+    const messages = batchMessages(batch, this.options, new Date(), chained.records);
     // A refusal without effect (the coordinator busy with the previous commit) is expected with
     // back-to-back transactions: try again quietly. Failing would cost a rebuild from the log.
     const writtenUpTo = await inTransactionRetrying(
@@ -139,7 +205,9 @@ export class GroupCommitWriter {
       async (tx) => {
         const written = await tx.sendAll(messages);
         if (offsets.length > 0) await tx.commitConsumerOffsets(groupId, offsets);
-        return eventsEnd(written, topics.events, batch.events.length);
+        const end = eventsEnd(written, topics.events, chained.records.length);
+        await companion?.write(tx, end);
+        return end;
       },
       {
         onRetry: (attempt, refusal, delayMs) =>
@@ -147,6 +215,7 @@ export class GroupCommitWriter {
       },
     );
     if (writtenUpTo !== undefined) this.options.onWritten(writtenUpTo);
+    companion?.committed();
     for (const { message, reason } of batch.deadLetters) {
       const record = deadLetteredRecord(message, groupId, reason);
       logger.error({ event: 'dead_lettered', ...record, dead_letter_topic: deadLetterTopic }, 'command dead-lettered and skipped');

@@ -1,6 +1,8 @@
-import type { LeaseEvent } from '@license-ledger/lease-domain';
-import type { MessageBus, PartitionRange, ReadRangesOptions, ReceivedMessage, SubscribeOptions, Subscription } from '@license-ledger/platform-kafka';
-import { KeyDirectory } from './key-directory';
+import type { LeaseEvent, LedgerEvent } from '@license-ledger/lease-domain';
+import type { MessageBus, PartitionedMessage, PartitionRange, ReadRangesOptions, ReceivedMessage, SubscribeOptions, Subscription } from '@license-ledger/platform-kafka';
+import { KeyBindingDirectory, KeyDirectory } from './key-directory';
+import { keyDirectoryBackfill, keyDirectoryChanges } from './key-directory-records';
+import { PartitionLedger } from './partition-ledger';
 import { encodeJson } from './records';
 
 const KEY_A = Buffer.alloc(32, 1).toString('base64');
@@ -104,5 +106,59 @@ describe('KeyDirectory', () => {
     expect(malformed).toEqual(['2']);
     expect(directory.agreementOf(KEY_A)).toBe('a1');
     expect(directory.agreementOf(KEY_B)).toBe('a1');
+  });
+});
+
+describe('the key directory topic: records written with the events, and the ingress reading them', () => {
+  const event = (type: 'KeyBound' | 'KeyRevoked', agreementId: string, key: string): LedgerEvent => ({ type, data: { agreementId, key }, metadata: meta });
+  const closedEvent = (agreementId: string): LedgerEvent => ({ type: 'AgreementClosed', data: { agreementId }, metadata: meta });
+  const asReceived = (records: readonly PartitionedMessage[]): ReceivedMessage[] =>
+    records.map((r, offset) => ({ topic: 'keys', partition: 0, offset: String(offset), timestampMs: 0, key: r.key, value: r.tombstone ? Buffer.alloc(0) : r.value, headers: {} }));
+
+  function ledgerAfter(events: readonly LedgerEvent[]): PartitionLedger {
+    const ledger = new PartitionLedger(0);
+    ledger.decideAndApply({ type: 'OpenAgreement', data: { agreementId: 'a1', name: 'A', licenses: 1 }, metadata: { requestId: 'open-a1' } }, 1);
+    ledger.decideAndApply({ type: 'OpenAgreement', data: { agreementId: 'a2', name: 'B', licenses: 1 }, metadata: { requestId: 'open-a2' } }, 1);
+    for (const e of events) {
+      if (e.type === 'KeyBound') ledger.decideAndApply({ type: 'BindReservedKey', data: e.data, metadata: { requestId: `bind-${e.data.key}-${e.data.agreementId}` } }, 2);
+      if (e.type === 'KeyRevoked') ledger.decideAndApply({ type: 'RevokeKey', data: e.data, metadata: { requestId: `revoke-${e.data.key}` } }, 3);
+      if (e.type === 'AgreementClosed') ledger.decideAndApply({ type: 'CloseAgreement', data: e.data, metadata: { requestId: `close-${e.data.agreementId}` } }, 4);
+    }
+    return ledger;
+  }
+
+  it('binds with a record per key, unbinds with a tombstone, and unbinds a closed agreement\'s keys', () => {
+    const events = [event('KeyBound', 'a1', KEY_A), event('KeyBound', 'a2', KEY_B), event('KeyRevoked', 'a1', KEY_A), closedEvent('a2')];
+    const records = keyDirectoryChanges(events, ledgerAfter(events));
+    expect(records.map((r) => [r.key, r.tombstone === true ? null : JSON.parse(r.value.toString('utf8'))])).toEqual([
+      [KEY_A, { v: 1, agreementId: 'a1' }],
+      [KEY_B, { v: 1, agreementId: 'a2' }],
+      [KEY_A, null],
+      [KEY_B, null],
+    ]);
+    const directory = new KeyBindingDirectory();
+    directory.applyRecords(asReceived(records.slice(0, 2)));
+    expect(directory.entries()).toEqual(new Map([[KEY_A, 'a1'], [KEY_B, 'a2']]));
+    directory.applyRecords(asReceived(records.slice(2)));
+    expect(directory.size).toBe(0);
+  });
+
+  it('backfills the bindings of open agreements only', () => {
+    const events = [event('KeyBound', 'a1', KEY_A), event('KeyBound', 'a2', KEY_B), closedEvent('a2')];
+    const directory = new KeyBindingDirectory();
+    directory.applyRecords(asReceived(keyDirectoryBackfill(ledgerAfter(events))));
+    expect(directory.entries()).toEqual(new Map([[KEY_A, 'a1']]));
+  });
+
+  it('skips a record it cannot read, saying so, and reads on', () => {
+    const malformed: string[] = [];
+    const directory = new KeyBindingDirectory((m) => malformed.push(m.offset));
+    const good = keyDirectoryBackfill(ledgerAfter([event('KeyBound', 'a1', KEY_A)]));
+    directory.applyRecords([
+      ...asReceived([{ key: KEY_B, value: Buffer.from('{"v":2,"agreementId":"a9"}') }, { key: null, value: Buffer.from('{}') }]),
+      ...asReceived(good).map((m) => ({ ...m, offset: '9' })),
+    ]);
+    expect(malformed).toEqual(['0', '1']);
+    expect(directory.entries()).toEqual(new Map([[KEY_A, 'a1']]));
   });
 });

@@ -1,6 +1,7 @@
 import type { AgreementId, EpochMs, GatewayKey, LeaseEvent, LedgerEvent } from '@license-ledger/lease-domain';
 import type { MessageBus, ReceivedMessage, Subscription } from '@license-ledger/platform-kafka';
-import { decodeLedgerRecord } from './records';
+import { decodeKeyBinding } from './key-directory-records';
+import { decodeLedgerRecord, isLedgerEvent } from './records';
 
 export interface KeyDirectoryOptions {
   readonly bus: MessageBus;
@@ -60,6 +61,16 @@ export class KeyDirectory {
     return latest?.[0];
   }
 
+  /** Every key with its answer, for comparing with the key directory topic (tests, verify). */
+  entries(): Map<GatewayKey, AgreementId> {
+    const answers = new Map<GatewayKey, AgreementId>();
+    for (const key of this.bindings.keys()) {
+      const agreementId = this.agreementOf(key);
+      if (agreementId !== undefined) answers.set(key, agreementId);
+    }
+    return answers;
+  }
+
   async start(): Promise<void> {
     const { bus, eventsTopic } = this.options;
     const ranges = await bus.partitionRanges(eventsTopic);
@@ -109,7 +120,7 @@ export class KeyDirectory {
         this.options.onMalformed?.(message, error);
         continue;
       }
-      if (record.type !== 'PartitionClaimed') this.apply(record);
+      if (isLedgerEvent(record)) this.apply(record);
     }
   }
 
@@ -149,5 +160,45 @@ export class KeyDirectory {
 
   private advance(partition: number, nextOffset: bigint): void {
     if (nextOffset > (this.next.get(partition) ?? 0n)) this.next.set(partition, nextOffset);
+  }
+}
+
+/**
+ * Which agreement each gateway key is bound to, read from the key directory topic (compacted, one
+ * record per key, written by the lease service in the same transactions as the events that change
+ * a binding: key-directory-records.ts). What the ingress routes by: loading it reads the live
+ * bindings only, however long the ledger's history. Fed records of one partition in offset order
+ * (the bus transport's catch-up route); every record of a key is on one partition.
+ */
+export class KeyBindingDirectory {
+  private readonly bindings = new Map<GatewayKey, AgreementId>();
+
+  constructor(private readonly onMalformed?: (message: ReceivedMessage, error: unknown) => void) {}
+
+  get size(): number {
+    return this.bindings.size;
+  }
+
+  agreementOf(key: GatewayKey): AgreementId | undefined {
+    return this.bindings.get(key);
+  }
+
+  /** Every binding, for comparing with the history's fold (tests, verify). */
+  entries(): Map<GatewayKey, AgreementId> {
+    return new Map(this.bindings);
+  }
+
+  applyRecords(messages: readonly ReceivedMessage[]): void {
+    for (const message of messages) {
+      let record;
+      try {
+        record = decodeKeyBinding(message);
+      } catch (error) {
+        this.onMalformed?.(message, error);
+        continue;
+      }
+      if (record.agreementId === undefined) this.bindings.delete(record.key);
+      else this.bindings.set(record.key, record.agreementId);
+    }
   }
 }

@@ -1,6 +1,9 @@
 import type { EpochMs } from '@license-ledger/lease-domain';
 import type { DeadLetteredRecord, MessageBus } from '@license-ledger/platform-kafka';
+import type { CheckpointSigner } from './chain-records';
+import type { CheckpointPolicy } from './chain-writer';
 import type { LedgerTopics } from './ledger-topics';
+import type { SnapshotPolicy } from './state-writer';
 
 export interface LeaseProcessorLogger {
   error(fields: object, message: string): void;
@@ -28,4 +31,13 @@ export interface LeaseProcessorOptions {
   readonly deadLetterTopic?: string;
   /** Called for each command dead-lettered, once its transaction committed (metrics). */
   readonly onDeadLetter?: (record: DeadLetteredRecord) => void;
+  /** When owners write snapshots to `topics.snapshots` (default DEFAULT_SNAPSHOT_POLICY). */
+  readonly snapshotPolicy?: SnapshotPolicy;
+  /**
+   * The ledger key (Ed25519) that signs the owners' checkpoints of the events chain
+   * (docs/ledger-integrity.md). Without it events are chained but no checkpoint is written.
+   */
+  readonly ledgerKey?: CheckpointSigner;
+  /** How often owners sign (default DEFAULT_CHECKPOINT_POLICY). */
+  readonly checkpointPolicy?: CheckpointPolicy;
 }

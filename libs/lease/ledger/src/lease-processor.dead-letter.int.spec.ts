@@ -4,7 +4,7 @@ import { DeadLetteredRecord, DeadLetterHeaders, KafkaJsMessageBus } from '@licen
 import { createTestTopics, eventually, integrationEnv, readTopic, silentLogger } from '@license-ledger/platform-testing';
 import { LeaseProcessor } from './lease-processor';
 import { LedgerClient } from './ledger-client';
-import { decodeLedgerRecord } from './records';
+import { decodeLedgerRecord, isLedgerEvent } from './records';
 
 const { brokers } = integrationEnv();
 
@@ -52,7 +52,7 @@ describe('LeaseProcessor with a poison command', () => {
       expect(dead[0]?.headers[DeadLetterHeaders.error]).toMatch(/^malformed command/);
       expect(dead[1]?.headers[DeadLetterHeaders.error]).toMatch(/^misrouted command/);
       expect(deadLettered.map((r) => r.offset)).toEqual(['0', '1']);
-      const events = (await readTopic(brokers, topics.events)).map((m) => decodeLedgerRecord(m.value).type).filter((t) => t !== 'PartitionClaimed');
+      const events = (await readTopic(brokers, topics.events)).map((m) => decodeLedgerRecord(m.value).type).filter((t) => t !== 'PartitionClaimed' && t !== 'LedgerCheckpoint');
       expect(events).toEqual(['AgreementOpened', 'KeyBindRequested', 'KeyReserved', 'KeyBound']);
     } finally {
       await client.stop().catch(() => undefined);
@@ -94,7 +94,7 @@ describe('LeaseProcessor with a command past its deadline', () => {
       await client.start();
       const onTime = await client.send(command('OpenAgreement', { agreementId, name: 'Acme', licenses: 2 }), 30_000);
       expect(onTime.kind).toBe('accepted');
-      const events = (await readTopic(brokers, topics.events)).map((m) => decodeLedgerRecord(m.value)).filter((r) => r.type !== 'PartitionClaimed');
+      const events = (await readTopic(brokers, topics.events)).map((m) => decodeLedgerRecord(m.value)).filter(isLedgerEvent);
       expect(events.map((e) => [e.type, (e.data as { name?: string }).name])).toEqual([['AgreementOpened', 'Acme']]);
     } finally {
       await client.stop().catch(() => undefined);

@@ -4,7 +4,7 @@ import { KafkaJsMessageBus, type Transaction } from '@license-ledger/platform-ka
 import { createTestTopics, integrationEnv, readTopic, silentLogger } from '@license-ledger/platform-testing';
 import { LeaseProcessor, LeaseProcessorLogger, LedgerTopics } from './lease-processor';
 import { LedgerClient } from './ledger-client';
-import { decodeLedgerRecord } from './records';
+import { decodeLedgerRecord, isLedgerEvent } from './records';
 
 const { brokers } = integrationEnv();
 
@@ -22,7 +22,7 @@ function recordingLogger(): LeaseProcessorLogger & { readonly seen: string[] } {
 }
 
 async function ledgerEvents(topic: string): Promise<LedgerEvent[]> {
-  return (await readTopic(brokers, topic)).map((m) => decodeLedgerRecord(m.value)).filter((r): r is LedgerEvent => r.type !== 'PartitionClaimed');
+  return (await readTopic(brokers, topic)).map((m) => decodeLedgerRecord(m.value)).filter((r): r is LedgerEvent => isLedgerEvent(r));
 }
 
 describe('LeaseProcessor under faults and hostile input (issue 12)', () => {

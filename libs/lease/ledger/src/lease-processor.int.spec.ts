@@ -5,7 +5,7 @@ import { KafkaJsMessageBus, ProducerFencedError, type Transaction } from '@licen
 import { createTestTopics, integrationEnv, readTopic, silentLogger } from '@license-ledger/platform-testing';
 import { LeaseProcessor, LedgerTopics } from './lease-processor';
 import { LedgerClient } from './ledger-client';
-import { decodeLedgerRecord, LedgerRecord } from './records';
+import { decodeLedgerRecord, isLedgerEvent, LedgerRecord } from './records';
 
 const { brokers } = integrationEnv();
 const PARTITIONS = 3;
@@ -95,7 +95,7 @@ describe('LeaseProcessor on the real broker', () => {
     expect(unknownKey).toMatchObject({ kind: 'denied', reason: 'no_license_agreement' });
 
     const records = await readLedger(topics.events);
-    const events = records.filter((r): r is LeaseEvent => r.type !== 'PartitionClaimed' && !isKeyEvent(r));
+    const events = records.filter((r): r is LeaseEvent => isLedgerEvent(r) && !isKeyEvent(r));
     expect(events.filter((e) => e.metadata.requestId === 'req-first')).toHaveLength(1);
     expect(events.map((e) => e.type)).toEqual([
       'AgreementOpened',
@@ -189,7 +189,7 @@ describe('LeaseProcessor on the real broker', () => {
     // outcomes it rebuilt from the log answer them; nothing is decided a second time.
     await admin.setOffsets({ groupId, topic: topics.commands, partitions: ends.map((e) => ({ partition: e.partition, offset: '0' })) });
     // The agreement's events (one partition, in order); the key's partition decides nothing new either.
-    const eventsOf = async (): Promise<Array<LeaseEvent | KeyEvent>> => (await readLedger(topics.events)).filter((r): r is LeaseEvent | KeyEvent => r.type !== 'PartitionClaimed');
+    const eventsOf = async (): Promise<Array<LeaseEvent | KeyEvent>> => (await readLedger(topics.events)).filter((r): r is LeaseEvent | KeyEvent => isLedgerEvent(r));
     const keyEventsBefore = (await eventsOf()).filter(isKeyEvent);
     const before = await eventsOf();
     const next = await startInstance(topics, groupId, `lease-next-${randomUUID().slice(0, 4)}`);
@@ -249,7 +249,7 @@ describe('LeaseProcessor on the real broker', () => {
     expect(outcome.kind).toBe('granted');
     expect(failNext).toBe(false);
     expect(await client.send(command('AcquireLock', { agreementId, configHash: hash(2), holder: holder(key, 'b') }), 20_000)).toMatchObject({ kind: 'denied', reason: 'no_available_licenses' });
-    const events = (await readLedger(topics.events)).filter((r): r is LeaseEvent => r.type !== 'PartitionClaimed');
+    const events = (await readLedger(topics.events)).filter((r): r is LeaseEvent => isLedgerEvent(r));
     expect(events.filter((e) => e.metadata.requestId === 'req-lost').map((e) => e.type)).toEqual(['LockGranted']);
   }, 120_000);
 });

@@ -9,13 +9,16 @@ import {
   TransactionalPublisher,
 } from '@license-ledger/platform-kafka';
 import { decideCommand, decideDueExpiries } from './decide-command';
+import { DEFAULT_CHECKPOINT_POLICY } from './chain-writer';
 import { GroupCommitWriter } from './group-commit-writer';
 import type { LeaseProcessorOptions } from './lease-processor-options';
 import { claimPartition } from './partition-claim';
 import { PartitionLedger } from './partition-ledger';
 import { claiming, holdsPartition, isAheadOfLog, nextOwnershipState, OwnershipEvent, OwnershipState, ownerOf } from './partition-ownership';
 import { OFFSET_COMMIT_INTERVAL_MS } from './pending-batch';
-import { decodeLedgerRecord } from './records';
+import { SnapshotLoader } from './snapshot-loader';
+import { SnapshotStore } from './snapshot-store';
+import { DEFAULT_SNAPSHOT_POLICY, StateWriter } from './state-writer';
 
 export type { LedgerTopics } from './ledger-topics';
 export type { LeaseProcessorLogger, LeaseProcessorOptions } from './lease-processor-options';
@@ -27,6 +30,9 @@ interface Ownership {
   readonly claim: Promise<TransactionalPublisher>;
   state: OwnershipState<GroupCommitWriter>;
 }
+
+/** Tries of reading the partitions' snapshots before folding their whole log instead. */
+const SNAPSHOT_READ_ATTEMPTS = 5;
 
 /** Past this many decided-but-unwritten records a partition's consumer waits for the writer. */
 const MAX_PENDING_COMMANDS = 5_000;
@@ -41,6 +47,10 @@ const MAX_PENDING_COMMANDS = 5_000;
  */
 export class LeaseProcessor {
   private readonly ledgers = new Map<number, PartitionLedger>();
+  /** Per partition: records folded from the log into its state since the state began (empty or a snapshot). */
+  private readonly folded = new Map<number, number>();
+  private readonly snapshotStore: SnapshotStore | undefined;
+  private readonly snapshots: SnapshotLoader;
   /** The current generation's ownerships; revoked ones leave it before they finish writing. */
   private readonly owned = new Map<number, Ownership>();
   private readonly subscriptions: Subscription[] = [];
@@ -56,6 +66,14 @@ export class LeaseProcessor {
   constructor(private readonly options: LeaseProcessorOptions) {
     this.clock = options.clock ?? Date.now;
     this.newId = options.newId ?? randomUUID;
+    const { bus, topics, logger } = options;
+    this.snapshotStore = topics.snapshots === undefined ? undefined : new SnapshotStore(bus, topics.snapshots, topics.events);
+    this.snapshots = new SnapshotLoader(this.snapshotStore, logger);
+  }
+
+  /** Records of `partition` folded from the log since its state began or was loaded from a snapshot (tests, logs). */
+  foldedRecords(partition: number): number {
+    return this.folded.get(partition) ?? 0;
   }
 
   /** Partitions this instance holds in the current generation: claimed or being claimed (readiness, tests). */
@@ -74,6 +92,8 @@ export class LeaseProcessor {
 
   async start(): Promise<void> {
     const { bus, topics, instanceId } = this.options;
+    // Each partition's latest snapshot first: the state reader then folds only the events after it.
+    await this.adoptSnapshots(undefined);
     this.stateReader = await bus.subscribe({
       // A group of its own: every instance reads every partition of the ledger from the start.
       groupId: `${this.options.groupId}.state.${instanceId}`,
@@ -84,9 +104,12 @@ export class LeaseProcessor {
       // claimed (at most maxWaitMs later). Large fetches keep a busy log from costing one each.
       maxWaitMs: 100,
       minBytes: 256 * 1024,
+      // The group commits nothing: after a rejoin, go on from where each state is, not from 0.
+      onAssignment: (assigned) => this.seekToStates(assigned.map((a) => a.partition)),
       onMessages: async (messages, batch) => this.applyFromLog(batch.partition, messages),
     });
     this.subscriptions.push(this.stateReader);
+    this.seekToStates([...this.ledgers.keys()]);
     this.commands = await bus.subscribe({
       groupId: this.options.groupId,
       topics: [topics.commands],
@@ -107,6 +130,7 @@ export class LeaseProcessor {
       for (const ownership of this.owned.values()) {
         const writer = ownerOf(ownership.state);
         if (writer?.offsetsDueWhileQuiet(now)) writer.commitOffsetsSoon();
+        else if (writer?.checkpointDueWhileQuiet()) writer.checkpointSoon();
       }
     }, OFFSET_COMMIT_INTERVAL_MS);
   }
@@ -125,18 +149,77 @@ export class LeaseProcessor {
     // Everything after our claim marker is ours and already in this state — together with decisions
     // not yet written, after which a record read back (before writtenUpTo) must not apply again.
     if (ledger.ownerWriting) return;
+    let applied = 0;
     for (const message of messages) {
       const offset = BigInt(message.offset);
       // The owner's own writes are in its state already (writtenUpTo): no need to decode them again.
       if (offset < ledger.nextOffset) continue;
       try {
-        ledger.applyFromLog(offset, decodeLedgerRecord(message.value));
+        ledger.applyFromLog(offset, message.value);
       } catch (error) {
         // A record we cannot read is a broken log: state past it would be wrong. Stop deciding.
         this.options.logger.error({ event: 'broken_log', partition, offset: message.offset, err: error }, 'cannot apply ledger record');
         throw error;
       }
+      applied++;
     }
+    if (applied > 0) this.folded.set(partition, this.foldedRecords(partition) + applied);
+  }
+
+  /** Moves the log's reader of each partition to where its state is (a snapshot's offset, or on after a rejoin). */
+  private seekToStates(partitions: readonly number[]): void {
+    for (const partition of partitions) {
+      const next = this.ledger(partition).nextOffset;
+      if (next > 0n) this.stateReader?.seek(this.options.topics.events, partition, next.toString());
+    }
+  }
+
+  /**
+   * Replaces the state of each of `partitions` whose latest snapshot is ahead of it (at start, at a
+   * claim, after a rebuild) and moves the log's reader there. Reading snapshots is an optimisation:
+   * when it fails, the states are folded from the log as they are.
+   */
+  private async adoptSnapshots(only: readonly number[] | undefined): Promise<void> {
+    if (!this.snapshots.enabled) return;
+    let loaded: Map<number, PartitionLedger> | undefined;
+    // A broker still settling (a topic just created, a leader moving) answers with a retriable error.
+    for (let attempt = 1; loaded === undefined; attempt++) {
+      try {
+        const partitions = only ?? (await this.options.bus.partitionRanges(this.options.topics.events)).map((range) => range.partition);
+        loaded = await this.snapshots.loadNewer(partitions, (partition) => this.ledger(partition).nextOffset);
+      } catch (error) {
+        if (attempt < SNAPSHOT_READ_ATTEMPTS && this.lifecycle === 'active') {
+          await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
+          continue;
+        }
+        this.options.logger.warn({ event: 'snapshot_read_failed', partitions: only, err: error }, 'cannot read partition snapshots; folding the log instead');
+        return;
+      }
+    }
+    for (const [partition, snapshot] of loaded) {
+      const current = this.ledger(partition);
+      // The state moved past it while it was read, or an owner writes ahead of the log: keep that.
+      if (current.ownerWriting || current.nextOffset >= snapshot.nextOffset) continue;
+      this.ledgers.set(partition, snapshot);
+      this.folded.set(partition, 0);
+      this.seekToStates([partition]);
+    }
+  }
+
+  /** What an owner of `partition` writes besides its events: key bindings and snapshots. */
+  private stateWriter(partition: number): StateWriter {
+    const { topics, logger } = this.options;
+    return new StateWriter({
+      partition,
+      ledger: () => this.ledger(partition),
+      snapshots: this.snapshotStore,
+      keyDirectoryTopic: topics.keyDirectory,
+      policy: this.options.snapshotPolicy ?? DEFAULT_SNAPSHOT_POLICY,
+      clock: this.clock,
+      latestSnapshot: () => this.snapshots.latest(partition),
+      onSnapshotWritten: (mark) => this.snapshots.remember(partition, mark),
+      logger,
+    });
   }
 
   private reassign(assigned: readonly TopicPartition[]): void {
@@ -189,6 +272,13 @@ export class LeaseProcessor {
       logger,
       onDeadLetter,
       onWritten: (eventsEnd) => this.ledger(partition).writtenUpTo(eventsEnd),
+      companion: this.stateWriter(partition),
+      chain: { position: () => this.ledger(partition).chain.position(), moveTo: (position) => this.ledger(partition).chain.moveTo(position) },
+      checkpoints: this.options.ledgerKey && {
+        signer: this.options.ledgerKey,
+        policy: this.options.checkpointPolicy ?? DEFAULT_CHECKPOINT_POLICY,
+        clock: this.clock,
+      },
       onFailed: (error, resumeAt) => {
         logger.error(
           { event: error instanceof ProducerFencedError ? 'fenced' : 'write_failed', partition, err: error },
@@ -253,6 +343,9 @@ export class LeaseProcessor {
       logger,
       stateNextOffset: () => this.ledger(partition).nextOffset,
       stopped: () => this.lifecycle === 'stopped',
+      catchUp: () => this.adoptSnapshots([partition]),
+      caughtUp: (publisher) => this.stateWriter(partition).writeAtClaim(publisher),
+      folded: () => this.foldedRecords(partition),
     });
   }
 
@@ -288,7 +381,10 @@ export class LeaseProcessor {
 
   private rebuild(partition: number): void {
     this.ledgers.set(partition, new PartitionLedger(partition));
+    this.folded.set(partition, 0);
     this.stateReader?.seek(this.options.topics.events, partition, '0');
+    // From the latest snapshot rather than the start, once it is read.
+    void this.adoptSnapshots([partition]);
   }
 
   private expireDueLocks(): void {

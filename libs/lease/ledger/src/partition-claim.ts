@@ -17,13 +17,23 @@ export interface PartitionClaimOptions {
   readonly stateNextOffset: () => bigint;
   /** True once the processor stops: the claim is given up. */
   readonly stopped: () => boolean;
+  /**
+   * Called once the log is marked: loads the partition's latest snapshot if it is ahead of the state,
+   * so only the events after it are folded while the claim waits for the mark.
+   */
+  readonly catchUp?: () => Promise<void>;
+  /** Called once the state has read past the mark, before anything is decided (key directory, snapshot). */
+  readonly caughtUp?: (publisher: TransactionalPublisher) => Promise<void>;
+  /** Records this instance folded into the partition's state since it last loaded a snapshot (the claim's log line). */
+  readonly folded?: () => number;
 }
 
 /**
  * Claims a partition for this instance: fences earlier writers (a publisher with the partition's
- * transactional id), marks the log with PartitionClaimed, and waits until our state reader has read
- * up to the mark, so the state includes everything earlier owners committed. Resolves with the
- * fenced-in publisher; on failure it is closed.
+ * transactional id), marks the log with PartitionClaimed, loads the partition's latest snapshot if
+ * the state is behind it (catchUp), and waits until our state reader has read up to the mark, so
+ * the state includes everything earlier owners committed; then writes what a new owner writes
+ * first (caughtUp). Resolves with the fenced-in publisher; on failure it is closed.
  */
 export async function claimPartition(partition: number, options: PartitionClaimOptions): Promise<TransactionalPublisher> {
   const { bus, eventsTopic, groupId, instanceId } = options;
@@ -38,13 +48,15 @@ export async function claimPartition(partition: number, options: PartitionClaimO
     const [written] = await inTransactionRetrying(publisher, (tx) => tx.send(eventsTopic, [{ key: null, partition, value: encodeJson(marker) }]));
     if (!written) throw new Error(`claim of partition ${partition}: no offset returned`);
     const markerOffset = BigInt(written.baseOffset);
+    await options.catchUp?.();
     const deadline = Date.now() + options.timeoutMs;
     while (options.stateNextOffset() <= markerOffset) {
       if (options.stopped()) throw new Error('stopped');
       if (Date.now() > deadline) throw new Error(`state of partition ${partition} did not reach offset ${markerOffset}`);
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
-    options.logger.info({ event: 'claimed', partition, markerOffset: String(markerOffset) }, 'partition claimed');
+    await options.caughtUp?.(publisher);
+    options.logger.info({ event: 'claimed', partition, markerOffset: String(markerOffset), ...(options.folded ? { tail_folded: options.folded() } : {}) }, 'partition claimed');
     return publisher;
   } catch (error) {
     // Nobody else holds this producer: close it, or its connection outlives the claim.

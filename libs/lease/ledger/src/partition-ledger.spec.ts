@@ -1,5 +1,8 @@
 import { LedgerCommand, LedgerEvent, REQUEST_TIME_WINDOW_MS } from '@license-ledger/lease-domain';
+import { initialChainPosition } from './chain-position';
+import { chainRecords } from './chain-writer';
 import { DEDUP_WINDOW_MS, PartitionLedger } from './partition-ledger';
+import { encodeJson } from './records';
 
 const T0 = Date.UTC(2026, 0, 1);
 const SECOND = 1_000;
@@ -10,6 +13,10 @@ const hash = (n: number): string => n.toString(16).padStart(64, '0');
 function cmd(type: LedgerCommand['type'], data: Record<string, unknown>, requestId: string, requestedAt?: number): LedgerCommand {
   return { type, data: { agreementId: 'a1', ...data }, metadata: { requestId, ...(requestedAt === undefined ? {} : { requestedAt }) } } as unknown as LedgerCommand;
 }
+
+/** The events as the owner writes them to partition 0's log (chained from its start). */
+const linked = (events: readonly LedgerEvent[]): Buffer[] => chainRecords(0, initialChainPosition(0), events, undefined).records.map((record) => record.value);
+const claimMarker = encodeJson({ type: 'PartitionClaimed', data: { partition: 0, owner: 'x', claimId: 'c' }, metadata: { at: T0 } });
 
 /** A gateway's AcquireLock stamped with its own request time. */
 const acquire = (requestId: string, n: number, requestedAt?: number): LedgerCommand => cmd('AcquireLock', { configHash: hash(n), holder }, requestId, requestedAt);
@@ -42,9 +49,8 @@ describe('PartitionLedger', () => {
     owner.writtenUpTo(3n);
 
     // The reader later delivers the same records at offsets 0..2: all skipped.
-    const recorded: LedgerEvent[] = [...events];
-    expect(recorded.map((e) => owner.applyFromLog(2n, e))).toEqual([false]);
-    expect(owner.applyFromLog(3n, { type: 'PartitionClaimed', data: { partition: 0, owner: 'x', claimId: 'c' }, metadata: { at: T0 } })).toBe(true);
+    expect(linked(events).map((value) => owner.applyFromLog(2n, value))).toEqual([false]);
+    expect(owner.applyFromLog(3n, claimMarker)).toBe(true);
     expect(owner.nextOffset).toBe(4n);
   });
 
@@ -73,7 +79,7 @@ describe('PartitionLedger', () => {
     expect(decided.events.map((e) => e.type)).toEqual(['LockExpired', 'LockGranted']);
 
     const reader = new PartitionLedger(0);
-    log.forEach((event, offset) => reader.applyFromLog(BigInt(offset), event));
+    linked(log).forEach((value, offset) => reader.applyFromLog(BigInt(offset), value));
     expect(reader.outcomeOf('r2')).toEqual(decided.outcome);
     expect(reader.outcomeOf('r2')?.kind).toBe('granted');
   });
@@ -134,7 +140,7 @@ describe('PartitionLedger: a request is decided once however late its replay com
     run(acquire('later', 2), T0 + 2 * REQUEST_TIME_WINDOW_MS + SECOND);
     // The next owner rebuilds from the log; its clock is 15 minutes behind the previous one's.
     const next = new PartitionLedger(0);
-    log.forEach((event, offset) => next.applyFromLog(BigInt(offset), event));
+    linked(log).forEach((value, offset) => next.applyFromLog(BigInt(offset), value));
     expect(next.outcomeOf('req')).toBeUndefined();
     const replay = next.decideAndApply(acquire('req', 1, stamped), T0 + 2 * REQUEST_TIME_WINDOW_MS + SECOND - 15 * 60_000);
     expect(replay.outcome).toEqual({ kind: 'denied', reason: 'invalid_command', message: expect.stringMatching(/behind the ledger's clock/) });
@@ -161,7 +167,7 @@ describe('PartitionLedger: key streams and steps of a bind', () => {
     expect(first.followUps).toEqual([{ command: { type: 'ReserveKey', data: { key: otherKey, agreementId: 'a1' }, metadata: { requestId: 'bind-2>reserve' } }, carriesAnswer: true }]);
     expect(ledger.decideAndApply(cmd('BindKey', { key: otherKey }, 'bind-2'), T0)).toMatchObject({ duplicate: true, events: [], followUps: first.followUps });
     const rebuilt = new PartitionLedger(0);
-    log.forEach((event, offset) => rebuilt.applyFromLog(BigInt(offset), event));
+    linked(log).forEach((value, offset) => rebuilt.applyFromLog(BigInt(offset), value));
     expect(rebuilt.decideAndApply(cmd('BindKey', { key: otherKey }, 'bind-2'), T0)).toMatchObject({ duplicate: true, followUps: first.followUps });
   });
 });

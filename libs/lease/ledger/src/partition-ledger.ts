@@ -22,7 +22,8 @@ import {
   RequestId,
   requestTimeProblem,
 } from '@license-ledger/lease-domain';
-import type { LedgerRecord } from './records';
+import { ChainPosition, ChainTracker, initialChainPosition } from './chain-position';
+import { decodeLedgerRecord, isLedgerEvent } from './records';
 
 /**
  * How long a request id's outcome is remembered to answer retries and replays: twice the request
@@ -43,12 +44,43 @@ export interface Decision {
   readonly followUps: readonly FollowUp[];
 }
 
-interface Remembered {
+/** A decided request id's answer, remembered for DEDUP_WINDOW_MS. */
+export interface RememberedOutcome {
   readonly at: EpochMs;
   readonly outcome: LeaseOutcome;
   /** The follow-up that carries the answer on, when the decision did not answer itself. */
   readonly forward: LedgerCommand | undefined;
 }
+type Remembered = RememberedOutcome;
+
+/** The decision whose events were applied last: a next event with its request id belongs to it. */
+export interface LastDecision {
+  readonly requestId: RequestId;
+  readonly events: readonly LedgerEvent[];
+  readonly forward: LedgerCommand | undefined;
+}
+
+/**
+ * Everything a PartitionLedger holds, as a snapshot stores it (snapshot-codec.ts). Exported by
+ * `exportState` (sharing the ledger's maps: encode it before anything else applies) and turned back
+ * into a ledger, the same as after folding the log up to `nextOffset`, by `PartitionLedger.restore`.
+ */
+export interface PartitionLedgerState {
+  readonly partition: number;
+  readonly nextOffset: bigint;
+  readonly latestAt: EpochMs;
+  readonly agreements: ReadonlyMap<AgreementId, AgreementState>;
+  readonly keys: ReadonlyMap<GatewayKey, KeyReservationState>;
+  readonly outcomes: ReadonlyMap<RequestId, RememberedOutcome>;
+  /** Request ids still in the window, in the order they were decided (their forgetting order). */
+  readonly decidedOrder: readonly RequestId[];
+  readonly lastDecision: LastDecision | undefined;
+  /** Where the partition's hash chain stands after the record before `nextOffset`. */
+  readonly chain: ChainPosition;
+}
+
+/** Lock events, nearly all of a log: none asks for a follow-up, so a replay need not ask (reactions.ts in the domain). */
+const WITHOUT_FOLLOW_UPS: ReadonlySet<LedgerEvent['type']> = new Set(['LockGranted', 'LockRenewed', 'LockReleased', 'LockExpired']);
 
 /**
  * The folded state of one partition of the event topic: every agreement and gateway key whose
@@ -77,8 +109,42 @@ export class PartitionLedger {
    */
   private readonly decidedOrder: RequestId[] = [];
   private decidedHead = 0;
+  /** The partition's hash chain up to `nextOffset` (up to the last record linked, while an owner writes). */
+  readonly chain: ChainTracker;
 
-  constructor(readonly partition: number) {}
+  constructor(readonly partition: number) {
+    this.chain = new ChainTracker(initialChainPosition(partition));
+  }
+
+  /** A ledger in the state `state` describes (a snapshot's), applying the log from its `nextOffset` on. */
+  static restore(state: PartitionLedgerState): PartitionLedger {
+    const ledger = new PartitionLedger(state.partition);
+    ledger.nextOffset = state.nextOffset;
+    ledger.latestAt = state.latestAt;
+    for (const [id, agreement] of state.agreements) ledger.agreements.set(id, agreement);
+    for (const [key, reservation] of state.keys) ledger.keys.set(key, reservation);
+    for (const [requestId, remembered] of state.outcomes) ledger.outcomes.set(requestId, remembered);
+    for (const requestId of state.decidedOrder) ledger.decidedOrder.push(requestId);
+    const last = state.lastDecision;
+    ledger.lastDecision = last && { requestId: last.requestId, events: [...last.events], forward: last.forward };
+    ledger.chain.moveTo(state.chain);
+    return ledger;
+  }
+
+  /** This ledger's whole state, sharing its maps (see PartitionLedgerState). */
+  exportState(): PartitionLedgerState {
+    return {
+      partition: this.partition,
+      nextOffset: this.nextOffset,
+      latestAt: this.latestAt,
+      agreements: this.agreements,
+      keys: this.keys,
+      outcomes: this.outcomes,
+      decidedOrder: this.decidedOrder.slice(this.decidedHead),
+      lastDecision: this.lastDecision,
+      chain: this.chain.position(),
+    };
+  }
 
   agreement(agreementId: AgreementId): AgreementState {
     return this.agreements.get(agreementId) ?? initialState(agreementId);
@@ -88,10 +154,15 @@ export class PartitionLedger {
     return this.keys.get(key) ?? initialKeyState(key);
   }
 
-  /** Applies a record read from the log at `offset`; false when it was already applied. */
-  applyFromLog(offset: bigint, record: LedgerRecord): boolean {
+  /**
+   * Applies the record read from the log at `offset` (its value as written), following the chain;
+   * false when it was already applied. Throws for a record that cannot be read (a broken log).
+   */
+  applyFromLog(offset: bigint, value: Buffer): boolean {
     if (offset < this.nextOffset) return false;
-    if (record.type !== 'PartitionClaimed') this.applyEvents([record]);
+    const record = decodeLedgerRecord(value);
+    this.chain.follow(value);
+    if (isLedgerEvent(record)) this.applyEvent(record);
     this.nextOffset = offset + 1n;
     return true;
   }
@@ -144,8 +215,10 @@ export class PartitionLedger {
       this.decidedOrder.push(requestId);
     }
     // Rebuilt from the log as well, so a new owner passes a repeated step on as the first owner did.
-    const forward = followUpsOf([event]).find((followUp) => followUp.carriesAnswer);
-    if (forward) this.lastDecision.forward = forward.command;
+    if (!WITHOUT_FOLLOW_UPS.has(event.type)) {
+      const forward = followUpsOf([event]).find((followUp) => followUp.carriesAnswer);
+      if (forward) this.lastDecision.forward = forward.command;
+    }
     this.outcomes.set(requestId, { at: this.latestAt, outcome: outcomeOf(this.lastDecision.events), forward: this.lastDecision.forward });
     this.forgetOldOutcomes();
   }

@@ -131,12 +131,12 @@ describe('planning a write', () => {
 });
 
 describe('the records of a batch', () => {
-  it('sends events to the owned partition, replies and follow-ups by key, and dead letters with their origin', () => {
+  it('sends the chained events to the events topic, replies and follow-ups by key, and dead letters with their origin', () => {
     const batch = batchOf(decided(), { kind: 'deadLetter', reason: 'malformed command: bad' });
     const failedAt = new Date(Date.UTC(2026, 0, 1));
-    const [events, replies, commands, dead] = batchMessages(batch, target, failedAt);
-    expect(events?.topic).toBe('events');
-    expect(events?.messages).toEqual([{ key: 'agr-1', partition: 2, value: Buffer.from(JSON.stringify(opened('r1'))), headers: { type: 'AgreementOpened' } }]);
+    const chained = [{ key: 'agr-1', partition: 2, value: Buffer.from('linked'), headers: { type: 'AgreementOpened' } }];
+    const [events, replies, commands, dead] = batchMessages(batch, target, failedAt, chained);
+    expect(events).toEqual({ topic: 'events', messages: chained });
     expect(replies).toEqual({ topic: 'replies', messages: [reply] });
     expect(commands).toEqual({ topic: 'commands', messages: [followUp] });
     expect(dead?.topic).toBe('dead');

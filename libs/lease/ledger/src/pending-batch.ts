@@ -1,4 +1,4 @@
-import { LedgerEvent, streamOfEvent } from '@license-ledger/lease-domain';
+import type { LedgerEvent } from '@license-ledger/lease-domain';
 import {
   ConsumedOffset,
   deadLetterMessage,
@@ -9,7 +9,6 @@ import {
   WrittenBatch,
 } from '@license-ledger/platform-kafka';
 import type { CommandDecision } from './decide-command';
-import { encodeJson } from './records';
 import type { LedgerTopics } from './ledger-topics';
 
 /**
@@ -189,16 +188,13 @@ export interface BatchTarget {
 }
 
 /**
- * Every record of a batch, by topic, for one produce request. Events go to the owned partition, in
- * decision order (seam for issue 15: a per-partition hash chain would link them here).
+ * Every record of a batch, by topic, for one produce request. `eventRecords` are the batch's events
+ * as the chain linked them for the owned partition, in decision order (chain-writer.ts).
  */
-export function batchMessages(batch: PendingBatch, target: BatchTarget, failedAt: Date): TopicMessages[] {
-  const { topics, partition, groupId, deadLetterTopic } = target;
+export function batchMessages(batch: PendingBatch, target: BatchTarget, failedAt: Date, eventRecords: readonly PartitionedMessage[]): TopicMessages[] {
+  const { topics, groupId, deadLetterTopic } = target;
   return [
-    {
-      topic: topics.events,
-      messages: batch.events.map((event) => ({ key: streamOfEvent(event), partition, value: encodeJson(event), headers: { type: event.type } })),
-    },
+    { topic: topics.events, messages: eventRecords },
     { topic: topics.replies, messages: batch.replies },
     { topic: topics.commands, messages: batch.commands },
     { topic: deadLetterTopic, messages: batch.deadLetters.map(({ message, reason }) => deadLetterMessage(message, groupId, reason, failedAt)) },

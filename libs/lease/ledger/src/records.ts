@@ -7,9 +7,17 @@ import {
   parseLedgerCommand,
   parseLedgerEvent,
 } from '@license-ledger/lease-domain';
+import { keyId } from '@license-ledger/protocol-crypto';
+import { BODY_OFFSET, chainLinkOf, decodeCheckpointBody, isVersion1, RecordKind } from './chain-records';
+import { decodeEventBinary } from './event-codec';
+import { MalformedRecordError } from './malformed-record';
+
+export { MalformedRecordError } from './malformed-record';
 
 /**
- * What travels on the ledger's topics, as JSON. Commands and events are keyed by the id of the
+ * What travels on the ledger's topics. Commands and replies are JSON; the events topic holds
+ * version-1 records (chain-records.ts: binary events, signed checkpoints) after JSON records of
+ * older versions, and JSON ownership markers. Commands and events are keyed by the id of the
  * stream that decides them (an agreement id, or a gateway key for the key streams); replies by the
  * id of the instance that asked.
  */
@@ -39,19 +47,28 @@ export interface PartitionClaimed {
   readonly metadata: { readonly at: EpochMs };
 }
 
-export type LedgerRecord = LedgerEvent | PartitionClaimed;
+/**
+ * Written by a partition's owner every so many records or seconds: its signature vouches for the
+ * partition's chain up to this record (docs/ledger-integrity.md). Changes no state.
+ */
+export interface LedgerCheckpoint {
+  readonly type: 'LedgerCheckpoint';
+  /** The key id (keyId of protocol-crypto) of the public key that signed it. */
+  readonly data: { readonly signerKeyId: string };
+  readonly metadata: { readonly at: EpochMs };
+}
+
+export type LedgerRecord = LedgerEvent | PartitionClaimed | LedgerCheckpoint;
+
+/** A record that changes state (not an ownership marker or a checkpoint). */
+export function isLedgerEvent(record: LedgerRecord): record is LedgerEvent {
+  return record.type !== 'PartitionClaimed' && record.type !== 'LedgerCheckpoint';
+}
 
 export interface ReplyEnvelope {
   readonly requestId: string;
   readonly agreementId: AgreementId;
   readonly outcome: LeaseOutcome;
-}
-
-export class MalformedRecordError extends Error {
-  constructor(what: string, detail: string) {
-    super(`malformed ${what}: ${detail}`);
-    this.name = 'MalformedRecordError';
-  }
 }
 
 function parseJson(bytes: Buffer, what: string): unknown {
@@ -88,7 +105,26 @@ export function decodeCommandEnvelope(bytes: Buffer): CommandEnvelope {
   };
 }
 
+/** Any record of the events topic, of any format version; throws MalformedRecordError. */
 export function decodeLedgerRecord(bytes: Buffer): LedgerRecord {
+  if (isVersion1(bytes)) {
+    // The common case first, without building the link (a replay reads millions of these).
+    if (bytes[1] === RecordKind.binaryEvent && bytes.length > BODY_OFFSET) return decodeEventBinary(bytes, BODY_OFFSET);
+    const link = chainLinkOf(bytes);
+    if (link.kind === 'unlinked') throw new MalformedRecordError('ledger record', 'unreachable');
+    switch (link.recordKind) {
+      case RecordKind.binaryEvent:
+        return decodeEventBinary(bytes, BODY_OFFSET);
+      case RecordKind.jsonEvent:
+        return parseLedgerEvent(parseJson(bytes.subarray(BODY_OFFSET), 'ledger record'));
+      case RecordKind.checkpoint: {
+        const checkpoint = decodeCheckpointBody(bytes);
+        return { type: 'LedgerCheckpoint', data: { signerKeyId: keyId(checkpoint.signer) }, metadata: { at: checkpoint.at } };
+      }
+      default:
+        return unexpectedKind(link.recordKind);
+    }
+  }
   const json = parseJson(bytes, 'ledger record');
   if (isObject(json) && json['type'] === 'PartitionClaimed') {
     const data = json['data'];
@@ -110,6 +146,10 @@ export function decodeLedgerRecord(bytes: Buffer): LedgerRecord {
     };
   }
   return parseLedgerEvent(json);
+}
+
+function unexpectedKind(kind: never): never {
+  throw new MalformedRecordError('ledger record', `unknown record kind ${String(kind)}`);
 }
 
 export function decodeReplyEnvelope(bytes: Buffer): ReplyEnvelope {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AgreementState, evolve, initialState, isKeyEvent, KEY_EVENT_TYPES, LeaseCommand, LeaseEvent } from '@license-ledger/lease-domain';
-import { decodeLedgerRecord, LeaseProcessor, LedgerClient, LedgerTopics } from '@license-ledger/lease-ledger';
+import { decodeLedgerRecord, isLedgerEvent, LeaseProcessor, LedgerClient, LedgerTopics } from '@license-ledger/lease-ledger';
 import { KafkaJsMessageBus } from '@license-ledger/platform-kafka';
 import { createTestTopics, integrationEnv, silentLogger } from '@license-ledger/platform-testing';
 import { PrismaClient } from '@license-ledger/platform-database';
@@ -98,7 +98,7 @@ describe('LedgerProjection on the real broker and database', () => {
       },
     });
     records.sort((a, b) => a.partition - b.partition || Number(a.offset - b.offset));
-    const eventCount = records.filter((r) => r.record.type !== 'PartitionClaimed').length;
+    const eventCount = records.filter((r) => isLedgerEvent(r.record)).length;
     // 13 decisions of the agreements, plus per bind its request and the key's reservation, and the
     // key's release after its revocation.
     expect(eventCount).toBe(18);
@@ -134,7 +134,7 @@ describe('LedgerProjection on the real broker and database', () => {
     // The fold of the log and the projection agree.
     const states = new Map<string, AgreementState>();
     for (const { record } of records) {
-      if (record.type === 'PartitionClaimed' || isKeyEvent(record)) continue;
+      if (!isLedgerEvent(record) || isKeyEvent(record)) continue;
       const id = record.data.agreementId;
       states.set(id, evolve(states.get(id) ?? initialState(id), record));
     }

@@ -1,5 +1,5 @@
 import { Holder, LeaseEvent, LedgerEvent } from '@license-ledger/lease-domain';
-import type { LedgerRecord } from '@license-ledger/lease-ledger';
+import { isLedgerEvent, type LedgerRecord } from '@license-ledger/lease-ledger';
 import { Prisma, PrismaClient } from '@license-ledger/platform-database';
 
 /** A ledger record with its position in the events topic. */
@@ -14,7 +14,7 @@ export interface BatchResult {
   readonly applied: number;
   /** Events already projected before (a redelivery, a second projector, a replay). */
   readonly duplicates: number;
-  /** Ownership markers: not events, never projected. */
+  /** Ownership markers and chain checkpoints: not events, never projected. */
   readonly markers: number;
 }
 
@@ -56,7 +56,7 @@ export class LedgerProjection {
     let duplicates = 0;
     let markers = 0;
     const events = records.filter((positioned) => {
-      if (positioned.record.type !== 'PartitionClaimed') return true;
+      if (isLedgerEvent(positioned.record)) return true;
       markers++;
       return false;
     });
@@ -68,7 +68,7 @@ export class LedgerProjection {
         // few set-based statements instead of three or four queries each.
         let renewals: LockRenewedEvent[] = [];
         for (const { partition, offset, record } of events) {
-          if (record.type === 'PartitionClaimed') continue;
+          if (!isLedgerEvent(record)) continue;
           if (!inserted.has(positionKey(partition, offset))) {
             duplicates++;
             continue;
@@ -116,7 +116,7 @@ const positionKey = (partition: number, offset: bigint): string => `${partition}
  */
 async function insertEventRows(tx: Tx, events: readonly PositionedRecord[]): Promise<Set<string>> {
   const rows = events.flatMap(({ partition, offset, record }, n) =>
-    record.type === 'PartitionClaimed'
+    !isLedgerEvent(record)
       ? []
       : [{ n, p: partition, o: offset.toString(), t: record.type, a: record.data.agreementId, r: record.metadata.requestId, at: record.metadata.at, j: record }],
   );

@@ -100,9 +100,12 @@ export function encodeTelemetry(context: TelemetryContext, request: Uint8Array):
   return Buffer.from(builder.asUint8Array());
 }
 
-/** The LicenseRequest FlatBuffer of the request fields of `input`. */
+const requestBuilder = new Builder(2048);
+
+/** The LicenseRequest FlatBuffer of the request fields of `input`: a view, valid until the next call. */
 export function encodeRequest(input: TelemetryInput): Uint8Array {
-  const builder = new Builder(1024);
+  const builder = requestBuilder;
+  builder.clear();
   const offsets = createOffsets(builder, REQUEST_FIELDS, input);
   LicenseRequest.startLicenseRequest(builder);
   addFields(builder, REQUEST_FIELDS, input, offsets);

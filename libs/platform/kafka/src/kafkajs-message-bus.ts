@@ -347,7 +347,7 @@ function isFencing(error: unknown): boolean {
 function toKafkaJsMessage(m: PartitionedMessage): Message {
   return {
     key: m.key,
-    value: m.value,
+    value: m.tombstone === true ? null : m.value,
     headers: m.headers ? { ...m.headers } : undefined,
     ...(m.partition === undefined ? {} : { partition: m.partition }),
   };

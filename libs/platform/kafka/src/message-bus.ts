@@ -23,6 +23,11 @@ export interface ReceivedMessage {
 /** A message for an explicit partition (the writer owns that partition) or, without one, by key. */
 export interface PartitionedMessage extends OutgoingMessage {
   readonly partition?: number;
+  /**
+   * Sent with no value (`value` is ignored): on a compacted topic the key is then forgotten. A
+   * reader receives it as an empty value.
+   */
+  readonly tombstone?: boolean;
 }
 
 export interface TopicPartition {

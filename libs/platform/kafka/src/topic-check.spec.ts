@@ -58,6 +58,19 @@ describe('checkTopic', () => {
     expect(problem?.message).toContain('LEDGER_PARTITIONS');
   });
 
+  it('refuses a snapshot or key directory topic that is not compacted or not partitioned like the ledger', () => {
+    const snapshots = spec(Topics.leaseSnapshots.name);
+    const keys = spec(Topics.leaseKeyDirectory.name);
+    expect(snapshots.config['cleanup.policy']).toBe('compact');
+    expect(settings(checkTopic(keys, observed(keys.name, { configs: { 'cleanup.policy': 'delete' } })))).toEqual([`refuse ${keys.name} cleanup.policy`]);
+    expect(settings(checkTopic(snapshots, observed(snapshots.name, { partitions: 3 })))).toEqual([`refuse ${snapshots.name} partitions`]);
+    // Other settings of these topics only warn.
+    expect(settings(checkTopic(keys, observed(keys.name, { replicas: 1, configs: { 'min.insync.replicas': '1' } })))).toEqual([
+      `warn ${keys.name} replication.factor`,
+      `warn ${keys.name} min.insync.replicas`,
+    ]);
+  });
+
   it('only warns about working topics', () => {
     const problems = checkTopic(telemetry, observed(telemetry.name, { partitions: 3, replicas: 1, configs: { 'min.insync.replicas': '1', 'retention.ms': '1000' } }));
     expect(problems.length).toBe(4);

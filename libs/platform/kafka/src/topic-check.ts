@@ -62,7 +62,7 @@ export function checkTopic(spec: TopicSpec, observed: ObservedTopic | undefined)
 
   const partitions = observed.partitions.length;
   if (partitions !== spec.partitions) {
-    const routing = role === 'ledger' || role === 'ledger-routing';
+    const routing = role === 'ledger' || role === 'ledger-routing' || role === 'ledger-state';
     report(
       'partitions',
       String(spec.partitions),
@@ -106,7 +106,14 @@ export function checkTopic(spec: TopicSpec, observed: ObservedTopic | undefined)
       report('unclean.leader.election.enable', 'false', 'true', true, 'an out-of-sync replica could become leader and drop acknowledged events');
     }
   } else {
+    // Derived from the ledger, so rebuilt by its owners, but only if the broker keeps the latest
+    // record of every key: deleting by age would drop long-lived key bindings and quiet snapshots.
+    const cleanup = observed.configs['cleanup.policy'];
+    if (role === 'ledger-state' && cleanup !== 'compact') {
+      report('cleanup.policy', 'compact', cleanup ?? 'unknown', true, 'the broker would delete key bindings and snapshots by age instead of keeping the latest of each');
+    }
     for (const [setting, expected] of Object.entries(spec.config)) {
+      if (role === 'ledger-state' && setting === 'cleanup.policy') continue;
       if (setting === 'min.insync.replicas') continue;
       const actual = observed.configs[setting];
       if (actual !== undefined && actual !== expected) report(setting, expected, actual, false, 'differs from topics.ts (left as it is)');

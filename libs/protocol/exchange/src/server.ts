@@ -52,6 +52,19 @@ export class LicenseServerCrypto {
 
   /** Throws InvalidRequestError (answer 400 invalid_request) for anything that is not a request sealed to us. */
   openRequest(body: Uint8Array): OpenedRequest {
+    const { gatewayPublicKey, payload } = this.openSealed(body);
+    try {
+      return { gatewayPublicKey, request: decodeLicenseRequest(payload), requestBytes: payload };
+    } catch (error: unknown) {
+      throw new InvalidRequestError(`box does not hold a valid LicenseRequest: ${errorText(error)}`);
+    }
+  }
+
+  /**
+   * Opens any Sealed addressed to the server's box key (a LicenseRequest's or a ReleaseRequest's):
+   * the sender's public key and the plaintext. Throws InvalidRequestError.
+   */
+  openSealed(body: Uint8Array): { readonly gatewayPublicKey: Uint8Array; readonly payload: Uint8Array } {
     let sealed: Sealed;
     try {
       sealed = decodeSealed(body);
@@ -66,18 +79,18 @@ export class LicenseServerCrypto {
     }
     const payload = openWithSharedKey(sealed.box, sealed.nonce, sharedKey);
     if (payload === null) throw new InvalidRequestError(`box does not open with server key ${this.boxKeyId} and the given gateway public key (sealed to another key, or altered)`);
-    try {
-      return { gatewayPublicKey: sealed.publicKey, request: decodeLicenseRequest(payload), requestBytes: payload };
-    } catch (error: unknown) {
-      throw new InvalidRequestError(`box does not hold a valid LicenseRequest: ${errorText(error)}`);
-    }
+    return { gatewayPublicKey: sealed.publicKey, payload };
   }
 
   /** The 200 body: a Sealed from the server to the token's gateway, holding the SignedToken. */
   sealToken(token: AccessToken): Uint8Array {
-    const signed = encodeSignedToken(signToken(token, this.signingKey));
+    return this.sealTo(token.gatewayPublicKey, encodeSignedToken(signToken(token, this.signingKey)));
+  }
+
+  /** A Sealed from the server's box key to `gatewayPublicKey` holding `payload` (a SignedToken, a ReleaseAnswer). */
+  sealTo(gatewayPublicKey: Uint8Array, payload: Uint8Array): Uint8Array {
     const nonce = this.random(BOX_NONCE_BYTES);
-    const box = sealWithSharedKey(signed, nonce, this.sharedKeys.sharedKey(token.gatewayPublicKey));
+    const box = sealWithSharedKey(payload, nonce, this.sharedKeys.sharedKey(gatewayPublicKey));
     return encodeSealed({ publicKey: this.boxPublicKey, nonce, box });
   }
 }

@@ -61,4 +61,12 @@ describe('support tokens', () => {
     expect(() => openSupportToken({ body: altered, gatewayKey: gateway, supportVerifyKey, expected })).toThrow(TokenRejectedError);
     expect(() => openSupportToken({ body: new Uint8Array([1, 2, 3]), gatewayKey: gateway, supportVerifyKey, expected })).toThrow(/not a valid sealed support token/);
   });
+
+  it('are valid for at most 30 days after their issue', () => {
+    const days = (n: bigint): bigint => n * 24n * HOUR_NS;
+    const thirty = sealSupportToken({ token: { ...token, expiryTimeUtc: NOW + days(30n) }, signingKey: support, random });
+    expect(openSupportToken({ body: thirty, gatewayKey: gateway, supportVerifyKey, expected }).expiryTimeUtc).toBe(NOW + days(30n));
+    const longer = sealSupportToken({ token: { ...token, expiryTimeUtc: NOW + days(30n) + 1_000_000n }, signingKey: support, random });
+    expect(() => openSupportToken({ body: longer, gatewayKey: gateway, supportVerifyKey, expected })).toThrow('support token is valid for 2592000001 ms after its issue; a support token may run at most 30 days');
+  });
 });

@@ -1,5 +1,6 @@
 import { BoxSecretKey, openWithSharedKey, sealWithSharedKey, type RandomBytes, type SigningKey, type VerifyKey } from '@license-ledger/protocol-crypto';
 import { BOX_NONCE_BYTES, decodeSealed, decodeSignedToken, encodeSealed, encodeSignedToken, type AccessToken } from '@license-ledger/protocol-wire';
+import { SUPPORT_TOKEN_MAX_VALIDITY_MS } from './constants';
 import { TokenRejectedError } from './errors';
 import { checkTokenIsFor, type ExpectedToken } from './gateway';
 import { signToken, verifySignedToken } from './token-signature';
@@ -26,8 +27,9 @@ export function sealSupportToken(options: { token: AccessToken; signingKey: Sign
 }
 
 /**
- * Opens a support token and accepts it only if the support key signed it and it is about this
- * gateway (key, config hash, package). Expiry is the caller's check. Throws TokenRejectedError.
+ * Opens a support token and accepts it only if the support key signed it, it is about this gateway
+ * (key, config hash, package) and valid for at most SUPPORT_TOKEN_MAX_VALIDITY_MS after its issue.
+ * Expiry is the caller's check. Throws TokenRejectedError.
  */
 export function openSupportToken(options: { body: Uint8Array; gatewayKey: BoxSecretKey; supportVerifyKey: VerifyKey; expected: ExpectedToken }): AccessToken {
   const { gatewayKey } = options;
@@ -40,6 +42,10 @@ export function openSupportToken(options: { body: Uint8Array; gatewayKey: BoxSec
   } catch (error: unknown) {
     if (error instanceof TokenRejectedError) throw error;
     throw new TokenRejectedError(`not a valid sealed support token: ${errorText(error)}`);
+  }
+  const validityMs = (token.expiryTimeUtc - token.issuedTimeUtc) / 1_000_000n;
+  if (validityMs > BigInt(SUPPORT_TOKEN_MAX_VALIDITY_MS)) {
+    throw new TokenRejectedError(`support token is valid for ${validityMs} ms after its issue; a support token may run at most ${SUPPORT_TOKEN_MAX_VALIDITY_MS / 86_400_000} days`);
   }
   return checkTokenIsFor(token, gatewayKey.publicKey, options.expected);
 }

@@ -1,8 +1,23 @@
 import { createHash } from 'node:crypto';
 import { BoxSecretKey, SigningKey, configHash, toHex, type RandomBytes } from '@license-ledger/protocol-crypto';
-import { decodeSealed, encodeLicenseRequest, encodeSignedToken, exampleLicenseRequest, licenseRequestFields, type AccessToken, type LicenseRequest } from '@license-ledger/protocol-wire';
+import {
+  decodeSealed,
+  encodeLicenseRequest,
+  encodeReleaseAnswer,
+  encodeReleaseRequest,
+  encodeSignedToken,
+  exampleLicenseRequest,
+  licenseRequestFields,
+  releaseAnswerFields,
+  releaseRequestFields,
+  type AccessToken,
+  type LicenseRequest,
+  type ReleaseAnswer,
+  type ReleaseRequest,
+} from '@license-ledger/protocol-wire';
 import { TOKEN_SIGNATURE_CONTEXT } from './constants';
 import { sealLicenseRequest } from './gateway';
+import { sealReleaseAnswer, sealReleaseRequest } from './release';
 import { LicenseServerCrypto } from './server';
 import { signToken, tokenSigningMessage } from './token-signature';
 
@@ -76,6 +91,29 @@ export function buildTestVectors(): TestVectors {
   const responseBody = server.sealToken(token);
   const responseSealed = decodeSealed(responseBody);
 
+  // The same gateway process gives the lock back: released, and lingering for a minute.
+  const release: ReleaseRequest = {
+    tokenId: token.tokenId,
+    requestTimeUtc: request.requestTimeUtc + 3_600_000_000_000n,
+    nonce: labelledBytes('release nonce', 16),
+    configHash: hash,
+    hostname: request.hostname,
+    processId: request.processId,
+    sessionId: request.sessionId,
+  };
+  const releaseBody = sealReleaseRequest({ request: release, gatewayKey: gateway, serverBoxPublicKey: serverBox.publicKey, random: randomFrom(['release box nonce']) });
+  const releaseSealed = decodeSealed(releaseBody);
+  const releaseAnswer: ReleaseAnswer = {
+    nonce: release.nonce,
+    configHash: hash,
+    releasedTimeUtc: release.requestTimeUtc + 4_000_000n,
+    freed: false,
+    keptUntilUtc: release.requestTimeUtc + 60_004_000_000n,
+  };
+  const answerServer = new LicenseServerCrypto({ boxKey: serverBox, signingKey: serverSign, random: randomFrom(['release answer box nonce']) });
+  const answerBody = sealReleaseAnswer(answerServer, gateway.publicKey, releaseAnswer);
+  const answerSealed = decodeSealed(answerBody);
+
   const configHashCases = [
     ['md-gateway', []],
     ['fix-gateway', ['A1', 'A2']],
@@ -110,6 +148,20 @@ export function buildTestVectors(): TestVectors {
       // The SignedToken buffer: the plaintext of the response box.
       signed_token: toHex(encodeSignedToken(signed)),
       sealed: { public_key: toHex(responseSealed.publicKey), nonce: toHex(responseSealed.nonce), box: toHex(responseSealed.box), bytes: toHex(responseBody) },
+    },
+    release: {
+      request: {
+        fields: toJson(release),
+        field_order: releaseRequestFields.map(([name]) => name),
+        bytes: toHex(encodeReleaseRequest(release)),
+        sealed: { public_key: toHex(releaseSealed.publicKey), nonce: toHex(releaseSealed.nonce), box: toHex(releaseSealed.box), bytes: toHex(releaseBody) },
+      },
+      answer: {
+        fields: toJson(releaseAnswer),
+        field_order: releaseAnswerFields.map(([name]) => name),
+        bytes: toHex(encodeReleaseAnswer(releaseAnswer)),
+        sealed: { public_key: toHex(answerSealed.publicKey), nonce: toHex(answerSealed.nonce), box: toHex(answerSealed.box), bytes: toHex(answerBody) },
+      },
     },
   };
 }

@@ -10,3 +10,13 @@ export { SIGNATURE_BYTES, decodeSignedToken, encodeSignedToken, signedTokenField
 export { BOX_MAC_BYTES, BOX_NONCE_BYTES, decodeSealed, encodeSealed, sealedFields, type Sealed } from './sealed';
 export { exampleLicenseRequest } from './example';
 export { MAX_TEXT_BYTES, requireStorableText, unstorableText } from './text';
+export {
+  decodeReleaseAnswer,
+  decodeReleaseRequest,
+  encodeReleaseAnswer,
+  encodeReleaseRequest,
+  releaseAnswerFields,
+  releaseRequestFields,
+  type ReleaseAnswer,
+  type ReleaseRequest,
+} from './release';

@@ -1334,3 +1334,288 @@ static createSealed(builder:flatbuffers.Builder, publicKeyOffset:flatbuffers.Off
 }
 }
 
+export class ReleaseRequest {
+  bb: flatbuffers.ByteBuffer|null = null;
+  bb_pos = 0;
+  __init(i:number, bb:flatbuffers.ByteBuffer):ReleaseRequest {
+  this.bb_pos = i;
+  this.bb = bb;
+  return this;
+}
+
+static getRootAsReleaseRequest(bb:flatbuffers.ByteBuffer, obj?:ReleaseRequest):ReleaseRequest {
+  return (obj || new ReleaseRequest()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+static getSizePrefixedRootAsReleaseRequest(bb:flatbuffers.ByteBuffer, obj?:ReleaseRequest):ReleaseRequest {
+  bb.setPosition(bb.position() + flatbuffers.SIZE_PREFIX_LENGTH);
+  return (obj || new ReleaseRequest()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+tokenId():string|null
+tokenId(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
+tokenId(optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 4);
+  return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
+}
+
+requestTimeUtc():bigint {
+  const offset = this.bb!.__offset(this.bb_pos, 6);
+  return offset ? this.bb!.readInt64(this.bb_pos + offset) : BigInt('0');
+}
+
+nonce(index: number):number|null {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? this.bb!.readUint8(this.bb!.__vector(this.bb_pos + offset) + index) : 0;
+}
+
+nonceLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+nonceArray():Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
+}
+
+configHash(index: number):number|null {
+  const offset = this.bb!.__offset(this.bb_pos, 10);
+  return offset ? this.bb!.readUint8(this.bb!.__vector(this.bb_pos + offset) + index) : 0;
+}
+
+configHashLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 10);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+configHashArray():Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 10);
+  return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
+}
+
+hostname():string|null
+hostname(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
+hostname(optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 12);
+  return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
+}
+
+processId():bigint {
+  const offset = this.bb!.__offset(this.bb_pos, 14);
+  return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
+}
+
+sessionId():string|null
+sessionId(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
+sessionId(optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 16);
+  return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
+}
+
+static startReleaseRequest(builder:flatbuffers.Builder) {
+  builder.startObject(7);
+}
+
+static addTokenId(builder:flatbuffers.Builder, tokenIdOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(0, tokenIdOffset, 0);
+}
+
+static addRequestTimeUtc(builder:flatbuffers.Builder, requestTimeUtc:bigint) {
+  builder.addFieldInt64(1, requestTimeUtc, BigInt('0'));
+}
+
+static addNonce(builder:flatbuffers.Builder, nonceOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(2, nonceOffset, 0);
+}
+
+static createNonceVector(builder:flatbuffers.Builder, data:number[]|Uint8Array):flatbuffers.Offset {
+  builder.startVector(1, data.length, 1);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addInt8(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startNonceVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(1, numElems, 1);
+}
+
+static addConfigHash(builder:flatbuffers.Builder, configHashOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(3, configHashOffset, 0);
+}
+
+static createConfigHashVector(builder:flatbuffers.Builder, data:number[]|Uint8Array):flatbuffers.Offset {
+  builder.startVector(1, data.length, 1);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addInt8(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startConfigHashVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(1, numElems, 1);
+}
+
+static addHostname(builder:flatbuffers.Builder, hostnameOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(4, hostnameOffset, 0);
+}
+
+static addProcessId(builder:flatbuffers.Builder, processId:bigint) {
+  builder.addFieldInt64(5, processId, BigInt('0'));
+}
+
+static addSessionId(builder:flatbuffers.Builder, sessionIdOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(6, sessionIdOffset, 0);
+}
+
+static endReleaseRequest(builder:flatbuffers.Builder):flatbuffers.Offset {
+  const offset = builder.endObject();
+  builder.requiredField(offset, 4) // token_id
+  builder.requiredField(offset, 8) // nonce
+  builder.requiredField(offset, 10) // config_hash
+  return offset;
+}
+
+static createReleaseRequest(builder:flatbuffers.Builder, tokenIdOffset:flatbuffers.Offset, requestTimeUtc:bigint, nonceOffset:flatbuffers.Offset, configHashOffset:flatbuffers.Offset, hostnameOffset:flatbuffers.Offset, processId:bigint, sessionIdOffset:flatbuffers.Offset):flatbuffers.Offset {
+  ReleaseRequest.startReleaseRequest(builder);
+  ReleaseRequest.addTokenId(builder, tokenIdOffset);
+  ReleaseRequest.addRequestTimeUtc(builder, requestTimeUtc);
+  ReleaseRequest.addNonce(builder, nonceOffset);
+  ReleaseRequest.addConfigHash(builder, configHashOffset);
+  ReleaseRequest.addHostname(builder, hostnameOffset);
+  ReleaseRequest.addProcessId(builder, processId);
+  ReleaseRequest.addSessionId(builder, sessionIdOffset);
+  return ReleaseRequest.endReleaseRequest(builder);
+}
+}
+
+export class ReleaseAnswer {
+  bb: flatbuffers.ByteBuffer|null = null;
+  bb_pos = 0;
+  __init(i:number, bb:flatbuffers.ByteBuffer):ReleaseAnswer {
+  this.bb_pos = i;
+  this.bb = bb;
+  return this;
+}
+
+static getRootAsReleaseAnswer(bb:flatbuffers.ByteBuffer, obj?:ReleaseAnswer):ReleaseAnswer {
+  return (obj || new ReleaseAnswer()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+static getSizePrefixedRootAsReleaseAnswer(bb:flatbuffers.ByteBuffer, obj?:ReleaseAnswer):ReleaseAnswer {
+  bb.setPosition(bb.position() + flatbuffers.SIZE_PREFIX_LENGTH);
+  return (obj || new ReleaseAnswer()).__init(bb.readInt32(bb.position()) + bb.position(), bb);
+}
+
+nonce(index: number):number|null {
+  const offset = this.bb!.__offset(this.bb_pos, 4);
+  return offset ? this.bb!.readUint8(this.bb!.__vector(this.bb_pos + offset) + index) : 0;
+}
+
+nonceLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 4);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+nonceArray():Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 4);
+  return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
+}
+
+configHash(index: number):number|null {
+  const offset = this.bb!.__offset(this.bb_pos, 6);
+  return offset ? this.bb!.readUint8(this.bb!.__vector(this.bb_pos + offset) + index) : 0;
+}
+
+configHashLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 6);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+configHashArray():Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 6);
+  return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
+}
+
+releasedTimeUtc():bigint {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? this.bb!.readInt64(this.bb_pos + offset) : BigInt('0');
+}
+
+freed():boolean {
+  const offset = this.bb!.__offset(this.bb_pos, 10);
+  return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
+}
+
+keptUntilUtc():bigint {
+  const offset = this.bb!.__offset(this.bb_pos, 12);
+  return offset ? this.bb!.readInt64(this.bb_pos + offset) : BigInt('0');
+}
+
+static startReleaseAnswer(builder:flatbuffers.Builder) {
+  builder.startObject(5);
+}
+
+static addNonce(builder:flatbuffers.Builder, nonceOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(0, nonceOffset, 0);
+}
+
+static createNonceVector(builder:flatbuffers.Builder, data:number[]|Uint8Array):flatbuffers.Offset {
+  builder.startVector(1, data.length, 1);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addInt8(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startNonceVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(1, numElems, 1);
+}
+
+static addConfigHash(builder:flatbuffers.Builder, configHashOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(1, configHashOffset, 0);
+}
+
+static createConfigHashVector(builder:flatbuffers.Builder, data:number[]|Uint8Array):flatbuffers.Offset {
+  builder.startVector(1, data.length, 1);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addInt8(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startConfigHashVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(1, numElems, 1);
+}
+
+static addReleasedTimeUtc(builder:flatbuffers.Builder, releasedTimeUtc:bigint) {
+  builder.addFieldInt64(2, releasedTimeUtc, BigInt('0'));
+}
+
+static addFreed(builder:flatbuffers.Builder, freed:boolean) {
+  builder.addFieldInt8(3, +freed, +false);
+}
+
+static addKeptUntilUtc(builder:flatbuffers.Builder, keptUntilUtc:bigint) {
+  builder.addFieldInt64(4, keptUntilUtc, BigInt('0'));
+}
+
+static endReleaseAnswer(builder:flatbuffers.Builder):flatbuffers.Offset {
+  const offset = builder.endObject();
+  builder.requiredField(offset, 4) // nonce
+  builder.requiredField(offset, 6) // config_hash
+  return offset;
+}
+
+static createReleaseAnswer(builder:flatbuffers.Builder, nonceOffset:flatbuffers.Offset, configHashOffset:flatbuffers.Offset, releasedTimeUtc:bigint, freed:boolean, keptUntilUtc:bigint):flatbuffers.Offset {
+  ReleaseAnswer.startReleaseAnswer(builder);
+  ReleaseAnswer.addNonce(builder, nonceOffset);
+  ReleaseAnswer.addConfigHash(builder, configHashOffset);
+  ReleaseAnswer.addReleasedTimeUtc(builder, releasedTimeUtc);
+  ReleaseAnswer.addFreed(builder, freed);
+  ReleaseAnswer.addKeptUntilUtc(builder, keptUntilUtc);
+  return ReleaseAnswer.endReleaseAnswer(builder);
+}
+}
+

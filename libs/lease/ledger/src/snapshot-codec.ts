@@ -1,0 +1,349 @@
+import {
+  AgreementState,
+  AgreementStatus,
+  configHashOf,
+  DenialReason,
+  ForcedRelease,
+  HeldLock,
+  Holder,
+  initialState,
+  KeyReservationState,
+  LeaseOutcome,
+  LedgerEvent,
+  LingeringLock,
+  LockKey,
+  lockKeyOf,
+  LockState,
+  parseLedgerCommand,
+  parseLedgerEvent,
+  SupportGrant,
+  SupportLock,
+} from '@license-ledger/lease-domain';
+import type { LastDecision, PartitionLedgerState, RememberedOutcome } from './partition-ledger';
+import { SnapshotReader, SnapshotWriter } from './snapshot-binary';
+
+/**
+ * The binary body of a partition snapshot: the whole PartitionLedgerState, versioned. A lock costs
+ * about 60 bytes plus its session id (strings shared between locks are stored once), so 100,000
+ * live locks take a few MB and encode or decode in tens of milliseconds. The rare parts (the last
+ * decision's events, forwarded commands) are JSON read back through the domain's parsers.
+ *
+ * Layout v1: "LLPS" 0x01, where the string table starts (6 bytes), then partition, next offset,
+ * latest time, agreements, key reservations, remembered outcomes, their forgetting order, the last
+ * decision; then the table. Strings that repeat (keys, hostnames) go through the table; those that
+ * hardly do (session and request ids) are stored in place.
+ */
+export const SNAPSHOT_BODY_VERSION = 1;
+const MAGIC = Buffer.from([0x4c, 0x4c, 0x50, 0x53, SNAPSHOT_BODY_VERSION]);
+
+const STATUSES: readonly AgreementStatus[] = ['unopened', 'open', 'closed'];
+const LockTag = { Held: 0, Lingering: 1, Support: 2 } as const;
+const OutcomeTag = { Granted: 0, Released: 1, Denied: 2, Accepted: 3 } as const;
+/** A lock key packs a config hash into 32 one-byte characters; anything else is kept as text. */
+const PACKED_LOCK_KEY_LENGTH = 32;
+
+export function encodeSnapshotBody(state: PartitionLedgerState): Buffer {
+  const w = new SnapshotWriter(MAGIC);
+  w.varuint(state.partition);
+  w.str(state.nextOffset.toString());
+  w.f64(state.latestAt);
+  w.varuint(state.agreements.size);
+  for (const agreement of state.agreements.values()) writeAgreement(w, agreement);
+  w.varuint(state.keys.size);
+  for (const reservation of state.keys.values()) {
+    w.str(reservation.key);
+    optional(w, reservation.heldBy, (id) => w.str(id));
+    w.f64(reservation.lastEventAt);
+  }
+  w.varuint(state.outcomes.size);
+  for (const [requestId, remembered] of state.outcomes) {
+    w.text(requestId);
+    w.f64(remembered.at);
+    writeOutcome(w, remembered.outcome);
+    optional(w, remembered.forward, (command) => w.str(JSON.stringify(command)));
+  }
+  w.varuint(state.decidedOrder.length);
+  for (const requestId of state.decidedOrder) w.text(requestId);
+  optional(w, state.lastDecision, (last) => {
+    w.str(last.requestId);
+    w.str(JSON.stringify(last.events));
+    optional(w, last.forward, (command) => w.str(JSON.stringify(command)));
+  });
+  // The events chain at nextOffset (chain-position.ts): a claim links its first events after it.
+  w.str(state.chain.head.toString('hex'));
+  w.varuint(state.chain.sinceCheckpoint);
+  optional(w, state.chain.lastCheckpointAt, (at) => w.f64(at));
+  return w.finish();
+}
+
+/** Throws (RangeError, or the domain's parse errors) on anything that is not a v1 body read to its end. */
+export function decodeSnapshotBody(body: Buffer): PartitionLedgerState {
+  const r = new SnapshotReader(body, MAGIC);
+  const partition = r.varuint();
+  const nextOffset = BigInt(r.str());
+  const latestAt = r.f64();
+  const agreements = new Map<string, AgreementState>();
+  for (let n = r.varuint(); n > 0; n--) {
+    const agreement = readAgreement(r);
+    agreements.set(agreement.agreementId, agreement);
+  }
+  const keys = new Map<string, KeyReservationState>();
+  for (let n = r.varuint(); n > 0; n--) {
+    const key = r.str();
+    const heldBy = r.bool() ? r.str() : undefined;
+    keys.set(key, { key, heldBy, lastEventAt: r.f64() });
+  }
+  const outcomes = new Map<string, RememberedOutcome>();
+  for (let n = r.varuint(); n > 0; n--) {
+    const requestId = r.text();
+    const at = r.f64();
+    const outcome = readOutcome(r);
+    outcomes.set(requestId, { at, outcome, forward: r.bool() ? parseLedgerCommand(JSON.parse(r.str())) : undefined });
+  }
+  const decidedOrder: string[] = [];
+  for (let n = r.varuint(); n > 0; n--) decidedOrder.push(r.text());
+  let lastDecision: LastDecision | undefined;
+  if (r.bool()) {
+    const requestId = r.str();
+    const events = readEvents(r.str());
+    lastDecision = { requestId, events, forward: r.bool() ? parseLedgerCommand(JSON.parse(r.str())) : undefined };
+  }
+  const chain = { head: Buffer.from(r.str(), 'hex'), sinceCheckpoint: r.varuint(), lastCheckpointAt: r.bool() ? r.f64() : undefined };
+  if (chain.head.length !== 32) throw new RangeError('snapshot: the chain head is not 32 bytes');
+  r.end();
+  return { partition, nextOffset, latestAt, agreements, keys, outcomes, decidedOrder, lastDecision, chain };
+}
+
+function optional<T>(w: SnapshotWriter, value: T | undefined, write: (value: T) => void): void {
+  w.bool(value !== undefined);
+  if (value !== undefined) write(value);
+}
+
+function readEvents(json: string): LedgerEvent[] {
+  const parsed: unknown = JSON.parse(json);
+  if (!Array.isArray(parsed)) throw new RangeError('the last decision\'s events are not a list');
+  return parsed.map((event: unknown) => parseLedgerEvent(event));
+}
+
+function writeAgreement(w: SnapshotWriter, state: AgreementState): void {
+  w.str(state.agreementId);
+  w.u8(STATUSES.indexOf(state.status));
+  w.str(state.name);
+  w.varuint(state.licenses);
+  w.varuint(state.bounds.minMs);
+  w.varuint(state.bounds.maxMs);
+  w.varuint(state.bounds.defaultMs);
+  w.varuint(state.lingerMs);
+  w.f64(state.lastEventAt);
+  w.varuint(state.keys.size);
+  for (const key of state.keys.keys()) w.str(key);
+  w.varuint(state.locks.size);
+  for (const [lockKey, lock] of state.locks) {
+    writeLockKey(w, lockKey);
+    writeLock(w, lock);
+  }
+  w.varuint(state.forcedReleases.size);
+  for (const [lockKey, forced] of state.forcedReleases) {
+    writeLockKey(w, lockKey);
+    w.f64(forced.until);
+    w.varuint(forced.holders.length);
+    for (const holder of forced.holders) writeHolder(w, holder);
+    w.str(forced.releasedBy);
+    w.str(forced.reason);
+  }
+}
+
+function readAgreement(r: SnapshotReader): AgreementState {
+  const state = initialState(r.str());
+  const status = STATUSES[r.u8()];
+  if (status === undefined) throw new RangeError('unknown agreement status');
+  state.status = status;
+  state.name = r.str();
+  state.licenses = r.varuint();
+  state.bounds = { minMs: r.varuint(), maxMs: r.varuint(), defaultMs: r.varuint() };
+  state.lingerMs = r.varuint();
+  state.lastEventAt = r.f64();
+  for (let n = r.varuint(); n > 0; n--) {
+    const key = r.str();
+    state.keys.set(key, key);
+  }
+  for (let n = r.varuint(); n > 0; n--) {
+    const lockKey = readLockKey(r);
+    state.locks.set(lockKey, readLock(r));
+  }
+  for (let n = r.varuint(); n > 0; n--) {
+    const lockKey = readLockKey(r);
+    const until = r.f64();
+    const holders: Holder[] = [];
+    for (let h = r.varuint(); h > 0; h--) holders.push(readHolder(r));
+    const forced: ForcedRelease = { until, holders, releasedBy: r.str(), reason: r.str() };
+    state.forcedReleases.set(lockKey, forced);
+  }
+  return state;
+}
+
+function writeLockKey(w: SnapshotWriter, lockKey: LockKey): void {
+  const packed = lockKey.length === PACKED_LOCK_KEY_LENGTH && lockKey.charCodeAt(0) !== 0x100;
+  w.bool(!packed);
+  if (packed) w.latin1(lockKey, PACKED_LOCK_KEY_LENGTH);
+  else w.str(configHashOf(lockKey));
+}
+
+function readLockKey(r: SnapshotReader): LockKey {
+  // Text goes back through lockKeyOf, so the key is exactly what the domain would make of it.
+  return r.bool() ? lockKeyOf(r.str()) : (r.latin1(PACKED_LOCK_KEY_LENGTH) as LockKey);
+}
+
+const HEX_HASH = /^[0-9a-f]{64}$/;
+
+function writeConfigHash(w: SnapshotWriter, configHash: string): void {
+  const packed = HEX_HASH.test(configHash);
+  w.bool(!packed);
+  if (packed) w.hex32(configHash);
+  else w.text(configHash);
+}
+
+function readConfigHash(r: SnapshotReader): string {
+  return r.bool() ? r.text() : r.hex32();
+}
+
+function writeLock(w: SnapshotWriter, lock: LockState): void {
+  switch (lock.kind) {
+    case 'held':
+      w.u8(LockTag.Held);
+      w.f64(lock.expiresAt);
+      w.str(lock.holderKey);
+      w.str(lock.holderHostname);
+      w.varuint(lock.holderProcessId);
+      w.text(lock.holderSessionId);
+      w.varuint(lock.otherHolders?.length ?? 0);
+      for (const holder of lock.otherHolders ?? []) writeHolder(w, holder);
+      optional(w, lock.support, (grant) => writeGrant(w, grant));
+      return;
+    case 'lingering':
+      w.u8(LockTag.Lingering);
+      w.f64(lock.expiresAt);
+      w.f64(lock.releasedAt);
+      return;
+    case 'support':
+      w.u8(LockTag.Support);
+      w.f64(lock.expiresAt);
+      writeGrant(w, lock.grant);
+      return;
+    default:
+      return unexpected(lock);
+  }
+}
+
+function readLock(r: SnapshotReader): LockState {
+  const tag = r.u8();
+  const expiresAt = r.f64();
+  switch (tag) {
+    case LockTag.Held: {
+      const key = r.str();
+      const hostname = r.str();
+      const processId = r.varuint();
+      const sessionId = r.text();
+      const others: Holder[] = [];
+      for (let n = r.varuint(); n > 0; n--) others.push(readHolder(r));
+      const support = r.bool() ? readGrant(r) : undefined;
+      return new HeldLock(expiresAt, key, hostname, processId, sessionId, others.length > 0 ? others : undefined, support);
+    }
+    case LockTag.Lingering:
+      return new LingeringLock(expiresAt, r.f64());
+    case LockTag.Support:
+      return new SupportLock(expiresAt, readGrant(r));
+    default:
+      throw new RangeError(`unknown lock tag ${tag}`);
+  }
+}
+
+function writeHolder(w: SnapshotWriter, holder: Holder): void {
+  w.str(holder.key);
+  w.str(holder.hostname);
+  w.varuint(holder.processId);
+  w.text(holder.sessionId);
+}
+
+function readHolder(r: SnapshotReader): Holder {
+  return { key: r.str(), hostname: r.str(), processId: r.varuint(), sessionId: r.text() };
+}
+
+function writeGrant(w: SnapshotWriter, grant: SupportGrant): void {
+  w.str(grant.key);
+  w.f64(grant.until);
+  w.str(grant.issuedBy);
+  w.str(grant.reason);
+  w.bool(grant.overdraft);
+}
+
+function readGrant(r: SnapshotReader): SupportGrant {
+  return { key: r.str(), until: r.f64(), issuedBy: r.str(), reason: r.str(), overdraft: r.bool() };
+}
+
+function writeOutcome(w: SnapshotWriter, outcome: LeaseOutcome): void {
+  switch (outcome.kind) {
+    case 'granted':
+      w.u8(OutcomeTag.Granted);
+      writeConfigHash(w, outcome.configHash);
+      w.f64(outcome.expiresAt);
+      w.bool(outcome.renewed);
+      // Absent and false are different answers to a retry: keep which it was.
+      w.u8(outcome.overdraft === undefined ? 0 : outcome.overdraft ? 2 : 1);
+      return;
+    case 'released':
+      w.u8(OutcomeTag.Released);
+      writeConfigHash(w, outcome.configHash);
+      w.bool(outcome.freed);
+      optional(w, outcome.keptUntil, (until) => w.f64(until));
+      return;
+    case 'denied':
+      w.u8(OutcomeTag.Denied);
+      w.str(outcome.reason);
+      w.str(outcome.message);
+      return;
+    case 'accepted':
+      w.u8(OutcomeTag.Accepted);
+      return;
+    default:
+      return unexpected(outcome);
+  }
+}
+
+function readOutcome(r: SnapshotReader): LeaseOutcome {
+  const tag = r.u8();
+  switch (tag) {
+    case OutcomeTag.Granted: {
+      const configHash = readConfigHash(r);
+      const expiresAt = r.f64();
+      const renewed = r.bool();
+      const overdraft = r.u8();
+      if (overdraft > 2) throw new RangeError('bad overdraft flag');
+      return { kind: 'granted', configHash, expiresAt, renewed, ...(overdraft === 0 ? {} : { overdraft: overdraft === 2 }) };
+    }
+    case OutcomeTag.Released: {
+      const configHash = readConfigHash(r);
+      const freed = r.bool();
+      const keptUntil = r.bool() ? r.f64() : undefined;
+      return { kind: 'released', configHash, freed, ...(keptUntil === undefined ? {} : { keptUntil }) };
+    }
+    case OutcomeTag.Denied:
+      return { kind: 'denied', reason: readDenialReason(r.str()), message: r.str() };
+    case OutcomeTag.Accepted:
+      return { kind: 'accepted' };
+    default:
+      throw new RangeError(`unknown outcome tag ${tag}`);
+  }
+}
+
+const DENIAL_REASONS: readonly DenialReason[] = ['no_license_agreement', 'no_available_licenses', 'invalid_command', 'lock_not_held', 'lock_released_by_operator'];
+
+function readDenialReason(text: string): DenialReason {
+  const reason = DENIAL_REASONS.find((known) => known === text);
+  if (reason === undefined) throw new RangeError(`unknown denial reason ${text}`);
+  return reason;
+}
+
+function unexpected(value: never): never {
+  throw new RangeError(`unexpected value ${JSON.stringify(value)}`);
+}
