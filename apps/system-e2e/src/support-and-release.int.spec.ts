@@ -112,7 +112,7 @@ login = "${login}"
     expect(offline.output.join('')).toMatch(/imported license token support-\S+ from .*gw1\.token, valid until/);
     const offlineEnd = await stop(offline);
     expect(offlineEnd).toMatchObject({ code: 0 });
-    expect(offlineEnd.out.trimEnd().split('\n').at(-1)).toBe('stopped');
+    expect(offlineEnd.out).toMatch(/^stopped$/m);
 
     // `ledger list` shows the support lock (the lease service projects it).
     const hash1 = toHex(configHash('fix-gateway', ['A1']));
@@ -143,12 +143,14 @@ login = "${login}"
     expect(released).toMatchObject({ code: 0 });
     expect(released.out).toMatch(/force release lock ".*": released lock \S+, license freed/);
     const refusal = `refused the license: lock_released_by_operator: lock ${hash2} of agreement "${agreementId}" was released by operator bob: moved to gateway farm B`;
+    // (Whether the client then runs on until its token expires or stops at once is its own policy.)
     await eventually('the holder to print the refusal of its next renewal', 30_000, async (fail) => {
-      stillRunning(holder, fail);
-      return holder.output.join('').includes(refusal) || undefined;
+      if (holder.output.join('').includes(refusal)) return true;
+      if (holder.child.exitCode !== null || holder.child.signalCode !== null) fail(`the client exited without printing the refusal: ${holder.output.join('')}`);
+      return undefined;
     });
-    expect(holder.output.join('')).toMatch(new RegExp(`license renewal failed: ${ingressUrl.replace(/[.:/]/g, '\\$&')} ${refusal.replace(/[.()":]/g, '\\$&')}; retrying at`));
-    await stop(holder);
+    expect(holder.output.join('')).toContain(`${ingressUrl} ${refusal}`);
+    if (holder.child.exitCode === null && holder.child.signalCode === null) await stop(holder);
 
     // A restarted gateway (a new session) may lock again.
     const restarted = await runBuilt('gateway-client', ['run', '--config', configFor(2, 'B1', [ingressUrl]), '--key', join(dir, 'gw2', 'gateway.key'), '--fetch-token-only']).done;
