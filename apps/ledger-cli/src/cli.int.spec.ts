@@ -132,6 +132,11 @@ describe('ledger-cli against the real broker and database', () => {
     expect(state.out).toContain(`${agreementId} "Acme Ltd" open, 2 license(s), 1 live lock(s), bounds 1m/2h/7d`);
     const before = await cli('replay', '--as-of', '2000-01-01T00:00:00Z');
     expect(before.out).toContain('no agreements');
+    // Exact to the millisecond, from the binary chained records: the lock exists from its grant's time on, not before.
+    const grantedAt = rows.find((row) => row.includes('LockGranted'))?.split(/\s{2,}/)[2] ?? '';
+    const justBefore = new Date(Date.parse(grantedAt) - 1).toISOString();
+    expect((await cli('replay', '--as-of', grantedAt)).out).toContain(`${agreementId} "Acme Ltd" open, 2 license(s), 1 live lock(s)`);
+    expect((await cli('replay', '--as-of', justBefore)).out).toContain(`${agreementId} "Acme Ltd" open, 2 license(s), 0 live lock(s)`);
 
     const verified = await cli('verify');
     expect(verified.err).not.toContain('FAILED');

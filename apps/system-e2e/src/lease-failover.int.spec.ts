@@ -1,8 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { checkInvariants, LeaseCommand, LeaseEvent, LeaseOutcome } from '@license-ledger/lease-domain';
-import { decodeLedgerRecord, isLedgerEvent, LedgerClient } from '@license-ledger/lease-ledger';
+import { ChainVerifier, decodeLedgerRecord, isLedgerEvent, LedgerClient } from '@license-ledger/lease-ledger';
 import { KafkaJsMessageBus } from '@license-ledger/platform-kafka';
 import { createTestTopics, eventually, integrationEnv, readTopic, silentLogger } from '@license-ledger/platform-testing';
+import { writeKeyPairFiles } from '@license-ledger/protocol-crypto';
 import { BuiltService, startBuiltService } from './support/built-service';
 
 /**
@@ -57,11 +61,14 @@ describe('lease failover', () => {
   it('loses and doubles nothing when an instance is killed under load, and the survivor takes over', async () => {
     const id = randomUUID().slice(0, 8);
     const topics = await createTestTopics(brokers, 'failover', ['commands', 'events', 'replies'], PARTITIONS);
+    const ledgerKey = writeKeyPairFiles({ dir: mkdtempSync(path.join(tmpdir(), 'failover-keys-')), name: 'ledger-sign', kind: 'sign' });
     const env = {
       LEASE_COMMANDS_TOPIC: topics.commands,
       LEASE_EVENTS_TOPIC: topics.events,
       LEASE_REPLIES_TOPIC: topics.replies,
       LEASE_GROUP_ID: `failover-${id}`,
+      // Both instances sign the events chain's checkpoints with one ledger key (docs/ledger-integrity.md).
+      LEDGER_SIGN_KEY_FILE: ledgerKey.secretKeyPath,
     };
     const instanceIds = [`lease-a-${id}`, `lease-b-${id}`];
     for (const instanceId of instanceIds) services.push(await startBuiltService('lease', env, instanceId));
@@ -176,6 +183,13 @@ describe('lease failover', () => {
         expect({ requestId, inLog: grantEvents.filter((e) => e.metadata.requestId === requestId).length }).toEqual({ requestId, inLog: 1 });
       }
       expect(checkInvariants(events)).toEqual([]);
+      // The kill left an open transaction, aborted when the survivor fenced it: no record of it, and
+      // the survivor linked its events after the victim's last ones. Every partition's chain holds.
+      const chains = new ChainVerifier({ trustedKeys: [ledgerKey.publicKey] });
+      for (let partition = 0; partition < PARTITIONS; partition++) chains.begin(partition, 0n);
+      for (const message of await readTopic(brokers, topics.events)) chains.observe(message.partition, BigInt(message.offset), message.value);
+      expect(chains.problems).toEqual([]);
+      expect(chains.summaries().filter((summary) => summary.chainStart !== undefined).length).toBeGreaterThan(0);
       // The survivor answered for the victim's partitions within seconds of the kill.
       console.log(
         `failover: ${answered.size} requests answered, ${granted.length} granted, ${denied.length} denied; ${victimId} owned partitions ${victimPartitions.join(', ')} (busy: ${before.busy.join(', ')}); ` +
