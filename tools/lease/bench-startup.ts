@@ -58,29 +58,33 @@ async function prepare(brokers: string[], events: number, locks: number): Promis
   return { scenario: { events: written.events, topics: { ...topics, ...state }, groupId: `bench-startup-${id}` }, written: written.events, writeSeconds: written.seconds };
 }
 
-/** A lease instance in this process folds the whole history (no snapshot yet), claims, snapshots. */
-async function firstFold(brokers: string[], scenario: Scenario): Promise<number> {
+/**
+ * A lease instance in this process folds the whole history (no snapshot yet) and claims every
+ * partition; a claim after more records than the snapshot policy's count writes the partition's
+ * snapshot (a claim logs `claimed` once it has), and every claim writes its key bindings.
+ */
+async function firstFold(brokers: string[], scenario: Scenario): Promise<{ seconds: number; snapshots: number }> {
   const bus = new KafkaJsMessageBus({ clientId: 'bench-startup-first', brokers, logger: silent });
   const claimed = new Set<number>();
   const snapshotted = new Set<number>();
   let done: () => void = () => undefined;
-  const allDone = new Promise<void>((resolve) => (done = resolve));
+  const allClaimed = new Promise<void>((resolve) => (done = resolve));
   const note = (fields: object): void => {
     const { event, partition } = fields as { event?: string; partition?: number };
     if (partition === undefined) return;
-    if (event === 'claimed') claimed.add(partition);
     if (event === 'snapshot_written') snapshotted.add(partition);
-    if (claimed.size === PARTITIONS && snapshotted.size === PARTITIONS) done();
+    if (event === 'claimed') claimed.add(partition);
+    if (claimed.size === PARTITIONS) done();
   };
   const logger = { ...silent, info: note, warn: (fields: object, message: string) => say(`  warn: ${message} ${JSON.stringify(fields)}`) };
   const started = performance.now();
   const processor = new LeaseProcessor({ bus, topics: scenario.topics, groupId: scenario.groupId, instanceId: 'bench-first', logger, claimTimeoutMs: 3_600_000 });
   await processor.start();
-  await allDone;
+  await allClaimed;
   const seconds = (performance.now() - started) / 1000;
   await processor.stop();
   await bus.close();
-  return seconds;
+  return { seconds, snapshots: snapshotted.size };
 }
 
 /** The projection's group at the end of the log, so the service does not replay history into PostgreSQL. */
@@ -105,8 +109,8 @@ function serviceEnv(scenario: Scenario, keysDir: string): Record<string, string>
   };
 }
 
-/** Seconds from spawning the built app to `ready`, then stops it (SIGTERM) and waits for its exit. */
-async function timeStart(app: 'lease' | 'ingress', env: Record<string, string>, ready: (output: string, port: number) => Promise<boolean>): Promise<number> {
+/** Seconds from spawning the built app to `ready` (and what it logged), then stops it (SIGTERM) and waits for its exit. */
+async function timeStart(app: 'lease' | 'ingress', env: Record<string, string>, ready: (output: string, port: number) => Promise<boolean>): Promise<{ seconds: number; output: string }> {
   const port = await freePort();
   const main = join(root, 'dist', 'apps', app, 'apps', app, 'src', 'main.js');
   const started = performance.now();
@@ -118,7 +122,7 @@ async function timeStart(app: 'lease' | 'ingress', env: Record<string, string>, 
   try {
     for (;;) {
       if (child.exitCode !== null) throw new Error(`${app} exited:\n${output.slice(-4_000)}`);
-      if (await ready(output, port)) return (performance.now() - started) / 1000;
+      if (await ready(output, port)) return { seconds: (performance.now() - started) / 1000, output };
       if (performance.now() - started > 600_000) throw new Error(`${app} not ready after 10 minutes:\n${output.slice(-4_000)}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
@@ -142,6 +146,23 @@ const leaseReady = async (output: string): Promise<boolean> => {
 const ingressReady = async (_output: string, port: number): Promise<boolean> =>
   fetch(`http://127.0.0.1:${port}/health/ready`).then((r) => r.ok, () => false);
 
+/** What the lease service's log says it did at start: snapshots loaded (and the slowest load) and records folded after them. */
+function leaseStartNotes(output: string): string {
+  let loaded = 0;
+  let slowestMs = 0;
+  let folded = 0;
+  for (const line of output.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const fields = JSON.parse(line) as { event?: string; ms?: number; tail_folded?: number };
+    if (fields.event === 'snapshot_loaded') {
+      loaded++;
+      slowestMs = Math.max(slowestMs, fields.ms ?? 0);
+    }
+    if (fields.event === 'claimed') folded += fields.tail_folded ?? 0;
+  }
+  return `${loaded} snapshots loaded (the slowest in ${slowestMs} ms), ${folded.toLocaleString('en')} records folded after them`;
+}
+
 const median = (values: readonly number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
@@ -149,16 +170,19 @@ const median = (values: readonly number[]): number => {
 
 async function measure(brokers: string[], events: number, locks: number, runs: number, keysDir: string): Promise<Figures> {
   const { scenario, written, writeSeconds } = await prepare(brokers, events, locks);
-  const fullFoldSeconds = await firstFold(brokers, scenario);
-  say(`  first start, folding the whole history (no snapshot yet; in process): ${fullFoldSeconds.toFixed(1)} s`);
+  const first = await firstFold(brokers, scenario);
+  const fullFoldSeconds = first.seconds;
+  say(`  first start, folding the whole history (no snapshot yet; in process): ${fullFoldSeconds.toFixed(1)} s; ${first.snapshots} of ${PARTITIONS} partitions snapshotted at their claim`);
   await skipProjection(brokers, scenario);
   const env = serviceEnv(scenario, keysDir);
   const leaseSeconds: number[] = [];
   const ingressSeconds: number[] = [];
   for (let run = 0; run < runs; run++) {
-    leaseSeconds.push(await timeStart('lease', env, leaseReady));
-    ingressSeconds.push(await timeStart('ingress', env, ingressReady));
-    say(`  run ${run + 1}: lease ready to decide in ${leaseSeconds[run]?.toFixed(2)} s, ingress key directory loaded in ${ingressSeconds[run]?.toFixed(2)} s`);
+    const lease = await timeStart('lease', env, leaseReady);
+    const ingress = await timeStart('ingress', env, ingressReady);
+    leaseSeconds.push(lease.seconds);
+    ingressSeconds.push(ingress.seconds);
+    say(`  run ${run + 1}: lease ready to decide in ${lease.seconds.toFixed(2)} s (${leaseStartNotes(lease.output)}); ingress key directory loaded in ${ingress.seconds.toFixed(2)} s`);
   }
   if (!process.argv.includes('--keep')) {
     const admin = new Kafka({ clientId: 'bench-startup-admin', brokers, logLevel: logLevel.NOTHING }).admin();

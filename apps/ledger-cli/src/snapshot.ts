@@ -6,7 +6,7 @@ import { KafkaJsMessageBus, MessageBus, PartitionRange, Topics } from '@license-
 import { z } from 'zod';
 import { UsageError } from './args';
 import type { CliDependencies } from './cli';
-import { formatDuration, formatTime, table } from './format';
+import { formatTime, table } from './format';
 
 export const SNAPSHOT_STATUS_HELP = `snapshot status  [--exact]
                    per ledger partition: its latest snapshot's offset, age and size, and the tail a
@@ -91,6 +91,16 @@ async function countEvents(bus: MessageBus, topic: string, ranges: readonly Part
   return counts;
 }
 
+/** A rounded age: 42s, 5m12s, 3h05m, 2d07h. */
+export function formatAge(ms: number): string {
+  const seconds = Math.max(0, Math.floor(ms / 1000));
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3_600) return `${Math.floor(seconds / 60)}m${pad(seconds % 60)}s`;
+  if (seconds < 86_400) return `${Math.floor(seconds / 3_600)}h${pad(Math.floor(seconds / 60) % 60)}m`;
+  return `${Math.floor(seconds / 86_400)}d${pad(Math.floor(seconds / 3_600) % 24)}h`;
+}
+
 export function formatSnapshotStatus(statuses: readonly SnapshotStatus[], nowMs: number): string[] {
   const withEvents = statuses.some((s) => s.tailEvents !== undefined);
   const rows = statuses.map((status) => {
@@ -100,7 +110,7 @@ export function formatSnapshotStatus(statuses: readonly SnapshotStatus[], nowMs:
       case 'found': {
         const { manifest } = lookup;
         const size = `${(manifest.bodyBytes / 1e6).toFixed(1)} MB`;
-        return [String(status.partition), manifest.coveredOffset, formatTime(manifest.takenAtMs), formatDuration(Math.max(0, nowMs - manifest.takenAtMs)), size, ...tail, 'ok'];
+        return [String(status.partition), manifest.coveredOffset, formatTime(manifest.takenAtMs), formatAge(nowMs - manifest.takenAtMs), size, ...tail, 'ok'];
       }
       case 'none':
         return [String(status.partition), '-', '-', '-', '-', ...tail, 'no snapshot: a start folds the whole partition'];

@@ -14,9 +14,11 @@ export interface KeyDirectoryOptions {
 }
 
 /**
- * Which agreement each gateway key is bound to, folded from the ledger's events (KeyBound,
- * KeyRevoked, AgreementClosed). A read model for routing a request to its agreement's partition:
- * the lease decider re-checks the binding, so a briefly stale answer costs a denial, never a lock.
+ * Which agreement each gateway key is bound to, folded from the ledger's whole history of events
+ * (KeyBound, KeyRevoked, AgreementClosed): what the key directory topic must agree with (tests,
+ * checks). The ingress routes by KeyBindingDirectory below, which reads the live bindings only;
+ * either way the lease decider re-checks the binding, so a briefly stale answer costs a denial,
+ * never a lock.
  *
  * One answer per key, whatever order the partitions are read in. The ledger binds a key to one
  * agreement at a time, but the revocation on one agreement's partition and the later binding on
