@@ -228,9 +228,13 @@ export class KafkaJsMessageBus implements MessageBus {
 
   async partitionRanges(topic: string, sinceMs?: number): Promise<PartitionRange[]> {
     await this.connect();
-    // The admin client lists offsets read-committed: `high` is the last stable offset.
-    const offsets = await this.admin.fetchTopicOffsets(topic);
-    const since = sinceMs === undefined ? undefined : await this.admin.fetchTopicOffsetsByTimestamp(topic, sinceMs);
+    // The admin client lists offsets read-committed: `high` is the last stable offset. It does not
+    // retry a leader that moved or is still being elected (a new topic, a broker failover): we do,
+    // with fresh metadata, for a few seconds.
+    const { offsets, since } = await retryWhileLeadersMove(async () => ({
+      offsets: await this.admin.fetchTopicOffsets(topic),
+      since: sinceMs === undefined ? undefined : await this.admin.fetchTopicOffsetsByTimestamp(topic, sinceMs),
+    }), () => this.admin.fetchTopicMetadata({ topics: [topic] }).then(() => undefined, () => undefined));
     return offsets
       .map(({ partition, low, high }) => ({
         partition,
@@ -424,4 +428,20 @@ function clientLevel(level: KafkaLogLevel): ClientLogLevel {
   if (level === KafkaLogLevel.WARN) return 'warn';
   if (level === KafkaLogLevel.INFO) return 'info';
   return 'debug';
+}
+
+/** Broker answers meaning "ask again after a metadata refresh": the partition's leader is elsewhere or not elected yet. */
+const LEADER_MOVING = new Set(['NOT_LEADER_FOR_PARTITION', 'LEADER_NOT_AVAILABLE', 'UNKNOWN_TOPIC_OR_PARTITION', 'NOT_LEADER_OR_FOLLOWER']);
+
+async function retryWhileLeadersMove<T>(work: () => Promise<T>, refresh: () => Promise<void>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      const type = (error as { type?: unknown }).type;
+      if (attempt >= 10 || typeof type !== 'string' || !LEADER_MOVING.has(type)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(100 * attempt, 1_000)));
+      await refresh();
+    }
+  }
 }

@@ -4,6 +4,9 @@ import { BusContext, DeliveryPhase } from './bus-context';
 import type { BusRoute, CatchUpRoute, KeyPartitionRoute, SharedRoute } from './bus-routes';
 import { Backoff, keepTrying } from './retry';
 
+/** How long a route that was reading may be without a reader before it reports not ready. */
+export const READER_RECOVERY_GRACE_MS = 20_000;
+
 /** Hands a partition's records to the route's handler. */
 export type Deliver = (messages: readonly ReceivedMessage[], context: BusContext) => Promise<void>;
 
@@ -27,6 +30,9 @@ type RouteState =
  */
 export class RouteRunner {
   private state: RouteState = { kind: 'starting' };
+  /** Whether a readiness check has seen this route reading, and since when it has not (grace period). */
+  private hasRead = false;
+  private outageStartedAt: number | undefined;
   private readonly aborter = new AbortController();
   private running: Promise<void> | undefined;
   private generation = 0;
@@ -60,22 +66,42 @@ export class RouteRunner {
     return this.state.kind === 'live' && this.state.subscription.state().kind === 'reading';
   }
 
-  /** For /health/ready: resolves while the route reads and its broker answers. */
+  /**
+   * For /health/ready: resolves while the route reads. Local state only: whether the brokers answer
+   * is the `kafka` check's question, and a per-route request would hang on a lost group coordinator.
+   * A route that has been reading and is replacing its reader (a broker of several lost, a
+   * rebalance) stays ready for READER_RECOVERY_GRACE_MS: the service keeps working meanwhile, and
+   * a load balancer should not drop every instance for a failover the cluster is built to survive.
+   */
   async check(): Promise<void> {
+    const problem = this.readingProblem();
+    if (!problem) {
+      this.hasRead = true;
+      this.outageStartedAt = undefined;
+      return;
+    }
+    if (this.hasRead && problem.state !== 'stopped') {
+      const now = Date.now();
+      this.outageStartedAt ??= now;
+      if (now - this.outageStartedAt < READER_RECOVERY_GRACE_MS) return;
+    }
+    throw problem;
+  }
+
+  private readingProblem(): NotReady | undefined {
     const { state } = this;
     switch (state.kind) {
       case 'starting':
-        throw new NotReady('starting', `${this.pattern}: not reading ${this.route.topic} yet`);
+        return new NotReady('starting', `${this.pattern}: not reading ${this.route.topic} yet`);
       case 'loading':
-        throw new NotReady('loading', `${this.pattern}: still reading ${this.route.topic} up to its end`);
+        return new NotReady('loading', `${this.pattern}: still reading ${this.route.topic} up to its end`);
       case 'stopped':
-        throw new NotReady('stopped', `${this.pattern}: stopped`);
+        return new NotReady('stopped', `${this.pattern}: stopped`);
       case 'live': {
         const reader = state.subscription.state();
-        if (reader.kind === 'joining') throw new NotReady('starting', `${this.pattern}: joining its group`);
-        if (reader.kind !== 'reading') throw new NotReady('unavailable', `${this.pattern}: reader ${reader.kind}${'error' in reader ? `: ${String(reader.error)}` : ''}`);
-        await state.subscription.probe();
-        return;
+        if (reader.kind === 'joining') return new NotReady('starting', `${this.pattern}: joining its group`);
+        if (reader.kind !== 'reading') return new NotReady('unavailable', `${this.pattern}: reader ${reader.kind}${'error' in reader ? `: ${String(reader.error)}` : ''}`);
+        return undefined;
       }
       default: {
         const unknown: never = state;
