@@ -185,3 +185,13 @@ export class SnapshotReader {
     return next;
   }
 }
+
+/** A presence flag, then the value when there is one. */
+export function optional<T>(w: SnapshotWriter, value: T | undefined, write: (value: T) => void): void {
+  w.bool(value !== undefined);
+  if (value !== undefined) write(value);
+}
+
+export function unexpected(value: never): never {
+  throw new RangeError(`unexpected value ${JSON.stringify(value)}`);
+}
