@@ -23,11 +23,14 @@ function convert(field: (typeof TELEMETRY_FIELDS)[number], value: unknown): { va
   switch (field.type) {
     case 'i64': {
       if (typeof value !== 'string' || !SIGNED.test(value)) return 'expected a signed decimal string';
+      // Up to 15 digits is a safe integer: no BigInt.
+      if (value.length <= 15) return { value: Number(value) };
       const big = BigInt(value);
       return big < INT64_MIN || big > INT64_MAX ? 'out of int64 range' : { value: big };
     }
     case 'u64': {
       if (typeof value !== 'string' || !UNSIGNED.test(value)) return 'expected an unsigned decimal string';
+      if (value.length <= 15) return { value: Number(value) };
       const big = BigInt(value);
       return big > UINT64_MAX ? 'out of uint64 range' : { value: big };
     }

@@ -4,9 +4,9 @@ import { Decision, TelemetryRecord } from './generated/telemetry_generated';
 import { type AnyTelemetryField, type FieldType, TELEMETRY_FIELDS, type TelemetryDecision } from './telemetry-fields';
 import { REQUEST_VTABLE_OFFSET, SLOTS } from './telemetry-layout';
 
-/** What each type is written from. */
+/** What each type is written from (64-bit integers: a safe integer, or a bigint for any value). */
 type InputType<T extends FieldType> = T extends 'i64' | 'u64'
-  ? bigint
+  ? bigint | number
   : T extends 'bool'
     ? boolean
     : T extends 'decision'
@@ -30,6 +30,22 @@ const REQUEST_SLOT = (REQUEST_VTABLE_OFFSET - 4) / 2;
 const ZERO = BigInt(0);
 const INT64_MIN = -(2n ** 63n);
 const UINT64_MAX = 2n ** 64n - 1n;
+const TWO_32 = 4294967296;
+
+/** A 64-bit field; 0 (its default) is left out. A safe integer goes in as two words, without BigInt. */
+function addInt64(builder: Builder, slot: number, value: bigint | number): void {
+  if (typeof value === 'bigint') {
+    builder.addFieldInt64(slot, value, ZERO);
+    return;
+  }
+  if (value === 0) return;
+  const hi = Math.floor(value / TWO_32);
+  builder.prep(8, 0);
+  // Back to front: the high word first.
+  builder.writeInt32(hi | 0);
+  builder.writeInt32((value - hi * TWO_32) | 0);
+  builder.slot(slot);
+}
 
 type Input = Readonly<Record<string, unknown>>;
 
@@ -62,9 +78,10 @@ function addFields(builder: Builder, fields: ReadonlyArray<{ readonly field: Fie
     switch (field.type) {
       case 'i64':
       case 'u64': {
-        const big = value as bigint;
-        if (big < (field.type === 'i64' ? INT64_MIN : ZERO) || big > (field.type === 'i64' ? -INT64_MIN - 1n : UINT64_MAX)) throw new RangeError(`${field.name} = ${big} does not fit in ${field.type}`);
-        builder.addFieldInt64(slot, big, ZERO);
+        const n = value as bigint | number;
+        const fits = typeof n === 'number' ? Number.isSafeInteger(n) && (field.type === 'i64' || n >= 0) : n >= (field.type === 'i64' ? INT64_MIN : ZERO) && n <= (field.type === 'i64' ? -INT64_MIN - 1n : UINT64_MAX);
+        if (!fits) throw new RangeError(`${field.name} = ${n} does not fit in ${field.type}`);
+        addInt64(builder, slot, n);
         return;
       }
       case 'bool':

@@ -71,9 +71,9 @@ function translateV2(b: Buffer): LegacyTranslation {
   if (flags >> (1 + FEATURE_FIELDS.length) !== 0 || b.readUInt16LE(6) !== 0) return fail('unknown flag bits');
   const input: Record<string, unknown> = { decision, nonce: b.subarray(NONCE_AT, NONCE_AT + 16), config_hash: b.subarray(CONFIG_HASH_AT, CONFIG_HASH_AT + 32), is_uat: (flags & 1) !== 0 };
   FEATURE_FIELDS.forEach((name, i) => (input[name] = (flags & (2 << i)) !== 0));
-  V2_I64.forEach((name, i) => (input[name] = b.readBigInt64LE(8 + 8 * i)));
-  V2_U64.forEach((name, i) => (input[name] = b.readBigUInt64LE(U64_AT + 8 * i)));
-  CUMULATIVE_FIELDS.forEach((name, i) => (input[name] = b.readBigUInt64LE(CUMULATIVE_AT + 8 * i)));
+  V2_I64.forEach((name, i) => (input[name] = int64At(b, 8 + 8 * i)));
+  V2_U64.forEach((name, i) => (input[name] = uint64At(b, U64_AT + 8 * i)));
+  CUMULATIVE_FIELDS.forEach((name, i) => (input[name] = uint64At(b, CUMULATIVE_AT + 8 * i)));
   let at = STRINGS_AT;
   for (let i = 0; i < V2_STRINGS.length; i++) {
     const end = at + b.readUInt16LE(LENGTHS_AT + 2 * i);
@@ -92,6 +92,17 @@ function translateV2(b: Buffer): LegacyTranslation {
   input['cpuid'] = u32s(cpuidCount);
   input['cpu_affinity'] = u32s(affinityCount);
   return written(input as TelemetryInput, 2);
+}
+
+// 64-bit values as safe integers where they are (BigInt costs more than the rest of the translation).
+const SAFE_HIGH_WORD = 0x200000;
+function uint64At(b: Buffer, at: number): number | bigint {
+  const hi = b.readUInt32LE(at + 4);
+  return hi < SAFE_HIGH_WORD ? hi * 4294967296 + b.readUInt32LE(at) : b.readBigUInt64LE(at);
+}
+function int64At(b: Buffer, at: number): number | bigint {
+  const hi = b.readInt32LE(at + 4);
+  return hi < SAFE_HIGH_WORD && hi >= -SAFE_HIGH_WORD ? hi * 4294967296 + b.readUInt32LE(at) : b.readBigInt64LE(at);
 }
 
 function written(input: TelemetryInput, version: 1 | 2): LegacyTranslation {

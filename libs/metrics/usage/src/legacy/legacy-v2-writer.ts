@@ -18,9 +18,9 @@ export function encodeLegacyV2(json: Readonly<Record<string, unknown>>): Buffer 
   b[2] = TELEMETRY_DECISIONS.indexOf(input.decision);
   b[3] = input.agreement_id === null ? 0 : 1;
   b.writeUInt16LE(FEATURE_FIELDS.reduce((flags, name, i) => flags | (input[name] ? 2 << i : 0), input.is_uat ? 1 : 0), 4);
-  L.I64.forEach((name, i) => b.writeBigInt64LE(input[name], 8 + 8 * i));
-  L.U64.forEach((name, i) => b.writeBigUInt64LE(input[name], L.U64_AT + 8 * i));
-  CUMULATIVE_FIELDS.forEach((name, i) => b.writeBigUInt64LE(input[name], L.CUMULATIVE_AT + 8 * i));
+  L.I64.forEach((name, i) => b.writeBigInt64LE(BigInt(input[name]), 8 + 8 * i));
+  L.U64.forEach((name, i) => b.writeBigUInt64LE(BigInt(input[name]), L.U64_AT + 8 * i));
+  CUMULATIVE_FIELDS.forEach((name, i) => b.writeBigUInt64LE(BigInt(input[name]), L.CUMULATIVE_AT + 8 * i));
   b.set(input.nonce, L.NONCE_AT);
   b.set(input.config_hash, L.CONFIG_HASH_AT);
   b.writeUInt16LE(input.cpuid.length, L.COUNTS_AT);
