@@ -116,7 +116,7 @@ login = "${login}"
 
     // `ledger list` shows the support lock (the lease service projects it).
     const hash1 = toHex(configHash('fix-gateway', ['A1']));
-    await eventually('ledger list to show the support lock', 30_000, async () => {
+    await eventually('ledger list to show the support lock', 90_000, async () => {
       const listed = await ledger('list');
       return listed.out.includes(`lock ${hash1} SUPPORT until`) ? listed : undefined;
     });
