@@ -6,10 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LeaseCommand, LeaseOutcome } from '@license-ledger/lease-domain';
 import { LedgerClient } from '@license-ledger/lease-ledger';
+import { readUsageHistory } from '@license-ledger/metrics-usage-history';
 import { ensureTopics, KafkaJsMessageBus } from '@license-ledger/platform-kafka';
 import { eventually, integrationEnv, silentLogger } from '@license-ledger/platform-testing';
 import { configHash, readBoxSecretKeyFile, systemRandom, toBase64, toHex, writeKeyPairFiles } from '@license-ledger/protocol-crypto';
 import { LICENSE_RELEASE_PATH, sealReleaseRequest } from '@license-ledger/protocol-exchange';
+import { Pool } from 'pg';
 import { startBuiltService, workspaceRoot, type BuiltService } from './support/built-service';
 
 /**
@@ -188,6 +190,36 @@ describe('release and TLS with the reference client, end to end', () => {
     const still = await fetchOnce('a', 'A1', url);
     expect(still.code).toBe(2);
     expect(still.out).toContain('refused the license: no_available_licenses');
+  }, 120_000);
+
+  // After the first case: the metrics service folds this run's ledger into the usage history, which
+  // shows what happened to the "release" agreement: one lock at a time, and the two refusals.
+  it('shows the peak and the denials of the release case in the usage history the metrics service builds from the ledger', async () => {
+    const metrics = await startBuiltService(
+      'metrics',
+      { LEASE_EVENTS_TOPIC: topics.events, USAGE_HISTORY_CONSUMER_GROUP: `reltls-usage-${id}`, TELEMETRY_TOPIC: `reltls.${id}.telemetry`, TELEMETRY_CONSUMER_GROUP: `reltls-metrics-${id}` },
+      `metrics-${id}`,
+    );
+    children.push(metrics.child);
+    const pool = new Pool({ connectionString: integrationEnv().databaseUrl, max: 2 });
+    try {
+      const query = async <Row>(sql: string, params: readonly unknown[]): Promise<Row[]> => (await pool.query(sql, [...params])).rows as Row[];
+      const usage = await eventually('the usage history of the release case', 60_000, async () => {
+        const now = Date.now();
+        const answer = await readUsageHistory(query, { agreement: `release-${id}`, fromMs: now - 2 * 3_600_000, toMs: now + 3_600_000, by: 'hour', nowMs: now });
+        const buckets = answer.agreements[0]?.buckets ?? [];
+        const seen = {
+          peakLocks: Math.max(0, ...buckets.map((b) => b.peakLocks)),
+          licenses: Math.max(0, ...buckets.map((b) => b.licenses)),
+          denials: buckets.reduce((sum, b) => sum + b.denials, 0),
+        };
+        return seen.denials >= 2 ? seen : undefined;
+      });
+      // A held the only license, B was refused; A released, B locked, A was refused: never two at once.
+      expect(usage).toEqual({ peakLocks: 1, licenses: 1, denials: 2 });
+    } finally {
+      await pool.end();
+    }
   }, 120_000);
 
   it("keeps a released lock counted for the agreement's linger, then frees it", async () => {
