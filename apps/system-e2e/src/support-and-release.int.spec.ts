@@ -1,4 +1,4 @@
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,13 @@ import { startBuiltService, workspaceRoot, type BuiltService } from './support/b
  * a forced release makes the holder's next renewal fail with the 400 whose reason the client prints.
  */
 const { brokers, databaseUrl } = integrationEnv();
+
+/** The same server, another database. */
+function databaseNamed(url: string, name: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${name}`;
+  return parsed.toString();
+}
 
 interface Run {
   readonly child: ChildProcess;
@@ -43,14 +50,18 @@ describe('support tokens and forced release, end to end', () => {
     const id = randomUUID().slice(0, 8);
     const topics = { commands: `suprel.${id}.commands`, events: `suprel.${id}.events`, replies: `suprel.${id}.replies` };
     await ensureTopics(brokers, [...Object.values(topics), `suprel.${id}.telemetry`].map((name) => ({ name, partitions: 3, config: {} })));
-    const ledgerEnv = { LEASE_COMMANDS_TOPIC: topics.commands, LEASE_EVENTS_TOPIC: topics.events, LEASE_REPLIES_TOPIC: topics.replies, LEASE_GROUP_ID: `suprel-${id}` };
+    // A database of its own: the projection keys events by (partition, offset), so lease services of
+    // other tests projecting other topics into one database would shadow this test's events.
+    const ownDatabaseUrl = databaseNamed(databaseUrl, `suprel_${id}`);
+    execFileSync(process.execPath, [require.resolve('tsx/cli'), 'tools/db/migrate.ts', 'deploy', '--url', ownDatabaseUrl], { cwd: workspaceRoot, stdio: 'ignore' });
+    const ledgerEnv = { LEASE_COMMANDS_TOPIC: topics.commands, LEASE_EVENTS_TOPIC: topics.events, LEASE_REPLIES_TOPIC: topics.replies, LEASE_GROUP_ID: `suprel-${id}`, DATABASE_URL: ownDatabaseUrl };
     const lease: BuiltService = await startBuiltService('lease', ledgerEnv, `lease-${id}`);
     children.push(lease.child);
 
     const support = writeKeyPairFiles({ dir: join(dir, 'support'), name: 'support-sign', kind: 'sign' });
     const server = { box: writeKeyPairFiles({ dir: join(dir, 'server'), name: 'server-box', kind: 'box' }), sign: writeKeyPairFiles({ dir: join(dir, 'server'), name: 'server-sign', kind: 'sign' }) };
     const gateways = [1, 2].map((n) => writeKeyPairFiles({ dir: join(dir, `gw${n}`), name: 'gateway', kind: 'box' }));
-    const cliEnv = { ...ledgerEnv, KAFKA_BROKERS: brokers.join(','), DATABASE_URL: databaseUrl, SUPPORT_SIGN_KEY_FILE: support.secretKeyPath };
+    const cliEnv = { ...ledgerEnv, KAFKA_BROKERS: brokers.join(','), DATABASE_URL: ownDatabaseUrl, SUPPORT_SIGN_KEY_FILE: support.secretKeyPath };
     const ledger = async (...args: string[]): Promise<{ code: number | null; out: string }> => {
       const run = runBuilt('ledger-cli', args, cliEnv);
       children.push(run.child);
