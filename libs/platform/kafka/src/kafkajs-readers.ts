@@ -199,11 +199,18 @@ async function startReader(host: ReaderHost, options: ReaderOptions, mode: Reade
     if (!payload.restart) failed(payload.error);
   });
   let stopping: Promise<void> | undefined;
+  /** consumer.run() while it starts: a stop during the start waits for it, so nothing of kafkajs runs on after stop() resolved. */
+  let starting: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       setState({ kind: 'stopped' });
       // kafkajs waits for the batches being handled before it leaves the group.
       await consumer.disconnect().catch(() => undefined);
+      if (starting) {
+        // Bounded: a start that never settles must not hold a shutdown.
+        await Promise.race([starting.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
+        await consumer.disconnect().catch(() => undefined);
+      }
       host.untrack(consumer);
       await mode.cleanUp().catch(() => undefined);
     })();
@@ -217,7 +224,7 @@ async function startReader(host: ReaderHost, options: ReaderOptions, mode: Reade
   try {
     await consumer.connect();
     await consumer.subscribe({ topics: [...mode.topics], fromBeginning: mode.fromBeginning });
-    await consumer.run({
+    starting = consumer.run({
       autoCommit: mode.commit === 'after-handler',
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: mode.partitionsInParallel,
@@ -261,6 +268,7 @@ async function startReader(host: ReaderHost, options: ReaderOptions, mode: Reade
         await heartbeat();
       },
     });
+    await starting;
     await firstJoin;
   } catch (error) {
     await stop();
