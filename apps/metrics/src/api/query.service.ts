@@ -1,8 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { PrismaService } from '@license-ledger/platform-nest';
-import { COUNTER_COLUMNS, COUNTER_FIELDS, estimateQuantile, FEATURE_FIELDS, type Histogram, HISTOGRAM_COLUMNS, HISTOGRAMS } from '@license-ledger/metrics-usage';
+import { COUNTER_COLUMNS, COUNTER_FIELDS, FEATURE_FIELDS, type Histogram, HISTOGRAM_COLUMNS, HISTOGRAMS } from '@license-ledger/metrics-usage';
 import { z } from 'zod';
-import { apiInteger, approximate } from './json-integer';
+import { summarizeHistogram } from './histogram-summary';
+import { apiInteger } from './json-integer';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -123,22 +124,14 @@ export class QueryService {
     const sql = `SELECT sum(reports)::text AS reports, ${totals} FROM (${parts.join(' UNION ALL ')}) AS p(reports, ${cols})`;
     const [row = {}] = await this.prisma.client.$queryRawUnsafe<Array<Record<string, unknown>>>(sql, ...params);
     const histogram = (name: Histogram) => {
-      const { sum, buckets } = HISTOGRAMS[name];
-      const bounds = buckets.map((b) => b.boundNs);
-      const cumulative = buckets.map((b) => apiInteger(row[b.column]));
-      // Estimates: doubles are plenty (rounding keeps cumulative counts in order).
-      const counts = cumulative.map(approximate);
-      const q = (p: number) => {
-        const estimate = estimateQuantile(bounds, counts, p);
-        return estimate === null ? null : { ns: estimate.value, overflow: estimate.overflow };
-      };
+      const { bounds, cumulative, count, p50, p90, p99 } = summarizeHistogram(row, name);
       return {
-        count: cumulative[cumulative.length - 1] ?? 0,
-        sum: apiInteger(row[sum]),
+        count,
+        sum: apiInteger(row[HISTOGRAMS[name].sum]),
         buckets: bounds.map((b, i) => ({ le_ns: Number.isFinite(b) ? b : '+Inf', count: cumulative[i] ?? 0 })),
-        p50: q(0.5),
-        p90: q(0.9),
-        p99: q(0.99),
+        p50,
+        p90,
+        p99,
       };
     };
     return {

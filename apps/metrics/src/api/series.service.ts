@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { PrismaService } from '@license-ledger/platform-nest';
-import { COUNTER_FIELDS, estimateQuantile, EXTERNAL_BOUNDS_NS, INTERNAL_BOUNDS_NS } from '@license-ledger/metrics-usage';
-import { HISTOGRAM_COLUMNS } from '../telemetry/telemetry-store';
+import { COUNTER_FIELDS, HISTOGRAM_COLUMNS, type Histogram } from '@license-ledger/metrics-usage';
 import { BUCKET_MS, BucketSize, bucketStarts } from '@license-ledger/metrics-usage-history';
-import { apiInteger, ApiInteger, approximate } from './json-integer';
+import { summarizeHistogram } from './histogram-summary';
+import { apiInteger } from './json-integer';
 
 /** A time range cut into UTC buckets, with the /v1 filters. */
 export interface SeriesRange {
@@ -16,7 +16,6 @@ export interface SeriesRange {
 }
 
 type Row = Record<string, unknown>;
-type Quantile = { ns: number; overflow: boolean } | null;
 
 /**
  * Time series for the dashboard (and anyone else): usage per bucket from the reports, latency
@@ -76,20 +75,15 @@ export class SeriesService {
       ...params,
     );
     const byStart = new Map(rows.map((row) => [Number(row['start']), row]));
-    const histogram = (row: Row | undefined, prefix: 'int' | 'ext', bounds: readonly number[]): { count: ApiInteger; p50: Quantile; p90: Quantile; p99: Quantile } => {
-      const cumulative = HISTOGRAM_COLUMNS.filter((c) => c.startsWith(`${prefix}_`) && c !== `${prefix}_sum`).map((c) => apiInteger(row?.[c]));
-      const counts = cumulative.map(approximate);
-      const q = (p: number): Quantile => {
-        const estimate = estimateQuantile(bounds, counts, p);
-        return estimate === null ? null : { ns: estimate.value, overflow: estimate.overflow };
-      };
-      return { count: cumulative[cumulative.length - 1] ?? 0, p50: q(0.5), p90: q(0.9), p99: q(0.99) };
+    const histogram = (row: Row | undefined, name: Histogram) => {
+      const { count, p50, p90, p99 } = summarizeHistogram(row, name);
+      return { count, p50, p90, p99 };
     };
     return {
       ...this.header(range),
       points: bucketStarts(range.fromMs, range.toMs, range.by).map((start) => {
         const row = byStart.get(start);
-        return { start: new Date(start).toISOString(), reports: apiInteger(row?.['reports']), internal: histogram(row, 'int', INTERNAL_BOUNDS_NS), external: histogram(row, 'ext', EXTERNAL_BOUNDS_NS) };
+        return { start: new Date(start).toISOString(), reports: apiInteger(row?.['reports']), internal: histogram(row, 'internal'), external: histogram(row, 'external') };
       }),
     };
   }

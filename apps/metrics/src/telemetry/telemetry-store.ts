@@ -67,7 +67,6 @@ const COMPUTE_SLICE = 100;
 type Row = Record<string, unknown>;
 
 /** The latency histograms' columns (from the library's field list; here too for the API services that import them from the store). */
-export { HISTOGRAM_COLUMNS };
 
 type Columns = ReadonlyArray<readonly [string, string]>;
 /**
