@@ -47,8 +47,8 @@ export const ingressConfigShape = {
   HTTP_REQUEST_TIMEOUT_MS: int(100, 600_000, 30_000),
   HTTP_KEEP_ALIVE_TIMEOUT_MS: int(100, 600_000, 65_000),
   HTTP_IDLE_TIMEOUT_MS: int(100, 3_600_000, 65_000),
-  // Which of Nest's HTTP platforms serves the ingress (http-adapter.ts); both run the same pipeline.
-  HTTP_ADAPTER: z.enum(['fastify', 'express']).default('fastify'),
+  // Which of Nest's HTTP platforms serves the ingress (http-adapter.ts); all run the same pipeline.
+  HTTP_ADAPTER: z.enum(['node', 'fastify', 'express']).default('node'),
 };
 
 export type IngressConfig = z.infer<z.ZodObject<typeof ingressConfigShape>>;
@@ -62,7 +62,7 @@ export interface IngressOptions extends LicenseLimits {
   readonly topics: { readonly commands: string; readonly events: string; readonly replies: string; readonly telemetry: string };
   readonly groupPrefix: string;
   readonly http: HttpTimeouts;
-  readonly httpAdapter: 'fastify' | 'express';
+  readonly httpAdapter: 'node' | 'fastify' | 'express';
 }
 
 /** Cross-variable rules; returns the problems in the same "NAME ..." form as loadConfig. */

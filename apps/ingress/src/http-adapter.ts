@@ -2,6 +2,7 @@ import type { NestApplicationOptions } from '@nestjs/common';
 import type { AbstractHttpAdapter } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { NodeHttpAdapter } from '@license-ledger/platform-nest';
 import type { IngressOptions } from './config';
 
 function httpsOptions(options: IngressOptions) {
@@ -16,11 +17,13 @@ export function ingressNestOptions(options: IngressOptions): NestApplicationOpti
 }
 
 /**
- * The ingress's HTTP platform (HTTP_ADAPTER). Both leave POST /v1/license's body unread for
+ * The ingress's HTTP platform (HTTP_ADAPTER). All leave POST /v1/license's body unread for
  * LicenseBodyPipe and route as Express does by default: case-insensitive, one trailing slash
- * allowed (isLicensePath).
+ * allowed (isLicensePath). `node` (the default: Nest's pipeline over node:http, no framework
+ * layer) costs the least CPU per request (tools/ingress/bench-http-layer.ts).
  */
 export function ingressHttpAdapter(options: IngressOptions): AbstractHttpAdapter {
+  if (options.httpAdapter === 'node') return new NodeHttpAdapter();
   if (options.httpAdapter === 'express') return new ExpressAdapter();
   const https = httpsOptions(options);
   // Fastify makes its server when constructed, so TLS goes here (Nest's httpsOptions only name the scheme).

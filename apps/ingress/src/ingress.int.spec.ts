@@ -38,7 +38,7 @@ function closed(socket: Socket, from: number): Promise<{ afterMs: number; receiv
   });
 }
 
-describe.each(['fastify', 'express'] as const)('ingress on the real broker (%s)', (httpAdapter) => {
+describe.each(['node', 'fastify', 'express'] as const)('ingress on the real broker (%s)', (httpAdapter) => {
   let app: INestApplication;
   let port: number;
 

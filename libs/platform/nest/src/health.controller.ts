@@ -1,3 +1,4 @@
+import { ServerResponse } from 'node:http';
 import { Controller, Get, HttpStatus, Inject, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { LOGGER, READINESS_PROBES, ReadinessProbe } from './tokens';
@@ -58,6 +59,12 @@ async function runProbe(probe: ReadinessProbe): Promise<{ result: ProbeResult; e
 
 const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
+/** The status on Express's response, Fastify's reply (both have status()) or Node's own (NodeHttpAdapter). */
+function setStatus(response: Response | ServerResponse, status: number): void {
+  if (response instanceof ServerResponse && !('status' in response)) response.statusCode = status;
+  else (response as Response).status(status);
+}
+
 @Controller('health')
 export class HealthController {
   /** Last logged state per dependency: a failure is logged when it starts or changes, not on every poll. */
@@ -76,13 +83,13 @@ export class HealthController {
 
   /** Readiness: every dependency this service really uses answers right now. */
   @Get('ready')
-  async ready(@Res({ passthrough: true }) response: Response): Promise<{ status: string; checks: Record<string, ProbeResult> }> {
+  async ready(@Res({ passthrough: true }) response: Response | ServerResponse): Promise<{ status: string; checks: Record<string, ProbeResult> }> {
     // Read at each call: services add their own probes while they are constructed.
     const runs = await Promise.all(this.probes.map(async (p) => [p.name, await runProbe(p)] as const));
     for (const [name, run] of runs) this.logChange(name, run.result, run.error);
     const checks = Object.fromEntries(runs.map(([name, run]) => [name, run.result]));
     const ready = runs.every(([, run]) => run.result.ok);
-    response.status(ready ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE);
+    setStatus(response, ready ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE);
     return { status: ready ? 'ready' : 'not_ready', checks };
   }
 

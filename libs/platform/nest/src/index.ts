@@ -3,6 +3,7 @@ export * from './nest-logger';
 export * from './platform.module';
 export * from './health.controller';
 export * from './metrics';
+export * from './node-http-adapter';
 export * from './prisma.service';
 export * from './bootstrap';
 export * from './run-service';

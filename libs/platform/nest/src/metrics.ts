@@ -62,6 +62,11 @@ export function recordFastifyRequests(fastify: FastifyHooks, metrics: MetricsReg
   });
 }
 
+/** The same measurement for an application on NodeHttpAdapter (its `observeRequests`). */
+export function recordNodeRequests(adapter: { observeRequests(observer: (method: string, route: string, status: number, seconds: number) => void): void }, metrics: MetricsRegistry): void {
+  adapter.observeRequests((method, route, status, seconds) => metrics.httpRequestSeconds.observe({ method, route, status: String(status) }, seconds));
+}
+
 @Controller()
 export class MetricsController {
   constructor(private readonly metrics: MetricsRegistry) {}

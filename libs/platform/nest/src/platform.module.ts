@@ -12,7 +12,8 @@ import { HttpAdapterHost } from '@nestjs/core';
 import { KafkaJsMessageBus, MessageBus } from '@license-ledger/platform-kafka';
 import type { Logger } from '@license-ledger/platform-logging';
 import { HealthController } from './health.controller';
-import { HttpMetricsMiddleware, MetricsController, MetricsRegistry, recordFastifyRequests } from './metrics';
+import { HttpMetricsMiddleware, MetricsController, MetricsRegistry, recordFastifyRequests, recordNodeRequests } from './metrics';
+import { NodeHttpAdapter } from './node-http-adapter';
 import { PrismaService } from './prisma.service';
 import { LOGGER, MESSAGE_BUS, PLATFORM_OPTIONS, READINESS_PROBES, ReadinessProbe } from './tokens';
 
@@ -89,8 +90,10 @@ export class PlatformModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {
     // Fastify runs Nest middleware on Node's bare request, where the matched route is unknown: its
     // own hook records instead (and without middleware, Fastify needs no middleware layer at all).
+    // NodeHttpAdapter has no middleware at all; it reports each answer itself.
     const adapter = this.adapterHost.httpAdapter as HttpAdapterHost['httpAdapter'] | undefined;
     if (adapter?.getType() === 'fastify') recordFastifyRequests(adapter.getInstance(), this.metrics);
+    else if (adapter instanceof NodeHttpAdapter) recordNodeRequests(adapter, this.metrics);
     else consumer.apply(HttpMetricsMiddleware).forRoutes('*path');
   }
 }
