@@ -31,6 +31,7 @@ import { ClientLogFilter, type ClientLogLevel } from './client-log';
 import { deadLetteredRecord, deadLetterMessage, DeadLetteredRecord } from './dead-letter';
 import { isTransientError } from './transient-errors';
 import { assertKafkajsPatched } from './kafkajs-patch';
+import { LeanReadRefusedError, readRangesLean } from './lean/lean-range-reader';
 import { assignPartitions, ReaderHost, SESSION_TIMEOUT_MS, subscribeGroup, toReceived } from './kafkajs-readers';
 
 export interface KafkaBusLogger {
@@ -50,6 +51,13 @@ export interface KafkaBusOptions {
   readonly onDeadLetter?: (record: DeadLetteredRecord) => void;
   /** First and longest wait between retries of a failing batch (default 100 ms and 5 s). */
   readonly retryBackoffMs?: { readonly initial: number; readonly max: number };
+  /**
+   * How readRanges reads. 'lean' (default): our own Fetch client (lean/lean-range-reader.ts),
+   * several times faster than kafkajs and without a consumer group; it hands whatever it does not
+   * read (snappy, lz4 or zstd batches, a broker without its request versions) over to kafkajs,
+   * which reads on from there. 'kafkajs': kafkajs alone.
+   */
+  readonly rangeReader?: 'lean' | 'kafkajs';
 }
 
 /** MessageBus over kafkajs: an idempotent producer, consumer groups and an admin client. */
@@ -245,6 +253,18 @@ export class KafkaJsMessageBus implements MessageBus {
   }
 
   async readRanges(options: ReadRangesOptions): Promise<void> {
+    if (this.options.rangeReader === 'kafkajs') return this.readRangesWithKafkaJs(options);
+    const { clientId, brokers, requestTimeoutMs } = this.options;
+    try {
+      await readRangesLean({ clientId, brokers, ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs: Math.max(requestTimeoutMs, 5_000) }) }, options);
+    } catch (error) {
+      if (!(error instanceof LeanReadRefusedError)) throw error;
+      this.options.logger.info({ event: 'read_ranges_fallback', topic: options.topic, reason: error.message }, 'kafka: the lean reader stops here; kafkajs reads on');
+      await this.readRangesWithKafkaJs({ ...options, ranges: error.remaining });
+    }
+  }
+
+  private async readRangesWithKafkaJs(options: ReadRangesOptions): Promise<void> {
     const { topic } = options;
     const ranges = new Map(options.ranges.map((r) => [r.partition, { start: BigInt(r.start), end: BigInt(r.end) }]));
     // Next offset to hand over, per partition: a rejoin of the read's group (the coordinator moved
