@@ -77,6 +77,23 @@ describe('BatchRunner', () => {
     expect(result).toEqual([{ message: records(3)[1], reason: 'malformed' }]);
   });
 
+  it('heartbeats while a long handler runs, and stops when it is done', async () => {
+    jest.useFakeTimers();
+    try {
+      const heartbeat = jest.fn(async () => undefined);
+      let finish: () => void = () => undefined;
+      const running = runner(() => new Promise<void>((resolve) => (finish = resolve)), { heartbeat, heartbeatWhileHandlingMs: 1_000 }).run(records(2));
+      await jest.advanceTimersByTimeAsync(3_500);
+      expect(heartbeat).toHaveBeenCalledTimes(3);
+      finish();
+      await expect(running).resolves.toEqual([]);
+      await jest.advanceTimersByTimeAsync(5_000);
+      expect(heartbeat).toHaveBeenCalledTimes(3);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('lets a heartbeat failure (rebalance) through', async () => {
     await expect(
       runner(

@@ -30,6 +30,8 @@ export interface BatchRunOptions {
   readonly fields: object;
   readonly initialBackoffMs?: number;
   readonly maxBackoffMs?: number;
+  /** How often to heartbeat while the handler runs (default 1 s, the readers' heartbeat interval). */
+  readonly heartbeatWhileHandlingMs?: number;
 }
 
 type Outcome = { readonly ok: true; readonly poison: readonly Poison[] } | { readonly ok: false; readonly error: unknown } | 'abandoned';
@@ -38,6 +40,7 @@ const DEFAULT_INITIAL_BACKOFF_MS = 100;
 const DEFAULT_MAX_BACKOFF_MS = 5_000;
 /** Longest a backoff sleeps without checking for stop and heartbeating. */
 const PAUSE_SLICE_MS = 250;
+const DEFAULT_HEARTBEAT_WHILE_HANDLING_MS = 1_000;
 
 /**
  * Runs one partition batch through its handler so that no record can wedge the partition:
@@ -98,7 +101,7 @@ export class BatchRunner {
       // Reports of a failed try are dropped: the retry (or the split) reports them again.
       const reported: Poison[] = [];
       try {
-        await work((message, reason) => reported.push({ message, reason }));
+        await this.heartbeating(() => work((message, reason) => reported.push({ message, reason })));
         return { ok: true, poison: reported };
       } catch (error) {
         if (!active()) return 'abandoned';
@@ -120,6 +123,20 @@ export class BatchRunner {
         if (!(await this.pause(delay))) return 'abandoned';
         delay = Math.min(delay * 2, this.options.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS);
       }
+    }
+  }
+
+  /**
+   * Runs `work` while heartbeating now and then: a big batch (the telemetry sink's take many seconds
+   * under load) must not outlast the group's session timeout and be handed to another member
+   * mid-way. A heartbeat refused for a rebalance marks the batch stale; the work's end sees that.
+   */
+  private async heartbeating(work: () => Promise<void>): Promise<void> {
+    const timer = setInterval(() => void this.options.heartbeat().catch(() => undefined), this.options.heartbeatWhileHandlingMs ?? DEFAULT_HEARTBEAT_WHILE_HANDLING_MS);
+    try {
+      await work();
+    } finally {
+      clearInterval(timer);
     }
   }
 
