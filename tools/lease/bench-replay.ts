@@ -8,7 +8,9 @@
  * Each is then replayed the way a lease instance's log reader does it (lease-processor.ts: a
  * MessageBus subscription with its fetch options, PartitionLedger.applyFromLog on every record:
  * decode, follow the chain, fold), and read raw by kcat (Debian package `kcat`), which only copies
- * bytes. Also printed: the same MessageBus read without decoding (the client library's share).
+ * bytes. Also printed: the same MessageBus read without decoding (the client library's share), and
+ * the chained log replayed as a bounded read of every partition (MessageBus.readRanges) with the
+ * fold on this thread (PartitionLedger.applyBatchFromLog).
  * Target: replay at least half of raw.
  *
  *   KAFKA_BROKERS=127.0.0.1:9092 npx tsx tools/lease/bench-replay.ts [events]
@@ -136,8 +138,21 @@ async function main(): Promise<void> {
     if (raw) console.log(`${label}: raw read (kcat) ${raw.records} records in ${raw.seconds.toFixed(1)} s = ${Math.round(raw.rate)} records/s; replay / raw = ${((replayed.rate / raw.rate) * 100).toFixed(0)} % (target: at least 50 %)`);
     else console.log('raw read: kcat not installed (apt-get install kcat); no comparison');
   }
+  const afterRaw = results.get('after (binary, chained)')?.raw;
+  const ranged = await rangedReplay(brokers, after);
+  console.log(
+    `after (binary, chained): replay through readRanges, fold on this thread (applyBatchFromLog) ${ranged.records} records in ${ranged.seconds.toFixed(1)} s = ${Math.round(ranged.rate)} records/s` +
+      (afterRaw ? `; replay / raw = ${((ranged.rate / afterRaw) * 100).toFixed(0)} % (target: at least 50 %)` : ''),
+  );
   const counted = await timedRead(brokers, after, () => undefined);
   console.log(`after: read only through the MessageBus (kafkajs, no decode): ${Math.round(counted.rate)} records/s`);
+  // readRanges (ledger replay/verify, snapshot loads): the lean reader, kafkajs's and kcat's raw read.
+  const [leanRead, kafkajsRead] = [await timedReadRanges(brokers, after, 'lean'), await timedReadRanges(brokers, after, 'kafkajs')];
+  const rawAfter = results.get('after (binary, chained)')?.raw;
+  console.log(
+    `after: raw readRanges (no decode): lean reader ${Math.round(leanRead)} records/s, kafkajs ${Math.round(kafkajsRead)} records/s, kcat ${rawAfter ? Math.round(rawAfter) : 'n/a'} records/s` +
+      (rawAfter ? `; lean / kcat = ${((leanRead / rawAfter) * 100).toFixed(0)} %` : ''),
+  );
   const [b, a] = [...results.values()];
   if (a && b) console.log(`replay speed-up after / before: ${(a.replay / b.replay).toFixed(2)}x`);
 
@@ -175,6 +190,43 @@ async function timedRead(brokers: readonly string[], topic: string, handle: (mes
   await subscription.stop();
   await bus.close();
   return { records: read, seconds, rate: read / seconds };
+}
+
+/** Records/s of one MessageBus.readRanges of the whole topic, handing batches to no one. */
+async function timedReadRanges(brokers: readonly string[], topic: string, rangeReader: 'lean' | 'kafkajs'): Promise<number> {
+  const bus = new KafkaJsMessageBus({ clientId: `bench-replay-${rangeReader}`, brokers, logger: silent, rangeReader });
+  try {
+    const ranges = await bus.partitionRanges(topic);
+    let read = 0;
+    const started = process.hrtime.bigint();
+    await bus.readRanges({ topic, ranges, onMessages: (messages) => void (read += messages.length) });
+    return read / (Number(process.hrtime.bigint() - started) / 1e9);
+  } finally {
+    await bus.close();
+  }
+}
+
+/** Replays a topic read by MessageBus.readRanges, folding each batch on this thread as it comes. */
+async function rangedReplay(brokers: readonly string[], topic: string): Promise<{ records: number; seconds: number; rate: number }> {
+  const bus = new KafkaJsMessageBus({ clientId: `bench-replay-${randomUUID().slice(0, 6)}`, brokers, logger: silent });
+  try {
+    const ranges = await bus.partitionRanges(topic);
+    const ledgers = new Map(ranges.map((range) => [range.partition, new PartitionLedger(range.partition)]));
+    let records = 0;
+    const started = process.hrtime.bigint();
+    await bus.readRanges({
+      topic,
+      ranges,
+      onMessages: (messages) => {
+        const ledger = ledgers.get(messages[0]?.partition ?? -1);
+        if (ledger) records += ledger.applyBatchFromLog(messages);
+      },
+    });
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    return { records, seconds, rate: records / seconds };
+  } finally {
+    await bus.close();
+  }
 }
 
 function rawRead(brokers: readonly string[], topic: string): { records: number; seconds: number; rate: number } | undefined {

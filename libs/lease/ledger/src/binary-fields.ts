@@ -1,4 +1,5 @@
 import { MalformedRecordError } from './malformed-record';
+import type { TextCache } from './text-cache';
 
 /**
  * Little helpers for the ledger's binary records: unsigned LEB128 integers (exact up to 2^53),
@@ -92,6 +93,34 @@ export class BinaryReader {
     const end = this.position + length;
     if (end > this.buffer.length) throw this.malformed('truncated text');
     const value = this.buffer.toString('utf8', this.position, end);
+    this.position = end;
+    return value;
+  }
+
+  /** `text()` through `cache`: the same string as the last time these bytes were read. */
+  cachedText(cache: TextCache): string {
+    const length = this.uint();
+    const end = this.position + length;
+    if (end > this.buffer.length) throw this.malformed('truncated text');
+    const value = cache.read(this.buffer, this.position, end);
+    this.position = end;
+    return value;
+  }
+
+  /** `length` bytes as text in the cache's encoding (hex, base64), without a Buffer for them. */
+  cachedBytes(length: number, cache: TextCache): string {
+    const end = this.position + length;
+    if (end > this.buffer.length) throw this.malformed(`truncated: ${length} bytes expected`);
+    const value = cache.read(this.buffer, this.position, end);
+    this.position = end;
+    return value;
+  }
+
+  /** `length` bytes as text in `encoding` (hex, base64), without a Buffer for them. */
+  bytesAs(length: number, encoding: 'hex' | 'base64'): string {
+    const end = this.position + length;
+    if (end > this.buffer.length) throw this.malformed(`truncated: ${length} bytes expected`);
+    const value = this.buffer.toString(encoding, this.position, end);
     this.position = end;
     return value;
   }

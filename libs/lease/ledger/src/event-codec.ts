@@ -1,5 +1,6 @@
 import type { Holder, LedgerEvent, LockPeriodBounds } from '@license-ledger/lease-domain';
 import { BinaryReader, BinaryWriter } from './binary-fields';
+import { TextCache } from './text-cache';
 
 /*
  * The binary encoding of a ledger event (version 1; see docs/ledger-integrity.md). About a third
@@ -157,25 +158,35 @@ export function encodeEventBinary(event: LedgerEvent, out = new BinaryWriter()):
   return out.finish();
 }
 
+/*
+ * Decoding shares the strings that repeat from one event to the next (text-cache.ts): agreement
+ * ids and other short texts, gateway keys, hostnames; one cache each, so none pushes the others out.
+ * Not session ids and config hashes: about one per lock, too many to find again in a cache.
+ */
+const TEXTS = new TextCache('utf8');
+const HOSTNAMES = new TextCache('utf8');
+const KEYS = new TextCache('base64');
+
+function readHash(input: BinaryReader): string {
+  return input.bytesAs(32, 'hex');
+}
+
 function readHolder(input: BinaryReader): Holder {
-  return { key: input.bytes(32).toString('base64'), hostname: input.text(), processId: input.uint(), sessionId: input.text() };
+  return { key: input.cachedBytes(32, KEYS), hostname: input.cachedText(HOSTNAMES), processId: input.uint(), sessionId: input.text() };
 }
 
 function readField(input: BinaryReader, kind: FieldKind): unknown {
   switch (kind) {
     case 'text':
-      return input.text();
+      return input.cachedText(TEXTS);
     case 'uint':
       return input.uint();
-    case 'bool': {
-      const byte = input.byte();
-      if (byte > 1) throw input.malformed(`boolean byte ${byte}`);
-      return byte === 1;
-    }
+    case 'bool':
+      return readBool(input);
     case 'hash':
-      return input.bytes(32).toString('hex');
+      return readHash(input);
     case 'key':
-      return input.bytes(32).toString('base64');
+      return input.cachedBytes(32, KEYS);
     case 'holder':
       return readHolder(input);
     case 'holders': {
@@ -197,6 +208,40 @@ function readField(input: BinaryReader, kind: FieldKind): unknown {
   }
 }
 
+function readBool(input: BinaryReader): boolean {
+  const byte = input.byte();
+  if (byte > 1) throw input.malformed(`boolean byte ${byte}`);
+  return byte === 1;
+}
+
+/**
+ * The lock events, nearly all of a log, read field by field as EVENT_LAYOUTS lays them out (the
+ * spec reads every type back): objects of one shape each, where the general reader below builds
+ * its data object key by key. Undefined for the other tags.
+ */
+function readLockEvent(input: BinaryReader, tag: number, metadata: { requestId: string; at: number }): LedgerEvent | undefined {
+  switch (tag) {
+    case EVENT_LAYOUTS.LockGranted.tag:
+    case EVENT_LAYOUTS.LockRenewed.tag: {
+      const data = { agreementId: input.cachedText(TEXTS), configHash: readHash(input), holder: readHolder(input), expiresAt: input.uint() };
+      return tag === EVENT_LAYOUTS.LockGranted.tag ? { type: 'LockGranted', data, metadata } : { type: 'LockRenewed', data, metadata };
+    }
+    case EVENT_LAYOUTS.LockReleased.tag: {
+      const agreementId = input.cachedText(TEXTS);
+      const configHash = readHash(input);
+      const holder = readHolder(input);
+      const freed = readBool(input);
+      const keptUntil = readField(input, 'uint?') as number | undefined;
+      const data = keptUntil === undefined ? { agreementId, configHash, holder, freed } : { agreementId, configHash, holder, freed, keptUntil };
+      return { type: 'LockReleased', data, metadata };
+    }
+    case EVENT_LAYOUTS.LockExpired.tag:
+      return { type: 'LockExpired', data: { agreementId: input.cachedText(TEXTS), configHash: readHash(input), expiredAt: input.uint() }, metadata };
+    default:
+      return undefined;
+  }
+}
+
 /** Reads an event from `bytes` starting at `offset` (to the end); throws MalformedRecordError. */
 export function decodeEventBinary(bytes: Buffer, offset: number): LedgerEvent {
   const input = new BinaryReader(bytes, offset, 'ledger record');
@@ -205,6 +250,11 @@ export function decodeEventBinary(bytes: Buffer, offset: number): LedgerEvent {
   if (!layout) throw input.malformed(`unknown event tag ${tag}`);
   const requestId = input.text();
   const at = input.uint();
+  const lockEvent = readLockEvent(input, tag, { requestId, at });
+  if (lockEvent) {
+    input.end();
+    return lockEvent;
+  }
   const data: Record<string, unknown> = {};
   for (const [name, kind] of layout.fields) {
     const value = readField(input, kind);

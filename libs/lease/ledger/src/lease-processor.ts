@@ -149,19 +149,15 @@ export class LeaseProcessor {
     // Everything after our claim marker is ours and already in this state — together with decisions
     // not yet written, after which a record read back (before writtenUpTo) must not apply again.
     if (ledger.ownerWriting) return;
-    let applied = 0;
-    for (const message of messages) {
-      const offset = BigInt(message.offset);
-      // The owner's own writes are in its state already (writtenUpTo): no need to decode them again.
-      if (offset < ledger.nextOffset) continue;
-      try {
-        ledger.applyFromLog(offset, message.value);
-      } catch (error) {
-        // A record we cannot read is a broken log: state past it would be wrong. Stop deciding.
-        this.options.logger.error({ event: 'broken_log', partition, offset: message.offset, err: error }, 'cannot apply ledger record');
-        throw error;
-      }
-      applied++;
+    let applied: number;
+    try {
+      // Records below nextOffset (the owner's own writes, a snapshot's) are passed over, not decoded.
+      applied = ledger.applyBatchFromLog(messages);
+    } catch (error) {
+      // A record we cannot read is a broken log: state past it would be wrong. Stop deciding.
+      const offset = messages.find((message) => BigInt(message.offset) >= ledger.nextOffset)?.offset;
+      this.options.logger.error({ event: 'broken_log', partition, offset, err: error }, 'cannot apply ledger record');
+      throw error;
     }
     if (applied > 0) this.folded.set(partition, this.foldedRecords(partition) + applied);
   }

@@ -171,3 +171,36 @@ describe('PartitionLedger: key streams and steps of a bind', () => {
     expect(rebuilt.decideAndApply(cmd('BindKey', { key: otherKey }, 'bind-2'), T0)).toMatchObject({ duplicate: true, followUps: first.followUps });
   });
 });
+
+describe('PartitionLedger: a batch of the log at a time', () => {
+  /** A log with grants, renewals, releases and a multi-event decision, as the owner wrote it. */
+  function busyLog(): Buffer[] {
+    const { run, log } = ledgerWithLog();
+    for (let n = 0; n < 40; n++) run(n % 5 === 4 ? cmd('ReleaseLock', { configHash: hash(n % 7), holder }, `r${n}`) : acquire(`r${n}`, n % 7), T0 + n * SECOND);
+    return linked(log);
+  }
+
+  it('comes to the same state as record by record, skipping what it has, offsets as strings or numbers', () => {
+    const values = busyLog();
+    const one = new PartitionLedger(0);
+    values.forEach((value, offset) => one.applyFromLog(BigInt(offset + 10), value));
+    const batched = new PartitionLedger(0);
+    const records = values.map((value, offset) => ({ offset: String(offset + 10), value }));
+    expect(batched.applyBatchFromLog(records.slice(0, 20))).toBe(20);
+    // Overlapping the first batch: the records it had are skipped.
+    expect(batched.applyBatchFromLog(records.slice(15).map((record) => ({ ...record, offset: Number(record.offset) })))).toBe(values.length - 20);
+    expect(batched.applyBatchFromLog(records.slice(0, 5))).toBe(0);
+    expect(batched.nextOffset).toBe(BigInt(values.length + 10));
+    expect(batched.exportState()).toEqual(one.exportState());
+  });
+
+  it('stops at a record it cannot read, with everything before it applied', () => {
+    const values = busyLog();
+    const broken = Buffer.from(values[3] ?? Buffer.alloc(0));
+    broken.writeUInt8(0xee, 34);
+    const ledger = new PartitionLedger(0);
+    const records = [...values.slice(0, 3), broken, ...values.slice(4)].map((value, offset) => ({ offset, value }));
+    expect(() => ledger.applyBatchFromLog(records)).toThrow(/unknown event tag 238/);
+    expect(ledger.nextOffset).toBe(3n);
+  });
+});
