@@ -24,9 +24,6 @@ import {
 } from '@license-ledger/lease-domain';
 import { ChainPosition, ChainTracker, initialChainPosition } from './chain-position';
 import { decodeLedgerRecord, isLedgerEvent } from './records';
-import { RememberedDecisions, type RememberedOutcome } from './remembered-decisions';
-
-export type { RememberedOutcome } from './remembered-decisions';
 
 /**
  * How long a request id's outcome is remembered to answer retries and replays: twice the request
@@ -46,6 +43,15 @@ export interface Decision {
    */
   readonly followUps: readonly FollowUp[];
 }
+
+/** A decided request id's answer, remembered for DEDUP_WINDOW_MS. */
+export interface RememberedOutcome {
+  readonly at: EpochMs;
+  readonly outcome: LeaseOutcome;
+  /** The follow-up that carries the answer on, when the decision did not answer itself. */
+  readonly forward: LedgerCommand | undefined;
+}
+type Remembered = RememberedOutcome;
 
 /** The decision whose events were applied last: a next event with its request id belongs to it. */
 export interface LastDecision {
@@ -80,17 +86,7 @@ export interface LogRecord {
 }
 
 /** Lock events, nearly all of a log: none asks for a follow-up, so a replay need not ask (reactions.ts in the domain). */
-function mayCarryAnswerOn(event: LedgerEvent): boolean {
-  switch (event.type) {
-    case 'LockGranted':
-    case 'LockRenewed':
-    case 'LockReleased':
-    case 'LockExpired':
-      return false;
-    default:
-      return true;
-  }
-}
+const WITHOUT_FOLLOW_UPS: ReadonlySet<LedgerEvent['type']> = new Set(['LockGranted', 'LockRenewed', 'LockReleased', 'LockExpired']);
 
 /**
  * The folded state of one partition of the event topic: every agreement and gateway key whose
@@ -108,16 +104,17 @@ export class PartitionLedger {
   ownerWriting = false;
   readonly agreements = new Map<AgreementId, AgreementState>();
   readonly keys = new Map<GatewayKey, KeyReservationState>();
-  /** Outcomes of the decisions of the dedup window by request id, in the order decided. */
-  private readonly remembered = new RememberedDecisions();
+  private readonly outcomes = new Map<RequestId, Remembered>();
   /** The latest event time applied: this partition's clock never goes back from it. */
   private latestAt = 0;
+  private lastDecision: { readonly requestId: RequestId; readonly events: LedgerEvent[]; forward: LedgerCommand | undefined } | undefined;
   /**
-   * The decision whose events were applied last: a next event with its request id belongs to it.
-   * Its events are kept for snapshots only (the answer is in `remembered`); one array, reused.
+   * Request ids in the order they were decided, to forget them when they leave the window. A
+   * separate queue because iterating a Map from its start after many deletions walks over every
+   * deleted slot (V8 keeps them until it rehashes), which made eviction quadratic.
    */
-  private lastRequestId: RequestId | undefined;
-  private readonly lastEvents: LedgerEvent[] = [];
+  private readonly decidedOrder: RequestId[] = [];
+  private decidedHead = 0;
   /** The partition's hash chain up to `nextOffset` (up to the last record linked, while an owner writes). */
   readonly chain: ChainTracker;
 
@@ -132,18 +129,15 @@ export class PartitionLedger {
     ledger.latestAt = state.latestAt;
     for (const [id, agreement] of state.agreements) ledger.agreements.set(id, agreement);
     for (const [key, reservation] of state.keys) ledger.keys.set(key, reservation);
-    ledger.remembered.restore(state.outcomes, state.decidedOrder);
+    for (const [requestId, remembered] of state.outcomes) ledger.outcomes.set(requestId, remembered);
+    for (const requestId of state.decidedOrder) ledger.decidedOrder.push(requestId);
     const last = state.lastDecision;
-    // The last decision goes on with the next event of its request id (its answer is remembered).
-    if (last && ledger.remembered.latestRequestId() === last.requestId) {
-      ledger.lastRequestId = last.requestId;
-      ledger.lastEvents.push(...last.events);
-    }
+    ledger.lastDecision = last && { requestId: last.requestId, events: [...last.events], forward: last.forward };
     ledger.chain.moveTo(state.chain);
     return ledger;
   }
 
-  /** This ledger's whole state, sharing its maps (see PartitionLedgerState; outcomes are built now). */
+  /** This ledger's whole state, sharing its maps (see PartitionLedgerState). */
   exportState(): PartitionLedgerState {
     return {
       partition: this.partition,
@@ -151,9 +145,9 @@ export class PartitionLedger {
       latestAt: this.latestAt,
       agreements: this.agreements,
       keys: this.keys,
-      outcomes: this.remembered.entries(),
-      decidedOrder: this.remembered.order(),
-      lastDecision: this.lastDecision(),
+      outcomes: this.outcomes,
+      decidedOrder: this.decidedOrder.slice(this.decidedHead),
+      lastDecision: this.lastDecision,
       chain: this.chain.position(),
     };
   }
@@ -223,11 +217,8 @@ export class PartitionLedger {
    * (another owner's), so what is remembered and what is refused as too old agree on every owner.
    */
   decideAndApply(command: LedgerCommand, now: EpochMs): Decision {
-    const earlier = this.remembered.outcomeOf(command.metadata.requestId);
-    if (earlier) {
-      const forward = this.remembered.forwardOf(command.metadata.requestId);
-      return { events: [], outcome: earlier, duplicate: true, followUps: forward ? [{ command: forward, carriesAnswer: true }] : [] };
-    }
+    const earlier = this.outcomes.get(command.metadata.requestId);
+    if (earlier) return { events: [], outcome: earlier.outcome, duplicate: true, followUps: earlier.forward ? [{ command: earlier.forward, carriesAnswer: true }] : [] };
     const at = Math.max(now, this.latestAt);
     // Beyond the window an earlier decision of this request id may be forgotten: refuse, and record
     // nothing (a second record of the id would itself be a second decision).
@@ -246,7 +237,7 @@ export class PartitionLedger {
   }
 
   outcomeOf(requestId: RequestId): LeaseOutcome | undefined {
-    return this.remembered.outcomeOf(requestId);
+    return this.outcomes.get(requestId)?.outcome;
   }
 
   private applyEvents(events: readonly LedgerEvent[]): void {
@@ -254,36 +245,38 @@ export class PartitionLedger {
   }
 
   private applyEvent(event: LedgerEvent): void {
-    if (isKeyEvent(event)) {
-      const current = this.keys.get(event.data.key);
-      const next = evolveKey(current ?? initialKeyState(event.data.key), event);
-      if (next !== current) this.keys.set(event.data.key, next);
-    } else {
-      const current = this.agreements.get(event.data.agreementId);
-      // evolve changes the state in place and returns it: the map needs an entry only for a new one.
-      const next = evolve(current ?? initialState(event.data.agreementId), event);
-      if (next !== current) this.agreements.set(event.data.agreementId, next);
-    }
+    if (isKeyEvent(event)) this.keys.set(event.data.key, evolveKey(this.key(event.data.key), event));
+    else this.agreements.set(event.data.agreementId, evolve(this.agreement(event.data.agreementId), event));
     if (event.metadata.at > this.latestAt) this.latestAt = event.metadata.at;
     // One decision's events are consecutive in the log; its outcome is that of all of them.
     const requestId = event.metadata.requestId;
-    if (this.lastRequestId !== requestId) {
-      this.lastRequestId = requestId;
-      this.lastEvents.length = 0;
-      this.remembered.begin(requestId, this.latestAt);
+    if (this.lastDecision?.requestId === requestId) this.lastDecision.events.push(event);
+    else {
+      this.lastDecision = { requestId, events: [event], forward: undefined };
+      this.decidedOrder.push(requestId);
     }
-    this.lastEvents.push(event);
-    this.remembered.answer(event, this.latestAt);
     // Rebuilt from the log as well, so a new owner passes a repeated step on as the first owner did.
-    if (mayCarryAnswerOn(event)) {
+    if (!WITHOUT_FOLLOW_UPS.has(event.type)) {
       const forward = followUpsOf([event]).find((followUp) => followUp.carriesAnswer);
-      if (forward) this.remembered.forwardLatest(forward.command);
+      if (forward) this.lastDecision.forward = forward.command;
     }
-    this.remembered.forgetBefore(this.latestAt - DEDUP_WINDOW_MS);
+    this.outcomes.set(requestId, { at: this.latestAt, outcome: outcomeOf(this.lastDecision.events), forward: this.lastDecision.forward });
+    this.forgetOldOutcomes();
   }
 
-  private lastDecision(): LastDecision | undefined {
-    if (this.lastRequestId === undefined) return undefined;
-    return { requestId: this.lastRequestId, events: [...this.lastEvents], forward: this.remembered.latestForward() };
+  private forgetOldOutcomes(): void {
+    const horizon = this.latestAt - DEDUP_WINDOW_MS;
+    while (this.decidedHead < this.decidedOrder.length) {
+      const requestId = this.decidedOrder[this.decidedHead] as RequestId;
+      const entry = this.outcomes.get(requestId);
+      if (entry && entry.at >= horizon) break;
+      this.outcomes.delete(requestId);
+      this.decidedHead++;
+    }
+    // Drop the consumed front of the queue now and then, not on every eviction.
+    if (this.decidedHead > 65_536 && this.decidedHead * 2 > this.decidedOrder.length) {
+      this.decidedOrder.splice(0, this.decidedHead);
+      this.decidedHead = 0;
+    }
   }
 }
