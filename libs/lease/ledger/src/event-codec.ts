@@ -214,34 +214,6 @@ function readBool(input: BinaryReader): boolean {
   return byte === 1;
 }
 
-/**
- * The lock events, nearly all of a log, read field by field as EVENT_LAYOUTS lays them out (the
- * spec reads every type back): objects of one shape each, where the general reader below builds
- * its data object key by key. Undefined for the other tags.
- */
-function readLockEvent(input: BinaryReader, tag: number, metadata: { requestId: string; at: number }): LedgerEvent | undefined {
-  switch (tag) {
-    case EVENT_LAYOUTS.LockGranted.tag:
-    case EVENT_LAYOUTS.LockRenewed.tag: {
-      const data = { agreementId: input.cachedText(TEXTS), configHash: readHash(input), holder: readHolder(input), expiresAt: input.uint() };
-      return tag === EVENT_LAYOUTS.LockGranted.tag ? { type: 'LockGranted', data, metadata } : { type: 'LockRenewed', data, metadata };
-    }
-    case EVENT_LAYOUTS.LockReleased.tag: {
-      const agreementId = input.cachedText(TEXTS);
-      const configHash = readHash(input);
-      const holder = readHolder(input);
-      const freed = readBool(input);
-      const keptUntil = readField(input, 'uint?') as number | undefined;
-      const data = keptUntil === undefined ? { agreementId, configHash, holder, freed } : { agreementId, configHash, holder, freed, keptUntil };
-      return { type: 'LockReleased', data, metadata };
-    }
-    case EVENT_LAYOUTS.LockExpired.tag:
-      return { type: 'LockExpired', data: { agreementId: input.cachedText(TEXTS), configHash: readHash(input), expiredAt: input.uint() }, metadata };
-    default:
-      return undefined;
-  }
-}
-
 /** Reads an event from `bytes` starting at `offset` (to the end); throws MalformedRecordError. */
 export function decodeEventBinary(bytes: Buffer, offset: number): LedgerEvent {
   const input = new BinaryReader(bytes, offset, 'ledger record');
@@ -250,11 +222,6 @@ export function decodeEventBinary(bytes: Buffer, offset: number): LedgerEvent {
   if (!layout) throw input.malformed(`unknown event tag ${tag}`);
   const requestId = input.text();
   const at = input.uint();
-  const lockEvent = readLockEvent(input, tag, { requestId, at });
-  if (lockEvent) {
-    input.end();
-    return lockEvent;
-  }
   const data: Record<string, unknown> = {};
   for (const [name, kind] of layout.fields) {
     const value = readField(input, kind);
