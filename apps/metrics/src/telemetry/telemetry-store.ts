@@ -214,11 +214,8 @@ const factsHashOf = (facts: Row): string => createHash('sha1').update(JSON.strin
 const CUMULATIVE_COUNT = CUMULATIVE_COLUMNS.length;
 const ISO_FROM_NS_TEXT = isoFromNsText;
 /** How copyRow writes each of the report's row values. */
-const TEXT = 0, TIMESTAMP = 1, BOOLEAN = 2, RECEIVED_AT = 3;
-/** received_time_utc's text is already the report's `received_at`: not formatted a second time. */
-const rowWrite = (f: (typeof ROW_FIELDS)[number]): number =>
-  sqlType(f) !== 'timestamptz' ? (f.type === 'bool' ? BOOLEAN : TEXT) : f.name === 'received_time_utc' ? RECEIVED_AT : TIMESTAMP;
-const ROW_WRITES = ROW_FIELDS.map(rowWrite);
+const TEXT = 0, TIMESTAMP = 1, BOOLEAN = 2;
+const ROW_WRITES = ROW_FIELDS.map((f) => (sqlType(f) === 'timestamptz' ? TIMESTAMP : f.type === 'bool' ? BOOLEAN : TEXT));
 
 /** The report's metrics_report row as one COPY row, in REPORT_COLUMNS order. */
 function copyRow(out: CopyBuffer, r: TelemetryReport, partition: number, offset: string, delta: ReportDelta): void {
@@ -226,7 +223,6 @@ function copyRow(out: CopyBuffer, r: TelemetryReport, partition: number, offset:
   for (let c = 0; c < ROW_WRITES.length; c++) {
     const write = ROW_WRITES[c];
     if (write === BOOLEAN) out.bool(row[c] as boolean);
-    else if (write === RECEIVED_AT) out.text(r.received_at);
     else if (write === TIMESTAMP) out.text(ISO_FROM_NS_TEXT(row[c] as string));
     else out.text(row[c] as string | null);
     out.tab();
@@ -249,7 +245,7 @@ function copyRow(out: CopyBuffer, r: TelemetryReport, partition: number, offset:
 /** The same row as an object, for the slow path's jsonb_to_recordset. */
 function reportRow(r: TelemetryReport, partition: number, offset: string, delta: ReportDelta): Row {
   const row: Row = {};
-  ROW_FIELDS.forEach((f, c) => (row[reportColumn(f) as string] = ROW_WRITES[c] === RECEIVED_AT ? r.received_at : ROW_WRITES[c] === TIMESTAMP ? ISO_FROM_NS_TEXT(r.row[c] as string) : r.row[c]));
+  ROW_FIELDS.forEach((f, c) => (row[reportColumn(f) as string] = ROW_WRITES[c] === TIMESTAMP ? ISO_FROM_NS_TEXT(r.row[c] as string) : r.row[c]));
   row['kafka_partition'] = partition;
   row['kafka_offset'] = offset;
   row['restart'] = delta.restart;
