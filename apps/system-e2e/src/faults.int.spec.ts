@@ -69,7 +69,7 @@ describe('faults and hostile input', () => {
     for (const service of Object.values(services)) if (service.child.exitCode === null) service.child.kill('SIGKILL');
     await kafka?.stop();
     await postgres?.stopServer();
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   });
 
   /** Records the case's row, then runs its assertions: a failing case still shows in the table. */

@@ -45,7 +45,7 @@ describe('on a three-broker Kafka cluster', () => {
     for (const service of Object.values(services)) if (service.child.exitCode === null) service.child.kill('SIGKILL');
     await cluster?.stop();
     await postgres?.stopServer();
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   });
 
   it('creates every topic with three copies and min.insync.replicas 2, and a service refuses a ledger that differs from its configuration', async () => {
