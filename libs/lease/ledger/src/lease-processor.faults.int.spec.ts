@@ -55,7 +55,15 @@ describe('LeaseProcessor under faults and hostile input (issue 12)', () => {
     const agreementId = `agr-${randomUUID()}`;
     await client.send(command('OpenAgreement', { agreementId, name: 'Acme', licenses: 100 }), 30_000);
     await client.send(command('BindKey', { agreementId, key }), 30_000);
-    return { topics, client, agreementId };
+    return { topics, client, agreementId, groupId };
+  }
+
+  /** A producer of another process taking partition 0's transactional id, as a stale claim of an earlier generation does. */
+  async function staleClaimant(groupId: string): Promise<void> {
+    const stale = new KafkaJsMessageBus({ clientId: 'stale-claimant', brokers, logger: silentLogger });
+    cleanups.push(() => stale.close());
+    const publisher = await stale.transactionalPublisher(`${groupId}.partition-0`);
+    cleanups.push(() => publisher.close());
   }
 
   it('answers a request replayed after the old 5-minute window with its first outcome, deciding nothing again (item 4)', async () => {
@@ -129,5 +137,47 @@ describe('LeaseProcessor under faults and hostile input (issue 12)', () => {
     expect(logger.seen).toContain('debug write_retry');
     const events = await ledgerEvents(topics.events);
     for (let n = 0; n < 40; n++) expect(events.filter((e) => e.metadata.requestId === `req-${n}`)).toHaveLength(1);
+  }, 120_000);
+
+  it('claims a partition again when a stale claim fenced its claim, and answers the waiting commands', async () => {
+    let fencedOnce = false;
+    let groupIdOf: string | undefined;
+    const wrap = (bus: KafkaJsMessageBus): KafkaJsMessageBus => {
+      const racing = Object.create(bus) as KafkaJsMessageBus;
+      racing.transactionalPublisher = async (id: string) => {
+        const publisher = await bus.transactionalPublisher(id);
+        if (!fencedOnce) {
+          // Right after the claim's producer started, another one starts with its id.
+          fencedOnce = true;
+          groupIdOf = id.slice(0, id.lastIndexOf('.partition-'));
+          await staleClaimant(groupIdOf);
+        }
+        return publisher;
+      };
+      return racing;
+    };
+    const logger = recordingLogger();
+    // system() opens the agreement and binds the key: both are answered only once a claim succeeds.
+    const { topics, client, agreementId, groupId } = await system({ wrap, logger });
+    expect(groupIdOf).toBe(groupId);
+    expect(logger.seen).toContain('warn claim_failed');
+    expect(logger.seen.filter((line) => line === 'info claimed')).toHaveLength(1);
+    expect((await client.send(command('AcquireLock', { agreementId, configHash: hash(1), holder }, { requestId: 'after-fenced-claim' }), 30_000)).kind).toBe('granted');
+    const events = await ledgerEvents(topics.events);
+    expect(events.map((e) => e.type)).toEqual(['AgreementOpened', 'KeyBindRequested', 'KeyReserved', 'KeyBound', 'LockGranted']);
+  }, 120_000);
+
+  it('claims a partition again when a stale claim fenced its writer, and decides the fenced commands once', async () => {
+    const logger = recordingLogger();
+    const { topics, client, agreementId, groupId } = await system({ logger });
+    await staleClaimant(groupId);
+    // The owner's next transaction is fenced; no rebalance follows, as none is on its way.
+    const outcome = await client.send(command('AcquireLock', { agreementId, configHash: hash(1), holder }, { requestId: 'fenced-write' }), 30_000);
+    expect(outcome.kind).toBe('granted');
+    expect(logger.seen).toContain('error fenced');
+    expect(logger.seen).toContain('warn reclaiming');
+    expect(logger.seen.filter((line) => line === 'info claimed')).toHaveLength(2);
+    const events = await ledgerEvents(topics.events);
+    expect(events.filter((e) => e.metadata.requestId === 'fenced-write').map((e) => e.type)).toEqual(['LockGranted']);
   }, 120_000);
 });

@@ -14,7 +14,16 @@ import { GroupCommitWriter } from './group-commit-writer';
 import type { LeaseProcessorOptions } from './lease-processor-options';
 import { claimPartition } from './partition-claim';
 import { PartitionLedger } from './partition-ledger';
-import { claiming, holdsPartition, isAheadOfLog, nextOwnershipState, OwnershipEvent, OwnershipState, ownerOf } from './partition-ownership';
+import {
+  claiming,
+  holdsPartition,
+  isAheadOfLog,
+  nextOwnershipState,
+  OwnershipEvent,
+  OwnershipState,
+  ownerOf,
+  reclaimDelayMs,
+} from './partition-ownership';
 import { OFFSET_COMMIT_INTERVAL_MS } from './pending-batch';
 import { SnapshotLoader } from './snapshot-loader';
 import { SnapshotStore } from './snapshot-store';
@@ -28,6 +37,8 @@ interface Ownership {
   readonly partition: number;
   /** Resolves with the fenced-in publisher once this instance's state has caught up. */
   readonly claim: Promise<TransactionalPublisher>;
+  /** Generations of this partition that failed one after another right before this one (the claim's backoff). */
+  readonly failuresBefore: number;
   state: OwnershipState<GroupCommitWriter>;
 }
 
@@ -225,20 +236,28 @@ export class LeaseProcessor {
     // ownerships have written (or failed and rebuilt) what they decided: fencing our own write in
     // flight would leave its decisions in memory, unwritten, under the new claim.
     const dropped = this.dropOwnerships();
-    for (const partition of partitions) this.own(partition, dropped.then(() => this.claim(partition)));
+    for (const partition of partitions) this.own(partition, 0, (current) => dropped.then(() => this.claim(partition, current)));
     this.options.logger.info({ event: 'assigned', partitions }, 'lease partitions assigned');
   }
 
-  /** Starts a generation of `partition`'s ownership, owning once `claim` resolves. */
-  private own(partition: number, claim: Promise<TransactionalPublisher>): void {
-    const ownership: Ownership = { partition, claim, state: claiming() };
+  /**
+   * Starts a generation of `partition`'s ownership, owning once the claim `start` begins resolves.
+   * The claim is given up once the generation is no longer this instance's current one.
+   */
+  private own(partition: number, failuresBefore: number, start: (current: () => boolean) => Promise<TransactionalPublisher>): void {
+    let ownership: Ownership | undefined;
+    const current = (): boolean => ownership !== undefined && this.owned.get(partition) === ownership && holdsPartition(ownership.state);
+    const claimed: Ownership = { partition, failuresBefore, claim: start(current), state: claiming() };
+    ownership = claimed;
     const ownedSince = performance.now();
-    this.owned.set(partition, ownership);
-    claim.then(
-      (publisher) => this.transition(ownership, { type: 'claimed', writer: this.writerFor(ownership, publisher, ownedSince) }),
+    this.owned.set(partition, claimed);
+    claimed.claim.then(
+      (publisher) => this.transition(claimed, { type: 'claimed', writer: this.writerFor(claimed, publisher, ownedSince) }),
       (error: unknown) => {
-        this.transition(ownership, { type: 'claimFailed', error });
-        this.options.logger.warn({ event: 'claim_failed', partition, err: error }, 'could not claim partition');
+        this.transition(claimed, { type: 'claimFailed', error });
+        if (!current()) return;
+        this.options.logger.warn({ event: 'claim_failed', partition, err: error }, 'could not claim partition; claiming it again');
+        this.claimAgain(claimed, error, undefined);
       },
     );
   }
@@ -286,21 +305,29 @@ export class LeaseProcessor {
     });
   }
 
-  /**
-   * After a failed write (not a fencing: then another instance owns the partition and a rebalance
-   * is on its way), claim the partition again on state rebuilt from the log and consume again from
-   * the first command whose decision was thrown away, so those commands are answered without
-   * waiting for more traffic or a rebalance.
-   */
+  /** After a failed write: claims the partition again on state rebuilt from the log. */
   private recover(failed: Ownership, resumeAt: bigint | undefined, error: unknown): void {
+    if (this.lifecycle === 'stopped' || this.owned.get(failed.partition) !== failed) return;
+    this.options.logger.warn({ event: 'reclaiming', partition: failed.partition, resume_at: resumeAt?.toString() }, 'claiming the partition again after a failed write');
+    this.claimAgain(failed, error, resumeAt);
+  }
+
+  /**
+   * Starts the next generation of a partition whose claim or write failed while it is still ours,
+   * after a backoff (partition-ownership.ts), and consumes again from the first command whose
+   * decision was thrown away, so those commands are answered without waiting for a rebalance that
+   * may never come: a stale claim of our own or of another instance may have fenced us.
+   */
+  private claimAgain(failed: Ownership, error: unknown, resumeAt: bigint | undefined): void {
     const { partition } = failed;
-    if (this.lifecycle === 'stopped' || error instanceof ProducerFencedError || this.owned.get(partition) !== failed) return;
-    this.options.logger.warn({ event: 'reclaiming', partition, resume_at: resumeAt?.toString() }, 'claiming the partition again after a failed write');
+    if (this.lifecycle === 'stopped' || this.owned.get(partition) !== failed) return;
+    const failures = failed.state.phase === 'failed' && failed.state.stage === 'claim' ? failed.failuresBefore + 1 : 0;
+    const delayMs = reclaimDelayMs(failures, error instanceof ProducerFencedError);
     const closed = failed.claim.then(
       (publisher) => publisher.close().catch(() => undefined),
       () => undefined,
     );
-    this.own(partition, closed.then(() => this.claim(partition)));
+    this.own(partition, failures, (current) => closed.then(() => pauseWhile(delayMs, current)).then(() => this.claim(partition, current)));
     if (resumeAt !== undefined) this.commands?.seek(this.options.topics.commands, partition, resumeAt.toString());
   }
 
@@ -326,7 +353,7 @@ export class LeaseProcessor {
     await publisher.close();
   }
 
-  private claim(partition: number): Promise<TransactionalPublisher> {
+  private claim(partition: number, current: () => boolean): Promise<TransactionalPublisher> {
     const { bus, topics, groupId, instanceId, logger } = this.options;
     return claimPartition(partition, {
       bus,
@@ -338,7 +365,7 @@ export class LeaseProcessor {
       timeoutMs: this.options.claimTimeoutMs ?? 60_000,
       logger,
       stateNextOffset: () => this.ledger(partition).nextOffset,
-      stopped: () => this.lifecycle === 'stopped',
+      stopped: () => this.lifecycle === 'stopped' || !current(),
       catchUp: () => this.adoptSnapshots([partition]),
       caughtUp: (publisher) => this.stateWriter(partition).writeAtClaim(publisher),
       folded: () => this.foldedRecords(partition),
@@ -398,4 +425,10 @@ export class LeaseProcessor {
       });
     }
   }
+}
+
+/** Waits `ms`, or less once `wanted` turns false (a stop or a rebalance), polling it. */
+async function pauseWhile(ms: number, wanted: () => boolean): Promise<void> {
+  const until = performance.now() + ms;
+  while (wanted() && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, Math.min(50, ms)));
 }

@@ -15,7 +15,7 @@ export interface PartitionClaimOptions {
   readonly logger: { info(fields: object, message: string): void };
   /** The offset of the next record this instance's state of the partition will apply from the log. */
   readonly stateNextOffset: () => bigint;
-  /** True once the processor stops: the claim is given up. */
+  /** True once the processor stops or the claim's generation is over (a rebalance): the claim is given up. */
   readonly stopped: () => boolean;
   /**
    * Called once the log is marked: loads the partition's latest snapshot if it is ahead of the state,
@@ -37,7 +37,7 @@ export interface PartitionClaimOptions {
  */
 export async function claimPartition(partition: number, options: PartitionClaimOptions): Promise<TransactionalPublisher> {
   const { bus, eventsTopic, groupId, instanceId } = options;
-  if (options.stopped()) throw new Error('stopped');
+  if (options.stopped()) throw new ClaimGivenUpError(partition);
   const publisher = await bus.transactionalPublisher(`${groupId}.partition-${partition}`);
   try {
     const marker: PartitionClaimed = {
@@ -51,7 +51,7 @@ export async function claimPartition(partition: number, options: PartitionClaimO
     await options.catchUp?.();
     const deadline = Date.now() + options.timeoutMs;
     while (options.stateNextOffset() <= markerOffset) {
-      if (options.stopped()) throw new Error('stopped');
+      if (options.stopped()) throw new ClaimGivenUpError(partition);
       if (Date.now() > deadline) throw new Error(`state of partition ${partition} did not reach offset ${markerOffset}`);
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
@@ -62,5 +62,13 @@ export async function claimPartition(partition: number, options: PartitionClaimO
     // Nobody else holds this producer: close it, or its connection outlives the claim.
     await publisher.close().catch(() => undefined);
     throw error;
+  }
+}
+
+/** The processor stopped, or the generation the claim was for is over. */
+export class ClaimGivenUpError extends Error {
+  override readonly name = 'ClaimGivenUpError';
+  constructor(partition: number) {
+    super(`claim of partition ${partition} given up: stopped or no longer assigned`);
   }
 }

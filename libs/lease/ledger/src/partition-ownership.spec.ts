@@ -1,4 +1,16 @@
-import { claiming, holdsPartition, isAheadOfLog, nextOwnershipState, OwnershipEvent, OwnershipState, ownerOf } from './partition-ownership';
+import {
+  claiming,
+  FENCED_RECLAIM_MS,
+  holdsPartition,
+  isAheadOfLog,
+  nextOwnershipState,
+  OwnershipEvent,
+  OwnershipState,
+  ownerOf,
+  RECLAIM_INITIAL_MS,
+  RECLAIM_MAX_MS,
+  reclaimDelayMs,
+} from './partition-ownership';
 
 /** Stands for the partition's writer: the state machine only carries it. */
 interface Writer {
@@ -99,5 +111,23 @@ describe('partition ownership', () => {
     const phases = path.reduce<State[]>((seen, event) => [...seen, nextOwnershipState(seen[seen.length - 1] ?? claiming<Writer>(), event)], [claiming<Writer>()]);
     expect(phases.map((s) => s.phase)).toEqual(['claiming', 'owning', 'revoked', 'failed', 'released']);
     expect(phases.map(isAheadOfLog)).toEqual([false, true, true, false, false]);
+  });
+});
+
+describe('the pause before claiming a failed partition again', () => {
+  it('claims again at once after a failed write, and backs off exponentially after failed claims, up to a cap', () => {
+    expect([0, 1, 2, 3, 10, 60].map((failures) => reclaimDelayMs(failures, false))).toEqual([
+      0,
+      RECLAIM_INITIAL_MS,
+      RECLAIM_INITIAL_MS * 2,
+      RECLAIM_INITIAL_MS * 4,
+      RECLAIM_MAX_MS,
+      RECLAIM_MAX_MS,
+    ]);
+  });
+
+  it('after a fencing, leaves a rebalance that moves the partition time to arrive first', () => {
+    expect(reclaimDelayMs(0, true)).toBe(FENCED_RECLAIM_MS);
+    expect(reclaimDelayMs(60, true)).toBe(RECLAIM_MAX_MS);
   });
 });

@@ -8,6 +8,9 @@
  *   owning, revoked  --writeFailed-->  failed(write)
  *   failed  --released-->  released
  *
+ * A failed generation still assigned to this instance is followed by a new one in `claiming` after
+ * reclaimDelayMs: nothing waits for a rebalance to unstick a partition.
+ *
  * Pure: the processor applies the effects (the ledger's "ahead of the log" mark, the rebuild after
  * a failed write, closing the publisher). `Writer` is whatever writes the owner's decisions: only an
  * owner has one, so nothing can be decided for a partition that is not (or no longer) owned.
@@ -27,7 +30,7 @@ export type OwnershipState<Writer> =
    */
   | { readonly phase: 'revoked'; readonly writer: Writer | undefined }
   /**
-   * The claim failed (the partition's commands fail with `error` until the next rebalance), or a
+   * The claim failed (the partition's commands fail with `error` until it is claimed again), or a
    * write failed: what was decided is lost, the state must be rebuilt from the log, and nothing more
    * may be written under this generation.
    */
@@ -156,6 +159,26 @@ export function holdsPartition(state: OwnershipState<unknown>): boolean {
     default:
       return unexpected(state);
   }
+}
+
+/** First pause before claiming again after failed claims; it doubles with each one, up to RECLAIM_MAX_MS. */
+export const RECLAIM_INITIAL_MS = 250;
+export const RECLAIM_MAX_MS = 5_000;
+/**
+ * The least pause after a fencing. Another producer took the partition's transactional id: if a
+ * rebalance gave the partition to another instance, it reaches us within a heartbeat or two and
+ * revokes this generation first; if it was a stale claim (an earlier generation's, ours or a slow
+ * instance's), claiming again takes the partition back.
+ */
+export const FENCED_RECLAIM_MS = 3_000;
+
+/**
+ * How long to wait before the next claim of a partition whose generation failed, after `failures`
+ * failed claims in a row (0 when a write failed after a good claim: claimed again at once).
+ */
+export function reclaimDelayMs(failures: number, fenced: boolean): number {
+  const backoff = failures === 0 ? 0 : Math.min(RECLAIM_MAX_MS, RECLAIM_INITIAL_MS * 2 ** (failures - 1));
+  return fenced ? Math.max(FENCED_RECLAIM_MS, backoff) : backoff;
 }
 
 function unexpected(value: never): never {
