@@ -245,10 +245,9 @@ export class LeaseProcessor {
    * The claim is given up once the generation is no longer this instance's current one.
    */
   private own(partition: number, failuresBefore: number, start: (current: () => boolean) => Promise<TransactionalPublisher>): void {
-    let ownership: Ownership | undefined;
-    const current = (): boolean => ownership !== undefined && this.owned.get(partition) === ownership && holdsPartition(ownership.state);
+    // Asked only once the claim runs (after a promise), when `claimed` is set.
+    const current = (): boolean => this.owned.get(partition) === claimed && holdsPartition(claimed.state);
     const claimed: Ownership = { partition, failuresBefore, claim: start(current), state: claiming() };
-    ownership = claimed;
     const ownedSince = performance.now();
     this.owned.set(partition, claimed);
     claimed.claim.then(
