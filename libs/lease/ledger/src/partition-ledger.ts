@@ -23,7 +23,10 @@ import {
   requestTimeProblem,
 } from '@license-ledger/lease-domain';
 import { ChainPosition, ChainTracker, initialChainPosition } from './chain-position';
+import { DecisionMemory, LastDecision, RememberedOutcome } from './decision-memory';
 import { decodeLedgerRecord, isLedgerEvent } from './records';
+
+export type { LastDecision, RememberedOutcome } from './decision-memory';
 
 /**
  * How long a request id's outcome is remembered to answer retries and replays: twice the request
@@ -42,22 +45,6 @@ export interface Decision {
    * carries its answer, so a retry is answered by the step that decided it.
    */
   readonly followUps: readonly FollowUp[];
-}
-
-/** A decided request id's answer, remembered for DEDUP_WINDOW_MS. */
-export interface RememberedOutcome {
-  readonly at: EpochMs;
-  readonly outcome: LeaseOutcome;
-  /** The follow-up that carries the answer on, when the decision did not answer itself. */
-  readonly forward: LedgerCommand | undefined;
-}
-type Remembered = RememberedOutcome;
-
-/** The decision whose events were applied last: a next event with its request id belongs to it. */
-export interface LastDecision {
-  readonly requestId: RequestId;
-  readonly events: readonly LedgerEvent[];
-  readonly forward: LedgerCommand | undefined;
 }
 
 /**
@@ -85,9 +72,6 @@ export interface LogRecord {
   readonly value: Buffer;
 }
 
-/** Lock events, nearly all of a log: none asks for a follow-up, so a replay need not ask (reactions.ts in the domain). */
-const WITHOUT_FOLLOW_UPS: ReadonlySet<LedgerEvent['type']> = new Set(['LockGranted', 'LockRenewed', 'LockReleased', 'LockExpired']);
-
 /**
  * The folded state of one partition of the event topic: every agreement and gateway key whose
  * stream is keyed to it, the offset of the next record to apply, and recent outcomes by request id.
@@ -104,17 +88,10 @@ export class PartitionLedger {
   ownerWriting = false;
   readonly agreements = new Map<AgreementId, AgreementState>();
   readonly keys = new Map<GatewayKey, KeyReservationState>();
-  private readonly outcomes = new Map<RequestId, Remembered>();
+  /** Recent decisions by request id, to answer a repeated request with its first outcome. */
+  private decisions = new DecisionMemory(DEDUP_WINDOW_MS);
   /** The latest event time applied: this partition's clock never goes back from it. */
   private latestAt = 0;
-  private lastDecision: { readonly requestId: RequestId; readonly events: LedgerEvent[]; forward: LedgerCommand | undefined } | undefined;
-  /**
-   * Request ids in the order they were decided, to forget them when they leave the window. A
-   * separate queue because iterating a Map from its start after many deletions walks over every
-   * deleted slot (V8 keeps them until it rehashes), which made eviction quadratic.
-   */
-  private readonly decidedOrder: RequestId[] = [];
-  private decidedHead = 0;
   /** The partition's hash chain up to `nextOffset` (up to the last record linked, while an owner writes). */
   readonly chain: ChainTracker;
 
@@ -129,10 +106,7 @@ export class PartitionLedger {
     ledger.latestAt = state.latestAt;
     for (const [id, agreement] of state.agreements) ledger.agreements.set(id, agreement);
     for (const [key, reservation] of state.keys) ledger.keys.set(key, reservation);
-    for (const [requestId, remembered] of state.outcomes) ledger.outcomes.set(requestId, remembered);
-    for (const requestId of state.decidedOrder) ledger.decidedOrder.push(requestId);
-    const last = state.lastDecision;
-    ledger.lastDecision = last && { requestId: last.requestId, events: [...last.events], forward: last.forward };
+    ledger.decisions = DecisionMemory.restore(DEDUP_WINDOW_MS, state);
     ledger.chain.moveTo(state.chain);
     return ledger;
   }
@@ -145,9 +119,7 @@ export class PartitionLedger {
       latestAt: this.latestAt,
       agreements: this.agreements,
       keys: this.keys,
-      outcomes: this.outcomes,
-      decidedOrder: this.decidedOrder.slice(this.decidedHead),
-      lastDecision: this.lastDecision,
+      ...this.decisions.export(),
       chain: this.chain.position(),
     };
   }
@@ -205,7 +177,7 @@ export class PartitionLedger {
   private applyRecord(value: Buffer): void {
     const record = decodeLedgerRecord(value);
     this.chain.follow(value);
-    if (isLedgerEvent(record)) this.applyEvent(record);
+    if (isLedgerEvent(record)) this.applyEvent(record, value);
   }
 
   /**
@@ -217,8 +189,11 @@ export class PartitionLedger {
    * (another owner's), so what is remembered and what is refused as too old agree on every owner.
    */
   decideAndApply(command: LedgerCommand, now: EpochMs): Decision {
-    const earlier = this.outcomes.get(command.metadata.requestId);
-    if (earlier) return { events: [], outcome: earlier.outcome, duplicate: true, followUps: earlier.forward ? [{ command: earlier.forward, carriesAnswer: true }] : [] };
+    const earlier = this.decisions.earlier(command.metadata.requestId);
+    if (earlier) {
+      const followUps = earlier.forward ? [{ command: earlier.forward, carriesAnswer: true }] : [];
+      return { events: [], outcome: earlier.outcome, duplicate: true, followUps };
+    }
     const at = Math.max(now, this.latestAt);
     // Beyond the window an earlier decision of this request id may be forgotten: refuse, and record
     // nothing (a second record of the id would itself be a second decision).
@@ -237,46 +212,19 @@ export class PartitionLedger {
   }
 
   outcomeOf(requestId: RequestId): LeaseOutcome | undefined {
-    return this.outcomes.get(requestId)?.outcome;
+    return this.decisions.earlier(requestId)?.outcome;
   }
 
   private applyEvents(events: readonly LedgerEvent[]): void {
     for (const event of events) this.applyEvent(event);
   }
 
-  private applyEvent(event: LedgerEvent): void {
+  /** Applies `event`; `source` is the log record it was read from, when it was. */
+  private applyEvent(event: LedgerEvent, source?: Buffer): void {
     if (isKeyEvent(event)) this.keys.set(event.data.key, evolveKey(this.key(event.data.key), event));
     else this.agreements.set(event.data.agreementId, evolve(this.agreement(event.data.agreementId), event));
     if (event.metadata.at > this.latestAt) this.latestAt = event.metadata.at;
     // One decision's events are consecutive in the log; its outcome is that of all of them.
-    const requestId = event.metadata.requestId;
-    if (this.lastDecision?.requestId === requestId) this.lastDecision.events.push(event);
-    else {
-      this.lastDecision = { requestId, events: [event], forward: undefined };
-      this.decidedOrder.push(requestId);
-    }
-    // Rebuilt from the log as well, so a new owner passes a repeated step on as the first owner did.
-    if (!WITHOUT_FOLLOW_UPS.has(event.type)) {
-      const forward = followUpsOf([event]).find((followUp) => followUp.carriesAnswer);
-      if (forward) this.lastDecision.forward = forward.command;
-    }
-    this.outcomes.set(requestId, { at: this.latestAt, outcome: outcomeOf(this.lastDecision.events), forward: this.lastDecision.forward });
-    this.forgetOldOutcomes();
-  }
-
-  private forgetOldOutcomes(): void {
-    const horizon = this.latestAt - DEDUP_WINDOW_MS;
-    while (this.decidedHead < this.decidedOrder.length) {
-      const requestId = this.decidedOrder[this.decidedHead] as RequestId;
-      const entry = this.outcomes.get(requestId);
-      if (entry && entry.at >= horizon) break;
-      this.outcomes.delete(requestId);
-      this.decidedHead++;
-    }
-    // Drop the consumed front of the queue now and then, not on every eviction.
-    if (this.decidedHead > 65_536 && this.decidedHead * 2 > this.decidedOrder.length) {
-      this.decidedOrder.splice(0, this.decidedHead);
-      this.decidedHead = 0;
-    }
+    this.decisions.record(event, this.latestAt, source);
   }
 }
