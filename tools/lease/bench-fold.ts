@@ -6,7 +6,8 @@
  * The ledger is decided by the real decider (1,000 agreements, one key each, 50 config hashes per
  * agreement; gateways acquire, mostly renew, and now and then release), chained as owners write it
  * (transactions of 500, a signed checkpoint every 10,000 records), spread over 6 partitions by
- * agreement as bench-replay.ts does. Printed per variant: records/s, wall and CPU µs per record.
+ * agreement as bench-replay.ts does. Printed per variant: records/s, wall and CPU µs per record; and
+ * what the first lookup of a request id after the fold costs (the memory's index is built then).
  *
  *   npx tsx tools/lease/bench-fold.ts [records] [rounds]
  */
@@ -150,16 +151,24 @@ async function main(): Promise<void> {
       }),
     );
     // The same, a batch at a time (offsets as numbers inside a batch).
+    const batched: PartitionLedger[] = [];
     report(
       `round ${round} fold (one thread, applyBatchFromLog)`,
       records,
       await timed(() => {
         for (const { partition, batches: list } of batches) {
           const ledger = new PartitionLedger(partition);
+          batched.push(ledger);
           for (const batch of list) ledger.applyBatchFromLog(batch);
         }
       }),
     );
+    // What a new owner pays once, at its first decision: the index of the window's request ids.
+    const indexed = await timed(() => {
+      for (const ledger of batched) ledger.outcomeOf('not-a-request-id');
+    });
+    const remembered = batched.reduce((sum, ledger) => sum + ledger.exportState().decidedOrder.length, 0);
+    console.log(`round ${round} first lookup after the fold (index of ${remembered} remembered decisions on ${batched.length} partitions): ${(indexed.seconds * 1000).toFixed(0)} ms`);
   }
 }
 

@@ -125,6 +125,9 @@ describe('partition snapshots on the real broker', () => {
     const logEnd = (await fullFold(topics, partition)).nextOffset;
 
     const second = await startInstance(topics, groupId, 'lease-second');
+    // Started: the tail was read up to the log's end in one bounded read, before the state reader subscribed.
+    expect(second.processor.ledger(partition).nextOffset).toBeGreaterThanOrEqual(logEnd);
+    expect(Number(second.lines.find((line) => line.fields['event'] === 'caught_up')?.fields['records'])).toBeGreaterThan(0);
     const claimed = await eventually(`the second instance to claim partition ${partition}`, 60_000, async () =>
       second.lines.find((line) => line.fields['event'] === 'claimed' && line.fields['partition'] === partition),
     );

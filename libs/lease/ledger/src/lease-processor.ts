@@ -105,6 +105,7 @@ export class LeaseProcessor {
     const { bus, topics, instanceId } = this.options;
     // Each partition's latest snapshot first: the state reader then folds only the events after it.
     await this.adoptSnapshots(undefined);
+    await this.catchUpWithLog();
     this.stateReader = await bus.subscribe({
       // A group of its own: every instance reads every partition of the ledger from the start.
       groupId: `${this.options.groupId}.state.${instanceId}`,
@@ -171,6 +172,33 @@ export class LeaseProcessor {
       throw error;
     }
     if (applied > 0) this.folded.set(partition, this.foldedRecords(partition) + applied);
+  }
+
+  /**
+   * Folds every partition's state up to where the log ends now in one bounded read (the lean
+   * reader, several times the consumer's rate): the state reader then follows only what comes after.
+   * Only a speed-up: if the read fails, the state reader folds from where the states are.
+   */
+  private async catchUpWithLog(): Promise<void> {
+    const { bus, topics, logger } = this.options;
+    const started = performance.now();
+    let records = 0;
+    try {
+      const ranges = await bus.partitionRanges(topics.events);
+      await bus.readRanges({
+        topic: topics.events,
+        ranges: ranges.map((range) => ({ ...range, start: String(clamp(this.ledger(range.partition).nextOffset, BigInt(range.start), BigInt(range.end))) })),
+        onMessages: (messages) => {
+          const [first] = messages;
+          if (first === undefined || this.lifecycle === 'stopped') return;
+          this.applyFromLog(first.partition, messages);
+          records += messages.length;
+        },
+      });
+      logger.info({ event: 'caught_up', records, ms: Math.round(performance.now() - started) }, 'ledger state read up to the end of the log');
+    } catch (error) {
+      logger.warn({ event: 'catch_up_failed', records, err: error }, 'could not read the ledger up to its end at once; following it instead');
+    }
   }
 
   /** Moves the log's reader of each partition to where its state is (a snapshot's offset, or on after a rejoin). */
@@ -430,4 +458,8 @@ export class LeaseProcessor {
 async function pauseWhile(ms: number, wanted: () => boolean): Promise<void> {
   const until = performance.now() + ms;
   while (wanted() && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, Math.min(50, ms)));
+}
+
+function clamp(value: bigint, low: bigint, high: bigint): bigint {
+  return value < low ? low : value > high ? high : value;
 }
