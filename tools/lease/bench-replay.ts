@@ -10,7 +10,8 @@
  * decode, follow the chain, fold), and read raw by kcat (Debian package `kcat`), which only copies
  * bytes. Also printed: the same MessageBus read without decoding (the client library's share), and
  * the chained log replayed as a bounded read of every partition (MessageBus.readRanges) with the
- * fold on this thread (PartitionLedger.applyBatchFromLog).
+ * fold on this thread (PartitionLedger.applyBatchFromLog): what a lease instance does at start, up
+ * to the log's end, before its subscription follows the rest (and `ledger replay`/`verify`).
  * Target: replay at least half of raw.
  *
  *   KAFKA_BROKERS=127.0.0.1:9092 npx tsx tools/lease/bench-replay.ts [events]

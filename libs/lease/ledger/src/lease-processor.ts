@@ -25,6 +25,7 @@ import {
   reclaimDelayMs,
 } from './partition-ownership';
 import { OFFSET_COMMIT_INTERVAL_MS } from './pending-batch';
+import { PartitionStates } from './partition-states';
 import { SnapshotLoader } from './snapshot-loader';
 import { SnapshotStore } from './snapshot-store';
 import { DEFAULT_SNAPSHOT_POLICY, StateWriter } from './state-writer';
@@ -42,9 +43,6 @@ interface Ownership {
   state: OwnershipState<GroupCommitWriter>;
 }
 
-/** Tries of reading the partitions' snapshots before folding their whole log instead. */
-const SNAPSHOT_READ_ATTEMPTS = 5;
-
 /** Past this many decided-but-unwritten records a partition's consumer waits for the writer. */
 const MAX_PENDING_COMMANDS = 5_000;
 
@@ -57,15 +55,12 @@ const MAX_PENDING_COMMANDS = 5_000;
  * one transaction per batch. A crash leaves either all of a transaction or none.
  */
 export class LeaseProcessor {
-  private readonly ledgers = new Map<number, PartitionLedger>();
-  /** Per partition: records folded from the log into its state since the state began (empty or a snapshot). */
-  private readonly folded = new Map<number, number>();
   private readonly snapshotStore: SnapshotStore | undefined;
   private readonly snapshots: SnapshotLoader;
+  private readonly states: PartitionStates;
   /** The current generation's ownerships; revoked ones leave it before they finish writing. */
   private readonly owned = new Map<number, Ownership>();
   private readonly subscriptions: Subscription[] = [];
-  private stateReader: Subscription | undefined;
   private commands: Subscription | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private offsetTimer: NodeJS.Timeout | undefined;
@@ -80,11 +75,20 @@ export class LeaseProcessor {
     const { bus, topics, logger } = options;
     this.snapshotStore = topics.snapshots === undefined ? undefined : new SnapshotStore(bus, topics.snapshots, topics.events);
     this.snapshots = new SnapshotLoader(this.snapshotStore, logger);
+    this.states = new PartitionStates({
+      bus,
+      eventsTopic: topics.events,
+      // A group of its own: every instance reads every partition of the ledger.
+      readerGroupId: `${options.groupId}.state.${options.instanceId}`,
+      snapshots: this.snapshots,
+      logger,
+      stopped: () => this.lifecycle === 'stopped',
+    });
   }
 
   /** Records of `partition` folded from the log since its state began or was loaded from a snapshot (tests, logs). */
   foldedRecords(partition: number): number {
-    return this.folded.get(partition) ?? 0;
+    return this.states.foldedRecords(partition);
   }
 
   /** Partitions this instance holds in the current generation: claimed or being claimed (readiness, tests). */
@@ -93,35 +97,12 @@ export class LeaseProcessor {
   }
 
   ledger(partition: number): PartitionLedger {
-    let ledger = this.ledgers.get(partition);
-    if (!ledger) {
-      ledger = new PartitionLedger(partition);
-      this.ledgers.set(partition, ledger);
-    }
-    return ledger;
+    return this.states.ledger(partition);
   }
 
   async start(): Promise<void> {
-    const { bus, topics, instanceId } = this.options;
-    // Each partition's latest snapshot first: the state reader then folds only the events after it.
-    await this.adoptSnapshots(undefined);
-    await this.catchUpWithLog();
-    this.stateReader = await bus.subscribe({
-      // A group of its own: every instance reads every partition of the ledger from the start.
-      groupId: `${this.options.groupId}.state.${instanceId}`,
-      topics: [topics.events],
-      fromBeginning: true,
-      commit: 'none',
-      // An owner's own writes are in its state already; the rest matters when a partition is
-      // claimed (at most maxWaitMs later). Large fetches keep a busy log from costing one each.
-      maxWaitMs: 100,
-      minBytes: 256 * 1024,
-      // The group commits nothing: after a rejoin, go on from where each state is, not from 0.
-      onAssignment: (assigned) => this.seekToStates(assigned.map((a) => a.partition)),
-      onMessages: async (messages, batch) => this.applyFromLog(batch.partition, messages),
-    });
-    this.subscriptions.push(this.stateReader);
-    this.seekToStates([...this.ledgers.keys()]);
+    const { bus, topics } = this.options;
+    this.subscriptions.push(await this.states.start());
     this.commands = await bus.subscribe({
       groupId: this.options.groupId,
       topics: [topics.commands],
@@ -154,91 +135,6 @@ export class LeaseProcessor {
     // Write and commit what was decided while still in the group, so no one fences us mid-way.
     await this.dropOwnerships();
     await Promise.allSettled(this.subscriptions.map((s) => s.stop()));
-  }
-
-  private applyFromLog(partition: number, messages: readonly ReceivedMessage[]): void {
-    const ledger = this.ledger(partition);
-    // Everything after our claim marker is ours and already in this state — together with decisions
-    // not yet written, after which a record read back (before writtenUpTo) must not apply again.
-    if (ledger.ownerWriting) return;
-    let applied: number;
-    try {
-      // Records below nextOffset (the owner's own writes, a snapshot's) are passed over, not decoded.
-      applied = ledger.applyBatchFromLog(messages);
-    } catch (error) {
-      // A record we cannot read is a broken log: state past it would be wrong. Stop deciding.
-      const offset = messages.find((message) => BigInt(message.offset) >= ledger.nextOffset)?.offset;
-      this.options.logger.error({ event: 'broken_log', partition, offset, err: error }, 'cannot apply ledger record');
-      throw error;
-    }
-    if (applied > 0) this.folded.set(partition, this.foldedRecords(partition) + applied);
-  }
-
-  /**
-   * Folds every partition's state up to where the log ends now in one bounded read (the lean
-   * reader, several times the consumer's rate): the state reader then follows only what comes after.
-   * Only a speed-up: if the read fails, the state reader folds from where the states are.
-   */
-  private async catchUpWithLog(): Promise<void> {
-    const { bus, topics, logger } = this.options;
-    const started = performance.now();
-    let records = 0;
-    try {
-      const ranges = await bus.partitionRanges(topics.events);
-      await bus.readRanges({
-        topic: topics.events,
-        ranges: ranges.map((range) => ({ ...range, start: String(clamp(this.ledger(range.partition).nextOffset, BigInt(range.start), BigInt(range.end))) })),
-        onMessages: (messages) => {
-          const [first] = messages;
-          if (first === undefined || this.lifecycle === 'stopped') return;
-          this.applyFromLog(first.partition, messages);
-          records += messages.length;
-        },
-      });
-      logger.info({ event: 'caught_up', records, ms: Math.round(performance.now() - started) }, 'ledger state read up to the end of the log');
-    } catch (error) {
-      logger.warn({ event: 'catch_up_failed', records, err: error }, 'could not read the ledger up to its end at once; following it instead');
-    }
-  }
-
-  /** Moves the log's reader of each partition to where its state is (a snapshot's offset, or on after a rejoin). */
-  private seekToStates(partitions: readonly number[]): void {
-    for (const partition of partitions) {
-      const next = this.ledger(partition).nextOffset;
-      if (next > 0n) this.stateReader?.seek(this.options.topics.events, partition, next.toString());
-    }
-  }
-
-  /**
-   * Replaces the state of each of `partitions` whose latest snapshot is ahead of it (at start, at a
-   * claim, after a rebuild) and moves the log's reader there. Reading snapshots is an optimisation:
-   * when it fails, the states are folded from the log as they are.
-   */
-  private async adoptSnapshots(only: readonly number[] | undefined): Promise<void> {
-    if (!this.snapshots.enabled) return;
-    let loaded: Map<number, PartitionLedger> | undefined;
-    // A broker still settling (a topic just created, a leader moving) answers with a retriable error.
-    for (let attempt = 1; loaded === undefined; attempt++) {
-      try {
-        const partitions = only ?? (await this.options.bus.partitionRanges(this.options.topics.events)).map((range) => range.partition);
-        loaded = await this.snapshots.loadNewer(partitions, (partition) => this.ledger(partition).nextOffset);
-      } catch (error) {
-        if (attempt < SNAPSHOT_READ_ATTEMPTS && this.lifecycle === 'active') {
-          await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
-          continue;
-        }
-        this.options.logger.warn({ event: 'snapshot_read_failed', partitions: only, err: error }, 'cannot read partition snapshots; folding the log instead');
-        return;
-      }
-    }
-    for (const [partition, snapshot] of loaded) {
-      const current = this.ledger(partition);
-      // The state moved past it while it was read, or an owner writes ahead of the log: keep that.
-      if (current.ownerWriting || current.nextOffset >= snapshot.nextOffset) continue;
-      this.ledgers.set(partition, snapshot);
-      this.folded.set(partition, 0);
-      this.seekToStates([partition]);
-    }
   }
 
   /** What an owner of `partition` writes besides its events: key bindings and snapshots. */
@@ -298,7 +194,7 @@ export class LeaseProcessor {
     if (isAheadOfLog(before) !== isAheadOfLog(after)) this.ledger(ownership.partition).ownerWriting = isAheadOfLog(after);
     // The state already holds events that were not written: throw it away and rebuild it from the
     // log; the commands are consumed again from the last committed offset.
-    if (after.phase === 'failed' && after.stage === 'write') this.rebuild(ownership.partition);
+    if (after.phase === 'failed' && after.stage === 'write') this.states.rebuild(ownership.partition);
   }
 
   private writerFor(ownership: Ownership, publisher: TransactionalPublisher, ownedSince: number): GroupCommitWriter {
@@ -393,7 +289,7 @@ export class LeaseProcessor {
       logger,
       stateNextOffset: () => this.ledger(partition).nextOffset,
       stopped: () => this.lifecycle === 'stopped' || !current(),
-      catchUp: () => this.adoptSnapshots([partition]),
+      catchUp: () => this.states.adoptSnapshots([partition]),
       caughtUp: (publisher) => this.stateWriter(partition).writeAtClaim(publisher),
       folded: () => this.foldedRecords(partition),
     });
@@ -429,14 +325,6 @@ export class LeaseProcessor {
     if (batch.size > MAX_PENDING_COMMANDS) await batch.written.catch(() => undefined);
   }
 
-  private rebuild(partition: number): void {
-    this.ledgers.set(partition, new PartitionLedger(partition));
-    this.folded.set(partition, 0);
-    this.stateReader?.seek(this.options.topics.events, partition, '0');
-    // From the latest snapshot rather than the start, once it is read.
-    void this.adoptSnapshots([partition]);
-  }
-
   private expireDueLocks(): void {
     const now = this.clock();
     for (const ownership of this.owned.values()) {
@@ -460,6 +348,3 @@ async function pauseWhile(ms: number, wanted: () => boolean): Promise<void> {
   while (wanted() && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, Math.min(50, ms)));
 }
 
-function clamp(value: bigint, low: bigint, high: bigint): bigint {
-  return value < low ? low : value > high ? high : value;
-}
