@@ -100,11 +100,8 @@ export class BinaryReader {
   /** `text()` through `cache`: the same string as the last time these bytes were read. */
   cachedText(cache: TextCache): string {
     const length = this.uint();
-    const end = this.position + length;
-    if (end > this.buffer.length) throw this.malformed('truncated text');
-    const value = cache.read(this.buffer, this.position, end);
-    this.position = end;
-    return value;
+    if (this.position + length > this.buffer.length) throw this.malformed('truncated text');
+    return this.cachedBytes(length, cache);
   }
 
   /** `length` bytes as text in the cache's encoding (hex, base64), without a Buffer for them. */

@@ -288,7 +288,7 @@ export class LeaseProcessor {
       timeoutMs: this.options.claimTimeoutMs ?? 60_000,
       logger,
       stateNextOffset: () => this.ledger(partition).nextOffset,
-      stopped: () => this.lifecycle === 'stopped' || !current(),
+      givenUp: () => this.lifecycle === 'stopped' || !current(),
       catchUp: () => this.states.adoptSnapshots([partition]),
       caughtUp: (publisher) => this.stateWriter(partition).writeAtClaim(publisher),
       folded: () => this.foldedRecords(partition),

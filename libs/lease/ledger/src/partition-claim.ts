@@ -16,7 +16,7 @@ export interface PartitionClaimOptions {
   /** The offset of the next record this instance's state of the partition will apply from the log. */
   readonly stateNextOffset: () => bigint;
   /** True once the processor stops or the claim's generation is over (a rebalance): the claim is given up. */
-  readonly stopped: () => boolean;
+  readonly givenUp: () => boolean;
   /**
    * Called once the log is marked: loads the partition's latest snapshot if it is ahead of the state,
    * so only the events after it are folded while the claim waits for the mark.
@@ -37,7 +37,7 @@ export interface PartitionClaimOptions {
  */
 export async function claimPartition(partition: number, options: PartitionClaimOptions): Promise<TransactionalPublisher> {
   const { bus, eventsTopic, groupId, instanceId } = options;
-  if (options.stopped()) throw new ClaimGivenUpError(partition);
+  if (options.givenUp()) throw new ClaimGivenUpError(partition);
   const publisher = await bus.transactionalPublisher(`${groupId}.partition-${partition}`);
   try {
     const marker: PartitionClaimed = {
@@ -51,7 +51,7 @@ export async function claimPartition(partition: number, options: PartitionClaimO
     await options.catchUp?.();
     const deadline = Date.now() + options.timeoutMs;
     while (options.stateNextOffset() <= markerOffset) {
-      if (options.stopped()) throw new ClaimGivenUpError(partition);
+      if (options.givenUp()) throw new ClaimGivenUpError(partition);
       if (Date.now() > deadline) throw new Error(`state of partition ${partition} did not reach offset ${markerOffset}`);
       await new Promise((resolve) => setTimeout(resolve, 5));
     }

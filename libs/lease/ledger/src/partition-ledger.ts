@@ -23,10 +23,8 @@ import {
   requestTimeProblem,
 } from '@license-ledger/lease-domain';
 import { ChainPosition, ChainTracker, initialChainPosition } from './chain-position';
-import { DecisionMemory, LastDecision, RememberedOutcome } from './decision-memory';
+import { DecisionMemory, RememberedDecisions } from './decision-memory';
 import { decodeLedgerRecord, isLedgerEvent } from './records';
-
-export type { LastDecision, RememberedOutcome } from './decision-memory';
 
 /**
  * How long a request id's outcome is remembered to answer retries and replays: twice the request
@@ -52,16 +50,12 @@ export interface Decision {
  * `exportState` (sharing the ledger's maps: encode it before anything else applies) and turned back
  * into a ledger, the same as after folding the log up to `nextOffset`, by `PartitionLedger.restore`.
  */
-export interface PartitionLedgerState {
+export interface PartitionLedgerState extends RememberedDecisions {
   readonly partition: number;
   readonly nextOffset: bigint;
   readonly latestAt: EpochMs;
   readonly agreements: ReadonlyMap<AgreementId, AgreementState>;
   readonly keys: ReadonlyMap<GatewayKey, KeyReservationState>;
-  readonly outcomes: ReadonlyMap<RequestId, RememberedOutcome>;
-  /** Request ids still in the window, in the order they were decided (their forgetting order). */
-  readonly decidedOrder: readonly RequestId[];
-  readonly lastDecision: LastDecision | undefined;
   /** Where the partition's hash chain stands after the record before `nextOffset`. */
   readonly chain: ChainPosition;
 }

@@ -7,7 +7,8 @@ import {
   parseLedgerCommand,
   parseLedgerEvent,
 } from '@license-ledger/lease-domain';
-import type { LastDecision, PartitionLedgerState, RememberedOutcome } from './partition-ledger';
+import type { LastDecision, RememberedOutcome } from './decision-memory';
+import type { PartitionLedgerState } from './partition-ledger';
 import { readAgreement, readConfigHash, writeAgreement, writeConfigHash } from './snapshot-agreements';
 import { optional, SnapshotReader, SnapshotWriter, unexpected } from './snapshot-binary';
 
