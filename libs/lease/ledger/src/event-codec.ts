@@ -175,37 +175,11 @@ function readHolder(input: BinaryReader): Holder {
   return { key: input.cachedBytes(32, KEYS), hostname: input.cachedText(HOSTNAMES), processId: input.uint(), sessionId: input.text() };
 }
 
-function readField(input: BinaryReader, kind: FieldKind): unknown {
-  switch (kind) {
-    case 'text':
-      return input.cachedText(TEXTS);
-    case 'uint':
-      return input.uint();
-    case 'bool':
-      return readBool(input);
-    case 'hash':
-      return readHash(input);
-    case 'key':
-      return input.cachedBytes(32, KEYS);
-    case 'holder':
-      return readHolder(input);
-    case 'holders': {
-      const count = input.uint();
-      const holders: Holder[] = [];
-      for (let i = 0; i < count; i++) holders.push(readHolder(input));
-      return holders;
-    }
-    case 'bounds':
-      return { minMs: input.uint(), maxMs: input.uint(), defaultMs: input.uint() };
-    case 'text?':
-    case 'uint?': {
-      const present = input.byte();
-      if (present > 1) throw input.malformed(`presence byte ${present}`);
-      return present === 1 ? readField(input, kind === 'text?' ? 'text' : 'uint') : undefined;
-    }
-    default:
-      return unexpected(kind);
-  }
+function readHolders(input: BinaryReader): Holder[] {
+  const count = input.uint();
+  const holders: Holder[] = [];
+  for (let i = 0; i < count; i++) holders.push(readHolder(input));
+  return holders;
 }
 
 function readBool(input: BinaryReader): boolean {
@@ -214,19 +188,66 @@ function readBool(input: BinaryReader): boolean {
   return byte === 1;
 }
 
+function readOptional(input: BinaryReader, read: (input: BinaryReader) => unknown): unknown {
+  const present = input.byte();
+  if (present > 1) throw input.malformed(`presence byte ${present}`);
+  return present === 1 ? read(input) : undefined;
+}
+
+type FieldReader = (input: BinaryReader) => unknown;
+
+const readText: FieldReader = (input) => input.cachedText(TEXTS);
+const readUint: FieldReader = (input) => input.uint();
+
+const FIELD_READERS: { readonly [Kind in FieldKind]: FieldReader } = {
+  text: readText,
+  uint: readUint,
+  bool: readBool,
+  hash: readHash,
+  key: (input) => input.cachedBytes(32, KEYS),
+  holder: readHolder,
+  holders: readHolders,
+  bounds: (input) => ({ minMs: input.uint(), maxMs: input.uint(), defaultMs: input.uint() }),
+  'text?': (input) => readOptional(input, readText),
+  'uint?': (input) => readOptional(input, readUint),
+};
+
+type DataReader = (input: BinaryReader) => Record<string, unknown>;
+
+/**
+ * The reader of one layout's data, compiled once from EVENT_LAYOUTS (its names are ours, never
+ * input): the data object is built as one literal, its fields in layout order, an absent optional
+ * left out. A generic loop storing fields by a computed name costs a replay more than decoding them.
+ */
+function compileDataReader(fields: Layout['fields']): DataReader {
+  const firstOptional = fields.findIndex(([, kind]) => kind.endsWith('?'));
+  const literalFields = firstOptional < 0 ? fields.length : firstOptional;
+  const lines = fields.map((_, n) => `const v${n} = readers[${n}](input);`);
+  const literal = fields.slice(0, literalFields).map(([name], n) => `${JSON.stringify(name)}: v${n}`);
+  lines.push(`const data = { ${literal.join(', ')} };`);
+  fields.slice(literalFields).forEach(([name, kind], i) => {
+    const n = literalFields + i;
+    const store = `data[${JSON.stringify(name)}] = v${n};`;
+    lines.push(kind.endsWith('?') ? `if (v${n} !== undefined) ${store}` : store);
+  });
+  lines.push('return data;');
+  const readers = fields.map(([, kind]) => FIELD_READERS[kind]);
+  return new Function('readers', `return function readData(input) {\n${lines.join('\n')}\n};`)(readers) as DataReader;
+}
+
+const DATA_READER_BY_TAG: Array<DataReader | undefined> = [];
+for (const layout of LAYOUT_BY_TYPE.values()) DATA_READER_BY_TAG[layout.tag] = compileDataReader(layout.fields);
+
 /** Reads an event from `bytes` starting at `offset` (to the end); throws MalformedRecordError. */
 export function decodeEventBinary(bytes: Buffer, offset: number): LedgerEvent {
   const input = new BinaryReader(bytes, offset, 'ledger record');
   const tag = input.byte();
   const layout = LAYOUT_BY_TAG[tag];
-  if (!layout) throw input.malformed(`unknown event tag ${tag}`);
+  const readData = DATA_READER_BY_TAG[tag];
+  if (!layout || !readData) throw input.malformed(`unknown event tag ${tag}`);
   const requestId = input.text();
   const at = input.uint();
-  const data: Record<string, unknown> = {};
-  for (const [name, kind] of layout.fields) {
-    const value = readField(input, kind);
-    if (value !== undefined) data[name] = value;
-  }
+  const data = readData(input);
   input.end();
   return { type: layout.type, data, metadata: { requestId, at } } as unknown as LedgerEvent;
 }
