@@ -15,6 +15,8 @@ export interface LeaseOptions {
   readonly snapshotPolicy: SnapshotPolicy;
   /** Signs the events chain's checkpoints; without it the chain is written unsigned (a warning at start). */
   readonly ledgerKey?: CheckpointSigner | undefined;
+  /** Threads that fold partitions without a snapshot at start (1: this thread alone), and from how many records on. */
+  readonly foldThreads: { readonly threads: number; readonly minRecords: number };
 }
 
 /**
@@ -72,6 +74,10 @@ export class LeaseProcessorService implements BusEngine {
       groupId: options.groupId,
       snapshotPolicy: options.snapshotPolicy,
       ...(options.ledgerKey ? { ledgerKey: options.ledgerKey } : {}),
+      foldThreads: {
+        ...options.foldThreads,
+        bus: { clientId: `${this.platform.service}-${this.platform.instanceId}-fold`, brokers: this.platform.kafkaBrokers },
+      },
       instanceId: this.platform.instanceId,
       logger: this.logger.child({ component: 'ledger' }),
       // Written inside the ledger's transactions, so counted here rather than by the bus.

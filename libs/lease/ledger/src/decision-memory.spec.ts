@@ -133,4 +133,40 @@ describe('DecisionMemory', () => {
     restored.record(granted('r', T0, 1), T0);
     expect(restored.earlier('r')?.outcome).toMatchObject({ kind: 'granted', renewed: false });
   });
+
+  it('moves as its log records wherever they are cut: the same answers and export, and the next record continues its decision', () => {
+    const records = withRecords(events);
+    for (let cut = 1; cut < records.length; cut++) {
+      const whole = new DecisionMemory(WINDOW);
+      const first = new DecisionMemory(WINDOW);
+      for (const { event, record } of records.slice(0, cut)) {
+        whole.record(event, event.metadata.at, record);
+        first.record(event, event.metadata.at, record);
+      }
+      const exported = first.exportRecords();
+      if (!exported) throw new Error('a memory folded from records has its record form');
+      // As another thread receives it: copies, nothing shared with the memory that sent it.
+      const moved = DecisionMemory.fromRecords(WINDOW, structuredClone(exported));
+      expect(moved.export()).toEqual(first.export());
+      for (const { event, record } of records.slice(cut)) {
+        whole.record(event, event.metadata.at, record);
+        moved.record(event, event.metadata.at, record);
+      }
+      for (const id of ids) expect([cut, id, moved.earlier(id)]).toEqual([cut, id, whole.earlier(id)]);
+      expect(moved.export()).toEqual(whole.export());
+    }
+  });
+
+  it('has no record form while it remembers a decision not read from the log, and refuses arrays that do not fit', () => {
+    const memory = new DecisionMemory(WINDOW);
+    const [{ event, record }] = withRecords([granted('r1', T0, 1)]) as [{ event: LedgerEvent; record: Buffer }];
+    memory.record(event, T0, record);
+    const exported = memory.exportRecords();
+    expect(exported?.recordCounts).toEqual(new Int32Array([1]));
+    memory.record(granted('r2', T0, 2), T0);
+    expect(memory.exportRecords()).toBeUndefined();
+    if (!exported) throw new Error('unreachable');
+    expect(() => DecisionMemory.fromRecords(WINDOW, { ...exported, times: new Float64Array(2) })).toThrow(RangeError);
+    expect(() => DecisionMemory.fromRecords(WINDOW, { ...exported, recordEnds: new Float64Array([exported.bytes.length + 1]) })).toThrow(RangeError);
+  });
 });

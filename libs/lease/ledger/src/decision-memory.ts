@@ -24,6 +24,24 @@ export interface RememberedDecisions {
   readonly lastDecision: LastDecision | undefined;
 }
 
+/**
+ * The memory as the log records its decisions were read from, in flat arrays another thread takes
+ * over without a copy (fold-threads.ts): nothing is decoded to make it or to read it back, unlike
+ * the outcomes a snapshot keeps. Only a memory whose every decision was read from the log has it.
+ */
+export interface DecisionRecords {
+  /** Every record, one after another, in decision order. */
+  readonly bytes: Uint8Array;
+  /** Where each record ends in `bytes`. */
+  readonly recordEnds: Float64Array;
+  /** How many consecutive records each decision spans, in forgetting order. */
+  readonly recordCounts: Int32Array;
+  /** Each decision's time. */
+  readonly times: Float64Array;
+  /** The request id of the event applied last (a next event with it continues that decision). */
+  readonly lastRequestId: RequestId | undefined;
+}
+
 /** What an earlier decision of a request id answers a repeat with. */
 export interface Earlier {
   readonly outcome: LeaseOutcome;
@@ -46,7 +64,8 @@ function forwardOf(events: readonly LedgerEvent[]): LedgerCommand | undefined {
 
 /**
  * One decision: its events as applied and, worked out only when asked for, its outcome (or the
- * outcome a snapshot restored, when its events are not kept).
+ * outcome a snapshot restored, when its events are not kept). `sources` are the log records its
+ * events were read from, while every one of them was.
  */
 class Decision {
   private outcome: LeaseOutcome | undefined;
@@ -56,14 +75,16 @@ class Decision {
     readonly requestId: RequestId,
     readonly events: LedgerEvent[],
     restored?: { readonly outcome: LeaseOutcome; readonly forward: LedgerCommand | undefined },
+    public sources?: Buffer[],
   ) {
     this.outcome = restored?.outcome;
     this.forward = restored ? restored.forward : forwardOf(events);
   }
 
   /** Another event of this decision: its answer is that of all of them now. */
-  add(event: LedgerEvent): void {
+  add(event: LedgerEvent, source: Buffer | undefined): void {
     this.events.push(event);
+    this.sources = source && this.sources ? [...this.sources, source] : undefined;
     this.outcome = undefined;
     this.forward = forwardOf([event]) ?? this.forward;
   }
@@ -81,10 +102,19 @@ class Decision {
 type Queued = Decision | Buffer;
 
 function decisionOf(queued: Queued): Decision {
-  if (queued instanceof Decision) return queued;
-  const record = decodeLedgerRecord(queued);
-  if (!isLedgerEvent(record)) throw new Error('a queued decision record holds no event');
-  return new Decision(record.metadata.requestId, [record]);
+  return queued instanceof Decision ? queued : decisionOfRecords([queued]);
+}
+
+/** The decision whose events are the records `sources` (one or more records of the log, in order). */
+function decisionOfRecords(sources: Buffer[]): Decision {
+  const events = sources.map((source) => {
+    const record = decodeLedgerRecord(source);
+    if (!isLedgerEvent(record)) throw new Error('a queued decision record holds no event');
+    return record;
+  });
+  const [first] = events;
+  if (!first) throw new Error('a decision without records');
+  return new Decision(first.metadata.requestId, events, undefined, sources);
 }
 
 /**
@@ -132,6 +162,34 @@ export class DecisionMemory {
     return memory;
   }
 
+  /** The memory `records` describe (see DecisionRecords); throws on arrays that do not fit together. */
+  static fromRecords(windowMs: number, records: DecisionRecords): DecisionMemory {
+    const { recordEnds, recordCounts, times } = records;
+    if (times.length !== recordCounts.length || recordCounts.reduce((sum, count) => sum + count, 0) !== recordEnds.length) {
+      throw new RangeError('decision records: counts, ends and times do not fit together');
+    }
+    const bytes = Buffer.from(records.bytes.buffer, records.bytes.byteOffset, records.bytes.byteLength);
+    const memory = new DecisionMemory(windowMs);
+    let record = 0;
+    let start = 0;
+    const next = (): Buffer => {
+      const end = recordEnds[record++] as number;
+      if (!(end >= start && end <= bytes.length)) throw new RangeError('decision records: a record ends outside the bytes');
+      const source = bytes.subarray(start, end);
+      start = end;
+      return source;
+    };
+    for (let place = 0; place < recordCounts.length; place++) {
+      const count = recordCounts[place] as number;
+      if (count < 1) throw new RangeError('decision records: a decision without records');
+      if (count === 1) memory.queue.push(next());
+      else memory.queue.push(decisionOfRecords(Array.from({ length: count }, next)));
+      memory.times.push(times[place] as EpochMs);
+    }
+    memory.lastRequestId = records.lastRequestId;
+    return memory;
+  }
+
   /**
    * Records an applied event at the partition's time `at` (one decision's events come one after
    * another), with the log record it was read from, if it was.
@@ -141,12 +199,12 @@ export class DecisionMemory {
     const tail = this.queue.length - 1;
     const continued = requestId === this.lastRequestId && tail >= this.head ? this.decisionAt(tail) : undefined;
     if (continued?.requestId === requestId) {
-      continued.add(event);
+      continued.add(event, source);
       this.times[tail] = at;
     } else {
       const indexed = this.index;
       if (indexed || !source) {
-        const decision = new Decision(requestId, [event]);
+        const decision = new Decision(requestId, [event], undefined, source && [source]);
         this.queue.push(decision);
         indexed?.set(requestId, decision);
       } else {
@@ -181,6 +239,29 @@ export class DecisionMemory {
     });
     const lastDecision = this.lastDecisionNow();
     return { outcomes, decidedOrder, lastDecision };
+  }
+
+  /** The memory as the records of its decisions; undefined when a decision was not read from the log. */
+  exportRecords(): DecisionRecords | undefined {
+    const places = this.queue.length - this.head;
+    const recordCounts = new Int32Array(places);
+    const sources: Buffer[] = [];
+    for (let place = 0; place < places; place++) {
+      const queued = this.queue[this.head + place] as Queued;
+      const records = queued instanceof Decision ? queued.sources : [queued];
+      if (!records) return undefined;
+      recordCounts[place] = records.length;
+      for (const record of records) sources.push(record);
+    }
+    const bytes = new Uint8Array(sources.reduce((sum, source) => sum + source.length, 0));
+    const recordEnds = new Float64Array(sources.length);
+    let at = 0;
+    sources.forEach((source, n) => {
+      bytes.set(source, at);
+      at += source.length;
+      recordEnds[n] = at;
+    });
+    return { bytes, recordEnds, recordCounts, times: Float64Array.from(this.times.slice(this.head)), lastRequestId: this.lastRequestId };
   }
 
   private lastDecisionNow(): LastDecision | undefined {

@@ -11,3 +11,4 @@ export * from './chain-records';
 export * from './chain-position';
 export * from './chain-verifier';
 export { chainRecords, checkpointDue, DEFAULT_CHECKPOINT_POLICY, type CheckpointPolicy } from './chain-writer';
+export * from './fold-threads';

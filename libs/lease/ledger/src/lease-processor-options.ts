@@ -2,6 +2,7 @@ import type { EpochMs } from '@license-ledger/lease-domain';
 import type { DeadLetteredRecord, MessageBus } from '@license-ledger/platform-kafka';
 import type { CheckpointSigner } from './chain-records';
 import type { CheckpointPolicy } from './chain-writer';
+import type { FoldThreadsConfig } from './fold-threads';
 import type { LedgerTopics } from './ledger-topics';
 import type { SnapshotPolicy } from './state-writer';
 
@@ -40,4 +41,9 @@ export interface LeaseProcessorOptions {
   readonly ledgerKey?: CheckpointSigner;
   /** How often owners sign (default DEFAULT_CHECKPOINT_POLICY). */
   readonly checkpointPolicy?: CheckpointPolicy;
+  /**
+   * Partitions without a snapshot are folded at start on this many threads (fold-threads.ts), when
+   * their logs are long enough; absent, on the processor's thread alone.
+   */
+  readonly foldThreads?: FoldThreadsConfig;
 }

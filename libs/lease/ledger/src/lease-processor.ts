@@ -83,6 +83,7 @@ export class LeaseProcessor {
       snapshots: this.snapshots,
       logger,
       stopped: () => this.lifecycle === 'stopped',
+      ...(options.foldThreads ? { foldThreads: options.foldThreads } : {}),
     });
   }
 

@@ -23,7 +23,7 @@ import {
   requestTimeProblem,
 } from '@license-ledger/lease-domain';
 import { ChainPosition, ChainTracker, initialChainPosition } from './chain-position';
-import { DecisionMemory, RememberedDecisions } from './decision-memory';
+import { DecisionMemory, DecisionRecords, RememberedDecisions } from './decision-memory';
 import { decodeLedgerRecord, isLedgerEvent } from './records';
 
 /**
@@ -93,27 +93,45 @@ export class PartitionLedger {
     this.chain = new ChainTracker(initialChainPosition(partition));
   }
 
-  /** A ledger in the state `state` describes (a snapshot's), applying the log from its `nextOffset` on. */
-  static restore(state: PartitionLedgerState): PartitionLedger {
+  /**
+   * A ledger in the state `state` describes (a snapshot's), applying the log from its `nextOffset`
+   * on; with `decisions`, those are its remembered decisions and the state's own are ignored.
+   */
+  static restore(state: PartitionLedgerState, decisions?: DecisionRecords): PartitionLedger {
     const ledger = new PartitionLedger(state.partition);
     ledger.nextOffset = state.nextOffset;
     ledger.latestAt = state.latestAt;
     for (const [id, agreement] of state.agreements) ledger.agreements.set(id, agreement);
     for (const [key, reservation] of state.keys) ledger.keys.set(key, reservation);
-    ledger.decisions = DecisionMemory.restore(DEDUP_WINDOW_MS, state);
+    ledger.decisions = decisions ? DecisionMemory.fromRecords(DEDUP_WINDOW_MS, decisions) : DecisionMemory.restore(DEDUP_WINDOW_MS, state);
     ledger.chain.moveTo(state.chain);
     return ledger;
   }
 
   /** This ledger's whole state, sharing its maps (see PartitionLedgerState). */
   exportState(): PartitionLedgerState {
+    return { ...this.stateWithoutDecisions(), ...this.decisions.export() };
+  }
+
+  /**
+   * The state with the remembered decisions as their log records, which costs no decoding (a fold
+   * handing its result to another thread); undefined when a decision was not read from the log.
+   */
+  exportWithDecisionRecords(): { readonly state: PartitionLedgerState; readonly decisions: DecisionRecords } | undefined {
+    const decisions = this.decisions.exportRecords();
+    return decisions && { state: this.stateWithoutDecisions(), decisions };
+  }
+
+  private stateWithoutDecisions(): PartitionLedgerState {
     return {
       partition: this.partition,
       nextOffset: this.nextOffset,
       latestAt: this.latestAt,
       agreements: this.agreements,
       keys: this.keys,
-      ...this.decisions.export(),
+      outcomes: new Map(),
+      decidedOrder: [],
+      lastDecision: undefined,
       chain: this.chain.position(),
     };
   }

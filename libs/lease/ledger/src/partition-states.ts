@@ -1,4 +1,5 @@
-import type { MessageBus, ReceivedMessage, Subscription } from '@license-ledger/platform-kafka';
+import type { MessageBus, PartitionRange, ReceivedMessage, Subscription } from '@license-ledger/platform-kafka';
+import { FoldThreadsConfig, foldRanges } from './fold-threads';
 import type { LeaseProcessorLogger } from './lease-processor-options';
 import { PartitionLedger } from './partition-ledger';
 import { SnapshotLoader } from './snapshot-loader';
@@ -15,6 +16,8 @@ export interface PartitionStatesOptions {
   readonly logger: LeaseProcessorLogger;
   /** True once the processor stops: reads and retries are given up. */
   readonly stopped: () => boolean;
+  /** Fold threads for the partitions read from the log's start (see fold-threads.ts). */
+  readonly foldThreads?: FoldThreadsConfig;
 }
 
 /**
@@ -130,26 +133,48 @@ export class PartitionStates {
 
   /**
    * Folds every partition's state up to where the log ends now in one bounded read (the lean
-   * reader, several times the consumer's rate): the subscription then follows only what comes after.
-   * Only a speed-up: if the read fails, the subscription folds from where the states are.
+   * reader, several times the consumer's rate), partitions without a snapshot on fold threads too
+   * when configured: the subscription then follows only what comes after. Only a speed-up: if the
+   * read fails, the subscription folds from where the states are.
    */
   private async catchUpWithLog(): Promise<void> {
     const { bus, eventsTopic, logger } = this.options;
     const started = performance.now();
     let records = 0;
+    let onThreads = 0;
     try {
-      const ranges = await bus.partitionRanges(eventsTopic);
-      await bus.readRanges({
+      const ranges = (await bus.partitionRanges(eventsTopic)).map((range) => ({
+        ...range,
+        start: String(clamp(this.ledger(range.partition).nextOffset, BigInt(range.start), BigInt(range.end))),
+      }));
+      const readHere = (here: readonly PartitionRange[]): Promise<void> =>
+        bus.readRanges({
+          topic: eventsTopic,
+          ranges: here,
+          onMessages: (messages) => {
+            const [first] = messages;
+            if (first === undefined || this.options.stopped()) return;
+            this.applyFromLog(first.partition, messages);
+            records += messages.length;
+          },
+        });
+      const folded = await foldRanges({
+        config: this.options.foldThreads,
         topic: eventsTopic,
-        ranges: ranges.map((range) => ({ ...range, start: String(clamp(this.ledger(range.partition).nextOffset, BigInt(range.start), BigInt(range.end))) })),
-        onMessages: (messages) => {
-          const [first] = messages;
-          if (first === undefined || this.options.stopped()) return;
-          this.applyFromLog(first.partition, messages);
-          records += messages.length;
-        },
+        ranges,
+        // A thread starts from nothing: a state that a snapshot began is folded on here.
+        movable: (range) => this.ledger(range.partition).nextOffset === 0n && !this.ledger(range.partition).ownerWriting,
+        readHere,
+        logger,
+        stopped: this.options.stopped,
       });
-      logger.info({ event: 'caught_up', records, ms: Math.round(performance.now() - started) }, 'ledger state read up to the end of the log');
+      for (const [partition, { ledger, applied }] of folded) {
+        if (this.ledger(partition).nextOffset > 0n || this.ledger(partition).ownerWriting) continue;
+        this.ledgers.set(partition, ledger);
+        this.folded.set(partition, applied);
+        onThreads += applied;
+      }
+      logger.info({ event: 'caught_up', records: records + onThreads, onThreads, ms: Math.round(performance.now() - started) }, 'ledger state read up to the end of the log');
     } catch (error) {
       logger.warn({ event: 'catch_up_failed', records, err: error }, 'could not read the ledger up to its end at once; following it instead');
     }

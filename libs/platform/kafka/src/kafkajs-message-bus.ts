@@ -58,6 +58,8 @@ export interface KafkaBusOptions {
    * which reads on from there. 'kafkajs': kafkajs alone.
    */
   readonly rangeReader?: 'lean' | 'kafkajs';
+  /** How long the lean reader waits for a partition's leader (elections, a broker away) before a bounded read fails (default 60 s). */
+  readonly leaderPatienceMs?: number;
 }
 
 /** MessageBus over kafkajs: an idempotent producer, consumer groups and an admin client. */
@@ -254,9 +256,17 @@ export class KafkaJsMessageBus implements MessageBus {
 
   async readRanges(options: ReadRangesOptions): Promise<void> {
     if (this.options.rangeReader === 'kafkajs') return this.readRangesWithKafkaJs(options);
-    const { clientId, brokers, requestTimeoutMs } = this.options;
+    const { clientId, brokers, requestTimeoutMs, leaderPatienceMs } = this.options;
     try {
-      await readRangesLean({ clientId, brokers, ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs: Math.max(requestTimeoutMs, 5_000) }) }, options);
+      await readRangesLean(
+        {
+          clientId,
+          brokers,
+          ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs: Math.max(requestTimeoutMs, 5_000) }),
+          ...(leaderPatienceMs === undefined ? {} : { leaderPatienceMs }),
+        },
+        options,
+      );
     } catch (error) {
       if (!(error instanceof LeanReadRefusedError)) throw error;
       this.options.logger.info({ event: 'read_ranges_fallback', topic: options.topic, reason: error.message }, 'kafka: the lean reader stops here; kafkajs reads on');
