@@ -13,17 +13,25 @@
  * end, before its subscription follows the rest (partition-states.ts): a bounded read of every
  * partition (MessageBus.readRanges) folded on its own thread, then with fold threads as well
  * (fold-threads.ts; LEDGER_FOLD_THREADS, default min(4, cores)). Those two run in a fresh process
- * each, as a starting instance does, not in this one, whose heap holds what writing the logs left.
+ * each, as a starting instance does, not in this one, whose heap holds what writing the logs left,
+ * and run the lease service's build (dist/apps/lease, made by `npm run build`, `npm start` or
+ * `npm test`), the code a lease instance runs; without a build, this script's own (tsx-compiled)
+ * modules, whose cross-module calls cost more, and the line says so.
  * Target: replay at least half of raw.
  *
  *   KAFKA_BROKERS=127.0.0.1:9092 npx tsx tools/lease/bench-replay.ts [events]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { decide, evolve, initialState, LeaseCommand, LeaseEvent, AgreementState, serializeLeaseEvent } from '@license-ledger/lease-domain';
-import { chainRecords, ChainPosition, checkpointDue, DEFAULT_CHECKPOINT_POLICY, foldRanges, initialChainPosition, PartitionLedger } from '@license-ledger/lease-ledger';
+import * as ledgerSource from '@license-ledger/lease-ledger';
+import { chainRecords, ChainPosition, checkpointDue, DEFAULT_CHECKPOINT_POLICY, initialChainPosition, PartitionLedger } from '@license-ledger/lease-ledger';
+import * as kafkaSource from '@license-ledger/platform-kafka';
 import { KafkaJsMessageBus, ReceivedMessage } from '@license-ledger/platform-kafka';
 import { SigningKey, systemRandom } from '@license-ledger/protocol-crypto';
 
@@ -148,7 +156,7 @@ async function main(): Promise<void> {
     const ranged = rangedReplayInFreshProcess(after, foldThreads);
     const how = foldThreads === 1 ? 'folded on its thread' : `folded on ${foldThreads} threads (fold threads: each reads and folds its partitions, ledgers moved back)`;
     console.log(
-      `after (binary, chained): replay at start (readRanges, ${how}, a fresh process) ${ranged.records} records in ${ranged.seconds.toFixed(2)} s = ${Math.round(ranged.rate)} records/s` +
+      `after (binary, chained): replay at start (readRanges, ${how}, a fresh process running ${ranged.code}) ${ranged.records} records in ${ranged.seconds.toFixed(2)} s = ${Math.round(ranged.rate)} records/s` +
         (afterRaw ? `; replay / raw = ${((ranged.rate / afterRaw) * 100).toFixed(0)} % (target: at least 50 %)` : ''),
     );
   }
@@ -214,19 +222,34 @@ async function timedReadRanges(brokers: readonly string[], topic: string, rangeR
   }
 }
 
+/** The modules a replay runs: the lease service's build when there is one, else this script's own. */
+interface ReplayCode {
+  readonly name: string;
+  readonly ledger: Pick<typeof ledgerSource, 'foldRanges' | 'PartitionLedger'>;
+  readonly kafka: Pick<typeof kafkaSource, 'KafkaJsMessageBus'>;
+}
+
+function replayCode(): ReplayCode {
+  const built = join(__dirname, '..', '..', 'dist', 'apps', 'lease', 'libs');
+  const [ledgerIndex, kafkaIndex] = [join(built, 'lease', 'ledger', 'src', 'index.js'), join(built, 'platform', 'kafka', 'src', 'index.js')];
+  if (!existsSync(ledgerIndex) || !existsSync(kafkaIndex)) return { name: 'this script\'s tsx-compiled modules (no dist/apps/lease: run `npm run build`)', ledger: ledgerSource, kafka: kafkaSource };
+  const load = createRequire(__filename);
+  return { name: 'the lease service\'s build', ledger: load(ledgerIndex) as typeof ledgerSource, kafka: load(kafkaIndex) as typeof kafkaSource };
+}
+
 /**
  * Replays a topic as a lease instance without snapshots does at start (partition-states.ts):
  * MessageBus.readRanges folding each batch on this thread as it comes, and with more than one
  * thread, fold threads taking their share of the partitions (fold-threads.ts).
  */
-async function rangedReplay(brokers: readonly string[], topic: string, threads: number): Promise<{ records: number; seconds: number; rate: number }> {
-  const bus = new KafkaJsMessageBus({ clientId: `bench-replay-${randomUUID().slice(0, 6)}`, brokers, logger: silent });
+async function rangedReplay(brokers: readonly string[], topic: string, threads: number, code: ReplayCode): Promise<{ records: number; seconds: number; rate: number }> {
+  const bus = new code.kafka.KafkaJsMessageBus({ clientId: `bench-replay-${randomUUID().slice(0, 6)}`, brokers, logger: silent });
   try {
     const ranges = await bus.partitionRanges(topic);
-    const ledgers = new Map(ranges.map((range) => [range.partition, new PartitionLedger(range.partition)]));
+    const ledgers = new Map(ranges.map((range) => [range.partition, new code.ledger.PartitionLedger(range.partition)]));
     let records = 0;
     const started = process.hrtime.bigint();
-    const folded = await foldRanges({
+    const folded = await code.ledger.foldRanges({
       config: { bus: { clientId: `bench-replay-fold-${randomUUID().slice(0, 6)}`, brokers }, threads, minRecords: 0 },
       topic,
       ranges,
@@ -250,12 +273,19 @@ async function rangedReplay(brokers: readonly string[], topic: string, threads: 
   }
 }
 
+interface RangedResult {
+  readonly records: number;
+  readonly seconds: number;
+  readonly rate: number;
+  readonly code: string;
+}
+
 /** `rangedReplay` in a process of its own (this script again, under the same Node options: tsx's loader). */
-function rangedReplayInFreshProcess(topic: string, threads: number): { records: number; seconds: number; rate: number } {
+function rangedReplayInFreshProcess(topic: string, threads: number): RangedResult {
   const child = spawnSync(process.execPath, [...process.execArgv, __filename, '--ranged', topic, String(threads)], { encoding: 'utf8', env: process.env, maxBuffer: 1 << 20 });
   const line = child.stdout.trim().split('\n').pop() ?? '';
   if (child.status !== 0 || !line.startsWith('{')) throw new Error(`the replay process failed (exit ${child.status}): ${child.stderr.trim()}`);
-  return JSON.parse(line) as { records: number; seconds: number; rate: number };
+  return JSON.parse(line) as RangedResult;
 }
 
 function rawRead(brokers: readonly string[], topic: string): { records: number; seconds: number; rate: number } | undefined {
@@ -270,7 +300,8 @@ function rawRead(brokers: readonly string[], topic: string): { records: number; 
 
 async function rangedMain(topic: string, threads: number): Promise<void> {
   const brokers = (process.env['KAFKA_BROKERS'] ?? '').split(',').filter(Boolean);
-  console.log(JSON.stringify(await rangedReplay(brokers, topic, threads)));
+  const code = replayCode();
+  console.log(JSON.stringify({ ...(await rangedReplay(brokers, topic, threads, code)), code: code.name }));
 }
 
 const [mode, topicArg, threadsArg] = process.argv.slice(2);
