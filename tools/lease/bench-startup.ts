@@ -13,6 +13,7 @@
  *
  *   KAFKA_BROKERS=… DATABASE_URL=… npx tsx tools/lease/bench-startup.ts [small] [large] [locks] [runs]
  */
+import { availableParallelism } from 'node:os';
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync } from 'node:fs';
@@ -78,7 +79,9 @@ async function firstFold(brokers: string[], scenario: Scenario): Promise<{ secon
   };
   const logger = { ...silent, info: note, warn: (fields: object, message: string) => say(`  warn: ${message} ${JSON.stringify(fields)}`) };
   const started = performance.now();
-  const processor = new LeaseProcessor({ bus, topics: scenario.topics, groupId: scenario.groupId, instanceId: 'bench-first', logger, claimTimeoutMs: 3_600_000 });
+  // Fold threads as the lease service has them by default (LEDGER_FOLD_THREADS, _MIN_RECORDS).
+  const foldThreads = { bus: { clientId: 'bench-first-fold', brokers }, threads: Math.min(4, availableParallelism()), minRecords: 200_000 };
+  const processor = new LeaseProcessor({ bus, topics: scenario.topics, groupId: scenario.groupId, instanceId: 'bench-first', logger, claimTimeoutMs: 3_600_000, foldThreads });
   await processor.start();
   await allClaimed;
   const seconds = (performance.now() - started) / 1000;
