@@ -12,8 +12,14 @@ import { PartitionLedger } from './partition-ledger';
 async function fold(input: FoldThreadInput, post: (message: FoldThreadMessage) => void): Promise<void> {
   const log =
     (level: 'error' | 'warn' | 'info') =>
-    (fields: object, message: string): void =>
-      post({ kind: 'log', level, fields, message });
+    (fields: object, message: string): void => {
+      try {
+        post({ kind: 'log', level, fields, message });
+      } catch {
+        // Fields that cannot be cloned to the other thread (a socket, a function): the line still goes.
+        post({ kind: 'log', level, fields: { fields: String(fields) }, message });
+      }
+    };
   const bus = new KafkaJsMessageBus({ ...input.bus, logger: { error: log('error'), warn: log('warn'), info: log('info'), debug: () => undefined } });
   try {
     const ledgers = new Map(input.ranges.map((range) => [range.partition, { ledger: new PartitionLedger(range.partition), applied: 0 }]));
