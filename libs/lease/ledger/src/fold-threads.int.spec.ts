@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AgreementState, decide, evolve, initialState, LeaseCommand, LedgerEvent } from '@license-ledger/lease-domain';
 import { KafkaJsMessageBus, PartitionRange } from '@license-ledger/platform-kafka';
-import { createTestTopics, integrationEnv, readTopic, silentLogger } from '@license-ledger/platform-testing';
+import { capturingLogger, createTestTopics, integrationEnv, readTopic, LogLine, silentLogger } from '@license-ledger/platform-testing';
 import { initialChainPosition } from './chain-position';
 import { chainRecords } from './chain-writer';
 import { FoldedPartition, foldRanges, FoldThreadsConfig } from './fold-threads';
@@ -17,16 +17,6 @@ import { PartitionLedger } from './partition-ledger';
 const { brokers } = integrationEnv();
 const PARTITIONS = 4;
 const AGREEMENTS = 8;
-
-interface LogLine {
-  readonly fields: Record<string, unknown>;
-  readonly message: string;
-}
-
-function capturingLogger(lines: LogLine[]) {
-  const keep = (fields: object, message: string): void => void lines.push({ fields: fields as Record<string, unknown>, message });
-  return { error: keep, warn: keep, info: keep, debug: () => undefined };
-}
 
 const keyOf = (n: number): string => Buffer.alloc(32, 60 + n).toString('base64');
 

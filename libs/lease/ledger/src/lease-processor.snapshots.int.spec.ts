@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { LeaseCommand, LeaseOutcome } from '@license-ledger/lease-domain';
 import { KafkaJsMessageBus } from '@license-ledger/platform-kafka';
-import { createTestTopics, eventually, integrationEnv, readTopic, silentLogger } from '@license-ledger/platform-testing';
+import { capturingLogger, createTestTopics, eventually, integrationEnv, readTopic, LogLine, silentLogger } from '@license-ledger/platform-testing';
 import { LeaseProcessor, LedgerTopics } from './lease-processor';
 import { LedgerClient } from './ledger-client';
 import { PartitionLedger } from './partition-ledger';
@@ -17,16 +17,6 @@ import { manifestMessage, sha256Hex } from './snapshot-records';
 const { brokers } = integrationEnv();
 const PARTITIONS = 3;
 const SNAPSHOT_EVERY = 25;
-
-interface LogLine {
-  readonly fields: Record<string, unknown>;
-  readonly message: string;
-}
-
-function capturingLogger(lines: LogLine[]) {
-  const keep = (fields: object, message: string): void => void lines.push({ fields: fields as Record<string, unknown>, message });
-  return { error: keep, warn: keep, info: keep, debug: () => undefined };
-}
 
 const command = (type: LeaseCommand['type'], data: Record<string, unknown>, requestId: string = randomUUID()): LeaseCommand =>
   ({ type, data, metadata: { requestId } }) as unknown as LeaseCommand;

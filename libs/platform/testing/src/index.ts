@@ -28,6 +28,18 @@ export const silentLogger = {
   debug: (): void => undefined,
 };
 
+/** One line a logger was given. */
+export interface LogLine {
+  readonly fields: Record<string, unknown>;
+  readonly message: string;
+}
+
+/** A logger that keeps every line but debug ones in `lines`, for a test to look for events in. */
+export function capturingLogger(lines: LogLine[]): Record<'error' | 'warn' | 'info' | 'debug', (fields: object, message: string) => void> {
+  const keep = (fields: object, message: string): void => void lines.push({ fields: fields as Record<string, unknown>, message });
+  return { error: keep, warn: keep, info: keep, debug: () => undefined };
+}
+
 /** A TCP port nobody listens on right now. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
