@@ -28,5 +28,7 @@ describe('planFold', () => {
     expect(planFold(ranges, { threads: 4, minRecords: 1_501 }, () => true)).toEqual({ here: ranges, threads: [] });
     expect(planFold(ranges, { threads: 1, minRecords: 0 }, () => true)).toEqual({ here: ranges, threads: [] });
     expect(planFold(ranges, { threads: 4, minRecords: 1_500 }, () => true).threads.length).toBe(3);
+    // Only what may move counts: 600 movable records are below a threshold of 1,000.
+    expect(planFold(ranges, { threads: 2, minRecords: 1_000 }, (r) => r.partition === 1 || r.partition === 3 || r.partition === 5).threads).toEqual([]);
   });
 });

@@ -52,11 +52,11 @@ export interface FoldPlan {
 /**
  * Splits `ranges` over this thread and at most `threads - 1` fold threads, each about as long as the
  * others (longest first onto the least loaded). Ranges `movable` refuses stay here; so does
- * everything when the ranges hold fewer than `minRecords` records.
+ * everything when the movable ranges hold fewer than `minRecords` records.
  */
 export function planFold(ranges: readonly PartitionRange[], config: Pick<FoldThreadsConfig, 'threads' | 'minRecords'>, movable: (range: PartitionRange) => boolean): FoldPlan {
-  const total = ranges.reduce((sum, range) => sum + recordsIn(range), 0);
-  if (config.threads < 2 || total < config.minRecords) return { here: ranges, threads: [] };
+  const movableRecords = ranges.filter(movable).reduce((sum, range) => sum + recordsIn(range), 0);
+  if (config.threads < 2 || movableRecords === 0 || movableRecords < config.minRecords) return { here: ranges, threads: [] };
   const loads = Array.from({ length: config.threads }, () => ({ records: 0, ranges: [] as PartitionRange[] }));
   const [here] = loads;
   if (!here) return { here: ranges, threads: [] };
