@@ -12,26 +12,23 @@
  * the chained log replayed as a lease instance without snapshots does at start, up to the log's
  * end, before its subscription follows the rest (partition-states.ts): a bounded read of every
  * partition (MessageBus.readRanges) folded on its own thread, then with fold threads as well
- * (fold-threads.ts; LEDGER_FOLD_THREADS, default min(4, cores)). Those two run in a fresh process
- * each, as a starting instance does, not in this one, whose heap holds what writing the logs left,
- * and run the lease service's build (dist/apps/lease, made by `npm run build`, `npm start` or
- * `npm test`), the code a lease instance runs; without a build, this script's own (tsx-compiled)
- * modules, whose cross-module calls cost more, and the line says so.
+ * (fold-threads.ts; LEDGER_FOLD_THREADS, default min(4, cores)). Those two run in a fresh, plain
+ * Node process each, as a starting instance does (not in this one, whose heap holds what writing the
+ * logs left, and not through tsx, whose compiled modules reach each other's exports through
+ * getters), over the lease service's build: `npm run build` first. They take turns with kcat in
+ * three rounds, and the ratio is of the medians.
  * Target: replay at least half of raw.
  *
  *   KAFKA_BROKERS=127.0.0.1:9092 npx tsx tools/lease/bench-replay.ts [events]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { decide, evolve, initialState, LeaseCommand, LeaseEvent, AgreementState, serializeLeaseEvent } from '@license-ledger/lease-domain';
-import * as ledgerSource from '@license-ledger/lease-ledger';
 import { chainRecords, ChainPosition, checkpointDue, DEFAULT_CHECKPOINT_POLICY, initialChainPosition, PartitionLedger } from '@license-ledger/lease-ledger';
-import * as kafkaSource from '@license-ledger/platform-kafka';
 import { KafkaJsMessageBus, ReceivedMessage } from '@license-ledger/platform-kafka';
 import { SigningKey, systemRandom } from '@license-ledger/protocol-crypto';
 
@@ -92,6 +89,7 @@ interface Rates {
 async function main(): Promise<void> {
   const brokers = (process.env['KAFKA_BROKERS'] ?? '').split(',').filter(Boolean);
   if (brokers.length === 0) throw new Error('set KAFKA_BROKERS');
+  if (!existsSync(join(LEASE_LIBS, 'lease', 'ledger', 'src', 'index.js'))) throw new Error('the replay at start runs the lease service\'s build: run `npm run build` first');
   const total = Number(process.argv[2] ?? 1_000_000);
   const kafka = new Kafka({ clientId: 'bench-replay', brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
@@ -174,7 +172,7 @@ async function main(): Promise<void> {
   ] as const) {
     const rate = median(rates);
     console.log(
-      `after (binary, chained): replay at start (readRanges, ${how}, a fresh process running ${rounds[0]?.one.code ?? ''}), median of ${rounds.length}: ${Math.round(rate)} records/s` +
+      `after (binary, chained): replay at start (readRanges, ${how}, a fresh Node process running the build), median of ${rounds.length}: ${Math.round(rate)} records/s` +
         (medianRaw ? `; kcat's median ${Math.round(medianRaw)}; replay / raw = ${((rate / medianRaw) * 100).toFixed(0)} % (target: at least 50 %)` : ''),
     );
   }
@@ -240,67 +238,49 @@ async function timedReadRanges(brokers: readonly string[], topic: string, rangeR
   }
 }
 
-/** The modules a replay runs: the lease service's build when there is one, else this script's own. */
-interface ReplayCode {
-  readonly name: string;
-  readonly ledger: Pick<typeof ledgerSource, 'foldRanges' | 'PartitionLedger'>;
-  readonly kafka: Pick<typeof kafkaSource, 'KafkaJsMessageBus'>;
-}
-
-function replayCode(): ReplayCode {
-  const built = join(__dirname, '..', '..', 'dist', 'apps', 'lease', 'libs');
-  const [ledgerIndex, kafkaIndex] = [join(built, 'lease', 'ledger', 'src', 'index.js'), join(built, 'platform', 'kafka', 'src', 'index.js')];
-  if (!existsSync(ledgerIndex) || !existsSync(kafkaIndex)) return { name: 'this script\'s tsx-compiled modules (no dist/apps/lease: run `npm run build`)', ledger: ledgerSource, kafka: kafkaSource };
-  const load = createRequire(__filename);
-  return { name: 'the lease service\'s build', ledger: load(ledgerIndex) as typeof ledgerSource, kafka: load(kafkaIndex) as typeof kafkaSource };
-}
+/** Where the lease service's build keeps the libraries (`npm run build`). */
+const LEASE_LIBS = join(__dirname, '..', '..', 'dist', 'apps', 'lease', 'libs');
 
 /**
- * Replays a topic as a lease instance without snapshots does at start (partition-states.ts):
- * MessageBus.readRanges folding each batch on this thread as it comes, and with more than one
- * thread, fold threads taking their share of the partitions (fold-threads.ts).
+ * A lease instance without snapshots at start (partition-states.ts), as plain JavaScript over the
+ * lease service's build: MessageBus.readRanges folding each batch on this thread as it comes and,
+ * with THREADS > 1, fold threads taking their share of the partitions (fold-threads.ts). Prints
+ * {records, seconds, rate}.
  */
-async function rangedReplay(brokers: readonly string[], topic: string, threads: number, code: ReplayCode): Promise<{ records: number; seconds: number; rate: number }> {
-  const bus = new code.kafka.KafkaJsMessageBus({ clientId: `bench-replay-${randomUUID().slice(0, 6)}`, brokers, logger: silent });
-  try {
-    const ranges = await bus.partitionRanges(topic);
-    const ledgers = new Map(ranges.map((range) => [range.partition, new code.ledger.PartitionLedger(range.partition)]));
-    let records = 0;
-    const started = process.hrtime.bigint();
-    const folded = await code.ledger.foldRanges({
-      config: { bus: { clientId: `bench-replay-fold-${randomUUID().slice(0, 6)}`, brokers }, threads, minRecords: 0 },
-      topic,
-      ranges,
-      movable: () => true,
-      logger: silent,
-      readHere: (here) =>
-        bus.readRanges({
-          topic,
-          ranges: here,
-          onMessages: (messages) => {
-            const ledger = ledgers.get(messages[0]?.partition ?? -1);
-            if (ledger) records += ledger.applyBatchFromLog(messages);
-          },
-        }),
-    });
-    for (const { applied } of folded.values()) records += applied;
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    return { records, seconds, rate: records / seconds };
-  } finally {
-    await bus.close();
-  }
-}
+const AT_START_REPLAY = `
+const { foldRanges, PartitionLedger } = require(process.env.LEASE_LIBS + '/lease/ledger/src');
+const { KafkaJsMessageBus } = require(process.env.LEASE_LIBS + '/platform/kafka/src');
+const quiet = { error() {}, warn() {}, info() {}, debug() {} };
+(async () => {
+  const [brokers, topic, threads] = [process.env.KAFKA_BROKERS.split(','), process.env.TOPIC, Number(process.env.THREADS)];
+  const bus = new KafkaJsMessageBus({ clientId: 'bench-replay-at-start', brokers, logger: quiet });
+  const ranges = await bus.partitionRanges(topic);
+  const ledgers = new Map(ranges.map((range) => [range.partition, new PartitionLedger(range.partition)]));
+  let records = 0;
+  const started = process.hrtime.bigint();
+  const folded = await foldRanges({
+    config: { bus: { clientId: 'bench-replay-fold', brokers }, threads, minRecords: 0 }, topic, ranges, movable: () => true, logger: quiet,
+    readHere: (here) => bus.readRanges({ topic, ranges: here, onMessages: (messages) => { records += ledgers.get(messages[0].partition).applyBatchFromLog(messages); } }),
+  });
+  for (const { applied } of folded.values()) records += applied;
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  console.log(JSON.stringify({ records, seconds, rate: records / seconds }));
+  await bus.close();
+  process.exit(0);
+})().catch((error) => { console.error(error); process.exit(1); });
+`;
 
 interface RangedResult {
   readonly records: number;
   readonly seconds: number;
   readonly rate: number;
-  readonly code: string;
 }
 
-/** `rangedReplay` in a process of its own (this script again, under the same Node options: tsx's loader). */
+/** AT_START_REPLAY in a plain Node process of its own, as a starting lease instance runs. */
 function rangedReplayInFreshProcess(topic: string, threads: number): RangedResult {
-  const child = spawnSync(process.execPath, [...process.execArgv, __filename, '--ranged', topic, String(threads)], { encoding: 'utf8', env: process.env, maxBuffer: 1 << 20 });
+  if (!existsSync(join(LEASE_LIBS, 'lease', 'ledger', 'src', 'index.js'))) throw new Error('the replay at start runs the lease service\'s build: run `npm run build` first');
+  const env = { ...process.env, LEASE_LIBS, TOPIC: topic, THREADS: String(threads) };
+  const child = spawnSync(process.execPath, ['-e', AT_START_REPLAY], { encoding: 'utf8', env, cwd: join(__dirname, '..', '..'), maxBuffer: 1 << 20 });
   const line = child.stdout.trim().split('\n').pop() ?? '';
   if (child.status !== 0 || !line.startsWith('{')) throw new Error(`the replay process failed (exit ${child.status}): ${child.stderr.trim()}`);
   return JSON.parse(line) as RangedResult;
@@ -316,14 +296,7 @@ function rawRead(brokers: readonly string[], topic: string): { records: number; 
   return { records, seconds, rate: records / seconds };
 }
 
-async function rangedMain(topic: string, threads: number): Promise<void> {
-  const brokers = (process.env['KAFKA_BROKERS'] ?? '').split(',').filter(Boolean);
-  const code = replayCode();
-  console.log(JSON.stringify({ ...(await rangedReplay(brokers, topic, threads, code)), code: code.name }));
-}
-
-const [mode, topicArg, threadsArg] = process.argv.slice(2);
-(mode === '--ranged' ? rangedMain(topicArg ?? '', Number(threadsArg ?? 1)) : main()).then(
+main().then(
   () => process.exit(0),
   (error: unknown) => {
     console.error(error);
