@@ -181,7 +181,7 @@ describe('fold threads on the real broker', () => {
     cleanups.push(() => processor.stop());
 
     const caughtUp = lines.find((line) => line.fields['event'] === 'caught_up');
-    expect(Number(caughtUp?.fields['onThreads'])).toBeGreaterThan(0);
+    expect(Number(caughtUp?.fields['on_threads'])).toBeGreaterThan(0);
     // Its state as one thread folds it (once it owns a partition, its claim marker moves the offset and the chain on).
     const sameState = ({ agreements, keys, outcomes, decidedOrder }: ReturnType<PartitionLedger['exportState']>) => ({ agreements, keys, outcomes, decidedOrder });
     const counts = await recordCounts(names.events);

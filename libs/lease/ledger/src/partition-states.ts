@@ -174,7 +174,7 @@ export class PartitionStates {
         this.folded.set(partition, applied);
         onThreads += applied;
       }
-      logger.info({ event: 'caught_up', records: records + onThreads, onThreads, ms: Math.round(performance.now() - started) }, 'ledger state read up to the end of the log');
+      logger.info({ event: 'caught_up', records: records + onThreads, on_threads: onThreads, ms: Math.round(performance.now() - started) }, 'ledger state read up to the end of the log');
     } catch (error) {
       logger.warn({ event: 'catch_up_failed', records, err: error }, 'could not read the ledger up to its end at once; following it instead');
     }
