@@ -168,6 +168,9 @@ describe('fold threads on the real broker', () => {
   it('folds a lease instance\'s partitions without snapshots on threads at start', async () => {
     const names = await createTestTopics(brokers, 'test.fold', ['commands', 'events', 'replies'], PARTITIONS);
     await writeLedger(names.events);
+    // The log as written; once the instance owns partitions, its claim markers come after it.
+    const written = await recordCounts(names.events);
+    const expected = await foldedOnOneThread(names.events);
     const lines: LogLine[] = [];
     const processor = new LeaseProcessor({
       bus: newBus('fold-lease'),
@@ -182,12 +185,12 @@ describe('fold threads on the real broker', () => {
 
     const caughtUp = lines.find((line) => line.fields['event'] === 'caught_up');
     expect(Number(caughtUp?.fields['on_threads'])).toBeGreaterThan(0);
-    // Its state as one thread folds it (once it owns a partition, its claim marker moves the offset and the chain on).
+    expect(caughtUp?.fields['records']).toBe([...written.values()].reduce((sum, n) => sum + n, 0));
+    // Its state as one thread folds it (a claim marker moves the offset and the chain on, nothing else).
     const sameState = ({ agreements, keys, outcomes, decidedOrder }: ReturnType<PartitionLedger['exportState']>) => ({ agreements, keys, outcomes, decidedOrder });
-    const counts = await recordCounts(names.events);
-    for (const [partition, reference] of await foldedOnOneThread(names.events)) {
+    for (const [partition, reference] of expected) {
       expect(sameState(processor.ledger(partition).exportState())).toEqual(sameState(reference.exportState()));
-      expect(processor.foldedRecords(partition)).toBe(counts.get(partition));
+      expect(processor.foldedRecords(partition)).toBeGreaterThanOrEqual(written.get(partition) ?? Number.NaN);
     }
   }, 120_000);
 });
