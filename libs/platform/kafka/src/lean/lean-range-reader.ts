@@ -279,12 +279,7 @@ class RangeRead {
         const scanned = this.scan(fetched, request.asked, owned);
         // The next request travels while this answer is decoded and handed over.
         const following = send();
-        for (const { fetched: partition, position } of scanned) {
-          // Between partitions, let the event loop take in what the next answer has sent meanwhile:
-          // a socket not read while a batch is folded fills up and stalls the broker's send.
-          await new Promise((resolve) => setImmediate(resolve));
-          await this.handOver(partition, position, owned);
-        }
+        for (const { fetched: partition, position } of scanned) await this.handOver(partition, position, owned);
         // Partitions handed to this loop meanwhile are asked for now.
         request = following ?? send();
       }
