@@ -107,7 +107,14 @@ describe('on a three-broker Kafka cluster', () => {
     );
 
     // Decisions, not records: a repeated record of one decision changes no state (see ledgerGrants).
-    const ledger = await readTopic([...cluster.brokers], Topics.leaseEvents.name);
+    // A transaction is committed when its producer hears so; its markers reach the partitions after
+    // that (the coordinator writes them, retrying a leader that has just moved), and only then do
+    // readers see it. So the ledger is read until every granted request shows in it, or 30 s passed.
+    const granted = requests.filter((r) => r.status === 200).map((r) => r.configHash);
+    let ledger = await readTopic([...cluster.brokers], Topics.leaseEvents.name);
+    for (const until = Date.now() + 30_000; Date.now() < until && granted.some((hash) => !ledgerGrants(ledger).decisions.has(hash)); await sleep(1_000)) {
+      ledger = await readTopic([...cluster.brokers], Topics.leaseEvents.name);
+    }
     const { decisions: grants, repeatedRecords } = ledgerGrants(ledger);
     process.stdout.write(`  grant records repeated by the client's produce retries: ${repeatedRecords}\n`);
     // The ledger as read, kept as a test artifact: a doubled grant's offsets tell how it came about.

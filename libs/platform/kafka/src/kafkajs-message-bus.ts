@@ -31,6 +31,7 @@ import { ClientLogFilter, type ClientLogLevel } from './client-log';
 import { deadLetteredRecord, deadLetterMessage, DeadLetteredRecord } from './dead-letter';
 import { isTransientError } from './transient-errors';
 import { assertKafkajsPatched } from './kafkajs-patch';
+import { anyBrokerAnswers } from './lean/broker-probe';
 import { LeanReadRefusedError, readRangesLean } from './lean/lean-range-reader';
 import { assignPartitions, ReaderHost, SESSION_TIMEOUT_MS, subscribeGroup, toReceived } from './kafkajs-readers';
 
@@ -353,7 +354,14 @@ export class KafkaJsMessageBus implements MessageBus {
 
   async ping(): Promise<void> {
     await this.connect();
-    await this.admin.describeCluster();
+    try {
+      await this.admin.describeCluster();
+    } catch (error) {
+      // kafkajs may keep asking the broker it last talked to: with one broker of several gone the
+      // cluster still serves, so it is reachable when any broker it was given answers.
+      const { brokers, clientId, requestTimeoutMs } = this.options;
+      if (!(await anyBrokerAnswers(brokers, `${clientId}-ping`, Math.min(requestTimeoutMs ?? 5_000, 5_000)))) throw error;
+    }
   }
 
   async close(): Promise<void> {

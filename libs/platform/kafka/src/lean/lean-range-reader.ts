@@ -358,7 +358,7 @@ class RangeRead {
   }
 }
 
-function parseAddress(broker: string): BrokerAddress {
+export function parseAddress(broker: string): BrokerAddress {
   const colon = broker.lastIndexOf(':');
   if (colon < 0) return { host: broker, port: 9092 };
   return { host: broker.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(broker.slice(colon + 1)) };
