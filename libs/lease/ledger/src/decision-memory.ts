@@ -84,7 +84,8 @@ class Decision {
   /** Another event of this decision: its answer is that of all of them now. */
   add(event: LedgerEvent, source: Buffer | undefined): void {
     this.events.push(event);
-    this.sources = source && this.sources ? [...this.sources, source] : undefined;
+    if (source && this.sources) this.sources.push(source);
+    else this.sources = undefined;
     this.outcome = undefined;
     this.forward = forwardOf([event]) ?? this.forward;
   }

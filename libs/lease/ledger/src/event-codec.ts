@@ -57,11 +57,8 @@ interface Layout {
 }
 
 const LAYOUT_BY_TYPE = new Map<string, Layout>();
-const LAYOUT_BY_TAG: Array<Layout | undefined> = [];
 for (const [type, { tag, fields }] of Object.entries(EVENT_LAYOUTS)) {
-  const layout: Layout = { type: type as EventType, tag, fields: Object.entries(fields) as Array<[string, FieldKind]> };
-  LAYOUT_BY_TYPE.set(type, layout);
-  LAYOUT_BY_TAG[tag] = layout;
+  LAYOUT_BY_TYPE.set(type, { type: type as EventType, tag, fields: Object.entries(fields) as Array<[string, FieldKind]> });
 }
 
 /** Thrown inside the encoder when a value would not read back identically (then JSON is written). */
@@ -235,21 +232,21 @@ function compileDataReader(fields: Layout['fields']): DataReader {
   return new Function('readers', `return function readData(input) {\n${lines.join('\n')}\n};`)(readers) as DataReader;
 }
 
-const DATA_READER_BY_TAG: Array<DataReader | undefined> = [];
-for (const layout of LAYOUT_BY_TYPE.values()) DATA_READER_BY_TAG[layout.tag] = compileDataReader(layout.fields);
+/** Per tag, the event type and its data's reader. */
+const DECODER_BY_TAG: Array<{ readonly type: EventType; readonly readData: DataReader } | undefined> = [];
+for (const { type, tag, fields } of LAYOUT_BY_TYPE.values()) DECODER_BY_TAG[tag] = { type, readData: compileDataReader(fields) };
 
 /** Reads an event from `bytes` starting at `offset` (to the end); throws MalformedRecordError. */
 export function decodeEventBinary(bytes: Buffer, offset: number): LedgerEvent {
   const input = new BinaryReader(bytes, offset, 'ledger record');
   const tag = input.byte();
-  const layout = LAYOUT_BY_TAG[tag];
-  const readData = DATA_READER_BY_TAG[tag];
-  if (!layout || !readData) throw input.malformed(`unknown event tag ${tag}`);
+  const decoder = DECODER_BY_TAG[tag];
+  if (!decoder) throw input.malformed(`unknown event tag ${tag}`);
   const requestId = input.text();
   const at = input.uint();
-  const data = readData(input);
+  const data = decoder.readData(input);
   input.end();
-  return { type: layout.type, data, metadata: { requestId, at } } as unknown as LedgerEvent;
+  return { type: decoder.type, data, metadata: { requestId, at } } as unknown as LedgerEvent;
 }
 
 function unexpected(value: never): never {

@@ -3,13 +3,14 @@
  * with a MessageBus of its own, folds each into a PartitionLedger and hands them over, moved, not
  * copied. Loaded only as a worker thread; importing it elsewhere does nothing.
  */
-import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { isMainThread, MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { KafkaJsMessageBus } from '@license-ledger/platform-kafka';
 import type { FoldThreadInput, FoldThreadMessage } from './fold-threads';
 import { transferListOf, transferOf } from './ledger-transfer';
 import { PartitionLedger } from './partition-ledger';
 
-async function fold(input: FoldThreadInput, post: (message: FoldThreadMessage) => void): Promise<void> {
+async function fold(input: FoldThreadInput, port: MessagePort): Promise<void> {
+  const post = (message: FoldThreadMessage, transfer: readonly ArrayBuffer[] = []): void => port.postMessage(message, transfer);
   const log =
     (level: 'error' | 'warn' | 'info') =>
     (fields: object, message: string): void => {
@@ -32,7 +33,7 @@ async function fold(input: FoldThreadInput, post: (message: FoldThreadMessage) =
       },
     });
     const transferred = [...ledgers.values()].map(({ ledger, applied }) => transferOf(ledger, applied));
-    parentPort?.postMessage({ kind: 'folded', ledgers: transferred } satisfies FoldThreadMessage, transferListOf(transferred));
+    post({ kind: 'folded', ledgers: transferred }, transferListOf(transferred));
   } finally {
     await bus.close().catch(() => undefined);
   }
@@ -40,6 +41,7 @@ async function fold(input: FoldThreadInput, post: (message: FoldThreadMessage) =
 
 if (!isMainThread && parentPort) {
   const port = parentPort;
-  const post = (message: FoldThreadMessage): void => port.postMessage(message);
-  fold(workerData as FoldThreadInput, post).catch((error: unknown) => post({ kind: 'failed', message: error instanceof Error ? (error.stack ?? error.message) : String(error) }));
+  fold(workerData as FoldThreadInput, port).catch((error: unknown) =>
+    port.postMessage({ kind: 'failed', message: error instanceof Error ? (error.stack ?? error.message) : String(error) } satisfies FoldThreadMessage),
+  );
 }

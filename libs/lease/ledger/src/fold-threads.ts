@@ -109,7 +109,7 @@ export async function foldRanges(options: {
 }
 
 /** Folds each group of ranges from empty states on a thread of its own; rejects (ending every thread) when one fails or `stopped()` turns true. */
-export async function foldOnThreads(
+async function foldOnThreads(
   config: Pick<FoldThreadsConfig, 'bus'>,
   topic: string,
   groups: readonly (readonly PartitionRange[])[],

@@ -348,4 +348,3 @@ async function pauseWhile(ms: number, wanted: () => boolean): Promise<void> {
   const until = performance.now() + ms;
   while (wanted() && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, Math.min(50, ms)));
 }
-

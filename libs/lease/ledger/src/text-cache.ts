@@ -6,8 +6,9 @@ const HASH_PRIME = 0x01000193;
 /**
  * Texts a replay reads over and over (agreement ids, gateway keys, hostnames) decoded once: a
  * fixed-size, direct-mapped cache from a text's bytes to its string. Besides sparing the decode and
- * the garbage, every event naming it then shares one string, whose hash V8 keeps: the fold's map lookups and holder comparisons get cheaper. A miss costs a hash and a copy
- * of the bytes; the cache never grows (a slot holds the text last seen there).
+ * the garbage, every event naming it then shares one string, whose hash V8 keeps: the fold's map
+ * lookups and holder comparisons get cheaper. A miss costs a hash and a copy of the bytes; the cache
+ * never grows (a slot holds the text last seen there).
  */
 export class TextCache {
   private readonly bits: number;

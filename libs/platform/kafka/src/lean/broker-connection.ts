@@ -168,3 +168,10 @@ export class BrokerConnection {
     request.resolve(frame.subarray(4));
   }
 }
+
+/** host:port (an IPv6 host in brackets; port 9092 when none is given). */
+export function parseAddress(broker: string): BrokerAddress {
+  const colon = broker.lastIndexOf(':');
+  if (colon < 0) return { host: broker, port: 9092 };
+  return { host: broker.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(broker.slice(colon + 1)) };
+}

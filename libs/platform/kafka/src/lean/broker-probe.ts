@@ -1,5 +1,4 @@
-import { BrokerConnection } from './broker-connection';
-import { parseAddress } from './lean-range-reader';
+import { BrokerConnection, parseAddress } from './broker-connection';
 import { ApiKey, encodeApiVersionsRequest } from './protocol';
 
 /**

@@ -6,7 +6,7 @@
  * next offset it has not handed over, so every offset is handed over exactly once.
  */
 import type { PartitionRange, ReadRangesOptions, ReceivedMessage } from '../message-bus';
-import { BrokerAddress, BrokerConnection, BrokerConnectionError } from './broker-connection';
+import { BrokerAddress, BrokerConnection, BrokerConnectionError, parseAddress } from './broker-connection';
 import {
   ApiKey,
   decodeApiVersionsResponse,
@@ -356,10 +356,4 @@ class RangeRead {
       release();
     }
   }
-}
-
-export function parseAddress(broker: string): BrokerAddress {
-  const colon = broker.lastIndexOf(':');
-  if (colon < 0) return { host: broker, port: 9092 };
-  return { host: broker.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(broker.slice(colon + 1)) };
 }
