@@ -177,10 +177,12 @@ export async function startLocalKafka(opts: LocalKafkaOptions = {}): Promise<Loc
   const terminateAll = (): Promise<void> => Promise.all([...processes.values()].map((p) => p.terminate(stopTimeoutMs, log))).then(() => undefined);
 
   // A failed start keeps even a temporary data dir: its logs are the diagnosis.
-  const failStart = async (reason: string, offsets: Map<number, number>): Promise<never> => {
+  // The node that failed comes first: a long report is cut in the middle by CI, not at its start.
+  const failStart = async (reason: string, offsets: Map<number, number>, failedId?: number): Promise<never> => {
     stopping = true;
     await terminateAll();
-    const tails = layouts.map((l) => {
+    const ordered = [...layouts].sort((a, b) => Number(b.id === failedId) - Number(a.id === failedId));
+    const tails = ordered.map((l) => {
       const paths = nodePaths(l.dir);
       const tail = [tailSince(paths.logFile, offsets.get(l.id) ?? 0), tailSince(paths.outFile, 0)].filter((t) => t !== '').join('\n');
       return `--- last log lines of node ${l.id} (${paths.logsDir}) ---\n${tail || '(empty)'}`;
@@ -193,7 +195,7 @@ export async function startLocalKafka(opts: LocalKafkaOptions = {}): Promise<Loc
   for (const layout of layouts) {
     const proc = launch(layout);
     offsets.set(layout.id, proc.logOffset);
-    if (proc.pid === undefined) return failStart(`Could not start Kafka node ${layout.id} with ${java}`, offsets);
+    if (proc.pid === undefined) return failStart(`Could not start Kafka node ${layout.id} with ${java}`, offsets, layout.id);
     log(`Kafka node ${layout.id} starting (pid ${proc.pid}) on 127.0.0.1:${layout.port}, controller 127.0.0.1:${layout.controllerPort}, data ${layout.dir}`);
   }
 
@@ -201,7 +203,7 @@ export async function startLocalKafka(opts: LocalKafkaOptions = {}): Promise<Loc
   const deadline = started + startTimeoutMs;
   for (;;) {
     const dead = [...processes.values()].find((p) => !p.running);
-    if (dead) return failStart(`Kafka node ${dead.layout.id} exited before the cluster was ready`, offsets);
+    if (dead) return failStart(`Kafka node ${dead.layout.id} exited before the cluster was ready`, offsets, dead.layout.id);
     if (await registered(brokers, everyId)) break;
     if (Date.now() > deadline) return failStart(`Kafka did not list all ${count} broker(s) on ${brokers.join(',')} within ${startTimeoutMs} ms`, offsets);
     await delay(250);

@@ -29,4 +29,10 @@ describe('local node server.properties', () => {
     expect(p).toMatchObject({ 'default.replication.factor': '1', 'min.insync.replicas': '1', 'offsets.topic.replication.factor': '1', 'transaction.state.log.min.isr': '1' });
     expect(p['broker.session.timeout.ms']).toBeUndefined();
   });
+
+  it("keeps the log cleaner's dedupe buffer (taken from the heap at start) to a small share of a cluster node's 256 MiB", () => {
+    const bytes = Number(props(3)['log.cleaner.dedupe.buffer.size']);
+    expect(bytes).toBeGreaterThanOrEqual(16 * 1024 * 1024);
+    expect(bytes).toBeLessThanOrEqual(64 * 1024 * 1024);
+  });
 });

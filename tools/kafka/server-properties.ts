@@ -44,6 +44,10 @@ export function serverProperties(p: NodeProperties): string {
     'offsets.topic.num.partitions': 4,
     'transaction.state.log.num.partitions': 4,
     'group.initial.rebalance.delay.ms': 0,
+    // The log cleaner (compacted snapshot and key-directory topics) takes its dedupe buffer from the heap
+    // at start: 128 MiB by default, half of a cluster node's 256 MiB, and a node died of it (OutOfMemoryError
+    // at start in CI). 32 MiB still maps about a million keys per cleaning pass, far beyond a local ledger.
+    'log.cleaner.dedupe.buffer.size': 32 * 1024 * 1024,
     // A lost node is fenced (its partitions led elsewhere, dropped from ISRs) after 6 s instead of 9.
     ...(p.clusterSize > 1 ? { 'broker.session.timeout.ms': 6_000, 'broker.heartbeat.interval.ms': 1_000 } : {}),
   };
