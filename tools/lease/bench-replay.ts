@@ -17,6 +17,10 @@
  * logs left, and not through tsx, whose compiled modules reach each other's exports through
  * getters), over the lease service's build: `npm run build` first. They take turns with kcat in
  * three rounds, and the ratio is of the medians.
+ * The replay at start reads two chained logs of the same events: the one above, a burst (a command
+ * a millisecond, so the 12-minute window of remembered request ids holds most of the log), and one
+ * written at a fleet's pace (each gateway renewing every 30 minutes), as a log that grows over
+ * months is (PACES).
  * Target: replay at least half of raw.
  *
  *   KAFKA_BROKERS=127.0.0.1:9092 npx tsx tools/lease/bench-replay.ts [events]
@@ -26,7 +30,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, Producer } from 'kafkajs';
 import { decide, evolve, initialState, LeaseCommand, LeaseEvent, AgreementState, serializeLeaseEvent } from '@license-ledger/lease-domain';
 import { chainRecords, ChainPosition, checkpointDue, DEFAULT_CHECKPOINT_POLICY, initialChainPosition, PartitionLedger } from '@license-ledger/lease-ledger';
 import { KafkaJsMessageBus, ReceivedMessage } from '@license-ledger/platform-kafka';
@@ -39,8 +43,16 @@ const AGREEMENTS = 1_000;
 const AT_START_ROUNDS = 3;
 /** Events per transaction as a busy owner writes them (group commit). */
 const TRANSACTION = 500;
+/**
+ * Time between two commands of a log. A burst: a million events within 17 minutes, most of them
+ * inside the 12-minute window a replay must remember request ids for (REQUEST_MEMORY_MS), so the
+ * replay holds nearly the whole log in memory. At a fleet's pace (its 1,000 gateways renewing every
+ * 30 minutes), as a log that grows over months is: the same million events over three weeks, the
+ * window holding a few hundred of them.
+ */
+const PACES = { burst: 1, fleet: 1_800 } as const;
 
-function* ledgerEvents(total: number): Generator<LeaseEvent> {
+function* ledgerEvents(total: number, stepMs: number): Generator<LeaseEvent> {
   // One key per agreement, as the ledger allows.
   const keyOf = (a: number): string => {
     const bytes = Buffer.alloc(32, 2);
@@ -67,7 +79,7 @@ function* ledgerEvents(total: number): Generator<LeaseEvent> {
     yield* run({ type: 'BindReservedKey', data: { agreementId, key: keyOf(a) }, metadata: { requestId: randomUUID() } });
   }
   for (let n = 0; produced < total; n++) {
-    now += 1;
+    now += stepMs;
     const agreementId = `replay-${n % AGREEMENTS}`;
     const lock = (n * 7919) % 500;
     yield* run({
@@ -97,43 +109,21 @@ async function main(): Promise<void> {
   const run = randomUUID().slice(0, 8);
   const before = `bench.replay.${run}.json`;
   const after = `bench.replay.${run}.chained`;
-  await admin.createTopics({ topics: [before, after].map((topic) => ({ topic, numPartitions: PARTITIONS })), waitForLeaders: true });
+  const paced = `bench.replay.${run}.fleet-pace`;
+  await admin.createTopics({ topics: [before, after, paced].map((topic) => ({ topic, numPartitions: PARTITIONS })), waitForLeaders: true });
 
   const producer = kafka.producer();
   await producer.connect();
   const signer = SigningKey.generate(systemRandom);
-  const pending: LeaseEvent[][] = Array.from({ length: PARTITIONS }, () => []);
-  const positions: ChainPosition[] = Array.from({ length: PARTITIONS }, (_, p) => initialChainPosition(p));
-  const bytes = { before: 0, after: 0 };
-  let written = 0;
-  const flush = async (partition: number): Promise<void> => {
-    const events = pending[partition] ?? [];
-    if (events.length === 0) return;
-    pending[partition] = [];
-    const position = positions[partition] ?? initialChainPosition(partition);
-    const at = events[events.length - 1]?.metadata.at ?? 0;
-    const chained = chainRecords(partition, position, events, checkpointDue(position, events.length, at, DEFAULT_CHECKPOINT_POLICY) ? { signer, at } : undefined);
-    positions[partition] = chained.end;
-    const json = events.map((event) => ({ key: event.data.agreementId, value: serializeLeaseEvent(event), partition }));
-    bytes.before += json.reduce((sum, m) => sum + m.value.length, 0);
-    bytes.after += chained.records.reduce((sum, m) => sum + m.value.length, 0);
-    await producer.send({ topic: before, acks: 1, messages: json });
-    await producer.send({ topic: after, acks: 1, messages: chained.records.map((m) => ({ key: m.key, value: m.value, partition })) });
-    written += events.length;
-  };
   const writeStarted = Date.now();
-  for (const event of ledgerEvents(total)) {
-    const partition = partitionOf(event);
-    const events = pending[partition];
-    events?.push(event);
-    if ((events?.length ?? 0) >= TRANSACTION) await flush(partition);
-  }
-  for (let p = 0; p < PARTITIONS; p++) await flush(p);
-  await producer.disconnect();
+  const burst = await writeLog(producer, signer, ledgerEvents(total, PACES.burst), { chained: after, json: before });
   console.log(
-    `wrote ${written} events twice in ${((Date.now() - writeStarted) / 1000).toFixed(1)} s: ${(bytes.before / 1e6).toFixed(0)} MB of JSON, ` +
-      `${(bytes.after / 1e6).toFixed(0)} MB of chained binary records (checkpoints included)`,
+    `wrote ${burst.events} events twice (a burst: one command every ${PACES.burst} ms) in ${((Date.now() - writeStarted) / 1000).toFixed(1)} s: ` +
+      `${(burst.jsonBytes / 1e6).toFixed(0)} MB of JSON, ${(burst.chainedBytes / 1e6).toFixed(0)} MB of chained binary records (checkpoints included)`,
   );
+  const fleet = await writeLog(producer, signer, ledgerEvents(total, PACES.fleet), { chained: paced });
+  console.log(`wrote ${fleet.events} events at a fleet's pace (one command every ${PACES.fleet} ms): ${(fleet.chainedBytes / 1e6).toFixed(0)} MB of chained binary records`);
+  await producer.disconnect();
 
   const results = new Map<string, Rates>();
   for (const [label, topic] of [['before (JSON records)', before], ['after (binary, chained)', after]] as const) {
@@ -152,30 +142,8 @@ async function main(): Promise<void> {
   }
   // The replay at start against kcat, in rounds that take turns (kcat, one thread, fold threads), so
   // that a machine's slower minute weighs on all three alike; medians of the rounds.
-  const threads = Math.min(4, availableParallelism());
-  const rounds: Array<{ raw: number | undefined; one: RangedResult; many: RangedResult }> = [];
-  for (let round = 1; round <= AT_START_ROUNDS; round++) {
-    const raw = rawRead(brokers, after)?.rate;
-    const [one, many] = [rangedReplayInFreshProcess(after, 1), rangedReplayInFreshProcess(after, threads)];
-    rounds.push({ raw, one, many });
-    console.log(
-      `at start, round ${round}: kcat ${raw === undefined ? 'n/a' : Math.round(raw)} records/s; one thread ${Math.round(one.rate)} (${one.seconds.toFixed(2)} s); ` +
-        `${threads} threads ${Math.round(many.rate)} (${many.seconds.toFixed(2)} s)`,
-    );
-  }
-  const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
-  const raws = rounds.flatMap((r) => (r.raw === undefined ? [] : [r.raw]));
-  const medianRaw = raws.length > 0 ? median(raws) : undefined;
-  for (const [how, rates] of [
-    ['folded on its thread', rounds.map((r) => r.one.rate)],
-    [`folded on ${threads} threads (fold threads: each reads and folds its partitions, ledgers moved back)`, rounds.map((r) => r.many.rate)],
-  ] as const) {
-    const rate = median(rates);
-    console.log(
-      `after (binary, chained): replay at start (readRanges, ${how}, a fresh Node process running the build), median of ${rounds.length}: ${Math.round(rate)} records/s` +
-        (medianRaw ? `; kcat's median ${Math.round(medianRaw)}; replay / raw = ${((rate / medianRaw) * 100).toFixed(0)} % (target: at least 50 %)` : ''),
-    );
-  }
+  atStartRounds(brokers, after, `after (binary, chained), a burst`);
+  atStartRounds(brokers, paced, `after (binary, chained), at a fleet's pace`);
   const counted = await timedRead(brokers, after, () => undefined);
   console.log(`after: read only through the MessageBus (kafkajs, no decode): ${Math.round(counted.rate)} records/s`);
   // readRanges (ledger replay/verify, snapshot loads): the lean reader, kafkajs's and kcat's raw read.
@@ -188,8 +156,81 @@ async function main(): Promise<void> {
   const [b, a] = [...results.values()];
   if (a && b) console.log(`replay speed-up after / before: ${(a.replay / b.replay).toFixed(2)}x`);
 
-  await admin.deleteTopics({ topics: [before, after] }).catch(() => undefined);
+  await admin.deleteTopics({ topics: [before, after, paced] }).catch(() => undefined);
   await admin.disconnect();
+}
+
+/**
+ * The replay at start of `topic` against kcat, in rounds that take turns (kcat, one thread, fold
+ * threads), so that a machine's slower minute weighs on all three alike; medians of the rounds.
+ */
+function atStartRounds(brokers: readonly string[], topic: string, label: string): void {
+  const threads = Math.min(4, availableParallelism());
+  const rounds: Array<{ raw: number | undefined; one: RangedResult; many: RangedResult }> = [];
+  for (let round = 1; round <= AT_START_ROUNDS; round++) {
+    const raw = rawRead(brokers, topic)?.rate;
+    const [one, many] = [rangedReplayInFreshProcess(topic, 1), rangedReplayInFreshProcess(topic, threads)];
+    rounds.push({ raw, one, many });
+    console.log(
+      `${label}: at start, round ${round}: kcat ${raw === undefined ? 'n/a' : Math.round(raw)} records/s; one thread ${Math.round(one.rate)} (${one.seconds.toFixed(2)} s); ` +
+        `${threads} threads ${Math.round(many.rate)} (${many.seconds.toFixed(2)} s)`,
+    );
+  }
+  const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+  const raws = rounds.flatMap((r) => (r.raw === undefined ? [] : [r.raw]));
+  const medianRaw = raws.length > 0 ? median(raws) : undefined;
+  for (const [how, rates] of [
+    ['folded on its thread', rounds.map((r) => r.one.rate)],
+    [`folded on ${threads} threads (fold threads: each reads and folds its partitions, ledgers moved back)`, rounds.map((r) => r.many.rate)],
+  ] as const) {
+    const rate = median(rates);
+    console.log(
+      `${label}: replay at start (readRanges, ${how}, a fresh Node process running the build), median of ${rounds.length}: ${Math.round(rate)} records/s` +
+        (medianRaw ? `; kcat's median ${Math.round(medianRaw)}; replay / raw = ${((rate / medianRaw) * 100).toFixed(0)} % (target: at least 50 %)` : ''),
+    );
+  }
+}
+
+interface WrittenLog {
+  readonly events: number;
+  readonly chainedBytes: number;
+  readonly jsonBytes: number;
+}
+
+/**
+ * Writes `events` to `topics.chained` as the lease does (version-1 records, chained, a signed
+ * checkpoint every 10,000, transactions of TRANSACTION events) and, given `topics.json`, the same
+ * events there as JSON records, as lease versions before the chain wrote them.
+ */
+async function writeLog(producer: Producer, signer: SigningKey, events: Iterable<LeaseEvent>, topics: { readonly chained: string; readonly json?: string }): Promise<WrittenLog> {
+  const pending: LeaseEvent[][] = Array.from({ length: PARTITIONS }, () => []);
+  const positions: ChainPosition[] = Array.from({ length: PARTITIONS }, (_, p) => initialChainPosition(p));
+  const written = { events: 0, chainedBytes: 0, jsonBytes: 0 };
+  const flush = async (partition: number): Promise<void> => {
+    const batch = pending[partition] ?? [];
+    if (batch.length === 0) return;
+    pending[partition] = [];
+    const position = positions[partition] ?? initialChainPosition(partition);
+    const at = batch[batch.length - 1]?.metadata.at ?? 0;
+    const chained = chainRecords(partition, position, batch, checkpointDue(position, batch.length, at, DEFAULT_CHECKPOINT_POLICY) ? { signer, at } : undefined);
+    positions[partition] = chained.end;
+    written.chainedBytes += chained.records.reduce((sum, m) => sum + m.value.length, 0);
+    await producer.send({ topic: topics.chained, acks: 1, messages: chained.records.map((m) => ({ key: m.key, value: m.value, partition })) });
+    if (topics.json) {
+      const json = batch.map((event) => ({ key: event.data.agreementId, value: serializeLeaseEvent(event), partition }));
+      written.jsonBytes += json.reduce((sum, m) => sum + m.value.length, 0);
+      await producer.send({ topic: topics.json, acks: 1, messages: json });
+    }
+    written.events += batch.length;
+  };
+  for (const event of events) {
+    const partition = partitionOf(event);
+    const batch = pending[partition];
+    batch?.push(event);
+    if ((batch?.length ?? 0) >= TRANSACTION) await flush(partition);
+  }
+  for (let p = 0; p < PARTITIONS; p++) await flush(p);
+  return written;
 }
 
 /**

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { LedgerEvent, LeaseOutcome, outcomeOf } from '@license-ledger/lease-domain';
 import { initialChainPosition } from './chain-position';
 import { chainRecords } from './chain-writer';
@@ -168,5 +170,26 @@ describe('DecisionMemory', () => {
     if (!exported) throw new Error('unreachable');
     expect(() => DecisionMemory.fromRecords(WINDOW, { ...exported, times: new Float64Array(2) })).toThrow(RangeError);
     expect(() => DecisionMemory.fromRecords(WINDOW, { ...exported, recordEnds: new Float64Array([exported.bytes.length + 1]) })).toThrow(RangeError);
+  });
+
+  it('lets go of a record as soon as its decision leaves the window, not when the queue is next trimmed', async () => {
+    // A real collection (flags set at run time reach only code compiled after, here the `gc` of a new context).
+    setFlagsFromString('--expose-gc');
+    const collect = runInNewContext('gc') as () => void;
+    const memory = new DecisionMemory(WINDOW);
+    // Each record in a buffer of its own (as if each came in a fetch answer of its own), watched weakly.
+    const watched = withRecords(Array.from({ length: 20 }, (_, n) => granted(`w${n}`, T0 + n * 10_000, n))).map(({ event, record }) => {
+      const own = Buffer.from(record);
+      memory.record(event, event.metadata.at, own);
+      return { at: event.metadata.at, ref: new WeakRef(own) };
+    });
+    const latest = T0 + 19 * 10_000;
+    await new Promise((resolve) => setImmediate(resolve)); // weak references hold until the job that made them ends
+    collect();
+    const inWindow = watched.filter((w) => w.at >= latest - WINDOW);
+    const forgotten = watched.filter((w) => w.at < latest - WINDOW);
+    expect(forgotten.length).toBeGreaterThan(10);
+    expect(forgotten.filter((w) => w.ref.deref() !== undefined).map((w) => w.at - T0)).toEqual([]);
+    expect(inWindow.every((w) => w.ref.deref() !== undefined)).toBe(true);
   });
 });

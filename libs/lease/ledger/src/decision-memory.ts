@@ -102,6 +102,9 @@ class Decision {
  */
 type Queued = Decision | Buffer;
 
+/** What a place before the queue's head holds: nothing, never read again. */
+const FORGOTTEN: Queued = Buffer.alloc(0);
+
 function decisionOf(queued: Queued): Decision {
   return queued instanceof Decision ? queued : decisionOfRecords([queued]);
 }
@@ -302,6 +305,9 @@ export class DecisionMemory {
         // A request id decided again later stays, answered by that decision.
         if (index.get(decision.requestId) === decision) index.delete(decision.requestId);
       }
+      // Let go of it now, not when the front is dropped: a queued record holds on to the whole
+      // fetch answer it was read from, and the front may be tens of thousands of decisions long.
+      queue[this.head] = FORGOTTEN;
       this.head++;
     }
     // Drop the forgotten front of the queue now and then, not on every forgetting.
