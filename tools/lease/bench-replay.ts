@@ -137,13 +137,13 @@ async function main(): Promise<void> {
     const raw = rawRead(brokers, topic);
     results.set(label, { replay: replayed.rate, raw: raw?.rate });
     console.log(`${label}: replay (read + decode + chain + fold) ${replayed.records} records in ${replayed.seconds.toFixed(1)} s = ${Math.round(replayed.rate)} records/s`);
-    if (raw) console.log(`${label}: raw read (kcat) ${raw.records} records in ${raw.seconds.toFixed(1)} s = ${Math.round(raw.rate)} records/s; replay / raw = ${((replayed.rate / raw.rate) * 100).toFixed(0)} % (target: at least 50 %)`);
+    if (raw) console.log(`${label}: raw read (kcat) ${raw.records} records in ${raw.seconds.toFixed(1)} s = ${Math.round(raw.rate)} records/s; replay / raw = ${((replayed.rate / raw.rate) * 100).toFixed(0)} % (the subscription only follows the log once the read at start below has caught up)`);
     else console.log('raw read: kcat not installed (apt-get install kcat); no comparison');
   }
   // The replay at start against kcat, in rounds that take turns (kcat, one thread, fold threads), so
   // that a machine's slower minute weighs on all three alike; medians of the rounds.
-  atStartRounds(brokers, after, `after (binary, chained), a burst`);
-  atStartRounds(brokers, paced, `after (binary, chained), at a fleet's pace`);
+  atStartRounds(brokers, after, `after (binary, chained), a burst`, 'the decision memory\'s worst case; the target is the fleet-paced log\'s');
+  atStartRounds(brokers, paced, `after (binary, chained), at a fleet's pace`, 'target: at least 50 %');
   const counted = await timedRead(brokers, after, () => undefined);
   console.log(`after: read only through the MessageBus (kafkajs, no decode): ${Math.round(counted.rate)} records/s`);
   // readRanges (ledger replay/verify, snapshot loads): the lean reader, kafkajs's and kcat's raw read.
@@ -164,7 +164,7 @@ async function main(): Promise<void> {
  * The replay at start of `topic` against kcat, in rounds that take turns (kcat, one thread, fold
  * threads), so that a machine's slower minute weighs on all three alike; medians of the rounds.
  */
-function atStartRounds(brokers: readonly string[], topic: string, label: string): void {
+function atStartRounds(brokers: readonly string[], topic: string, label: string, judged: string): void {
   const threads = Math.min(4, availableParallelism());
   const rounds: Array<{ raw: number | undefined; one: RangedResult; many: RangedResult }> = [];
   for (let round = 1; round <= AT_START_ROUNDS; round++) {
@@ -186,7 +186,7 @@ function atStartRounds(brokers: readonly string[], topic: string, label: string)
     const rate = median(rates);
     console.log(
       `${label}: replay at start (readRanges, ${how}, a fresh Node process running the build), median of ${rounds.length}: ${Math.round(rate)} records/s` +
-        (medianRaw ? `; kcat's median ${Math.round(medianRaw)}; replay / raw = ${((rate / medianRaw) * 100).toFixed(0)} % (target: at least 50 %)` : ''),
+        (medianRaw ? `; kcat's median ${Math.round(medianRaw)}; replay / raw = ${((rate / medianRaw) * 100).toFixed(0)} % (${judged})` : ''),
     );
   }
 }
