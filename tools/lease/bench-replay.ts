@@ -140,8 +140,6 @@ async function main(): Promise<void> {
     if (raw) console.log(`${label}: raw read (kcat) ${raw.records} records in ${raw.seconds.toFixed(1)} s = ${Math.round(raw.rate)} records/s; replay / raw = ${((replayed.rate / raw.rate) * 100).toFixed(0)} % (the subscription only follows the log once the read at start below has caught up)`);
     else console.log('raw read: kcat not installed (apt-get install kcat); no comparison');
   }
-  // The replay at start against kcat, in rounds that take turns (kcat, one thread, fold threads), so
-  // that a machine's slower minute weighs on all three alike; medians of the rounds.
   atStartRounds(brokers, after, `after (binary, chained), a burst`, 'the decision memory\'s worst case; the target is the fleet-paced log\'s');
   atStartRounds(brokers, paced, `after (binary, chained), at a fleet's pace`, 'target: at least 50 %');
   const counted = await timedRead(brokers, after, () => undefined);
