@@ -250,11 +250,10 @@ async function consumeValues(topic: string, readUncommitted: boolean, lastValue:
   return messages.map((m) => m.value?.toString() ?? '');
 }
 
-/** Collects messages; waitFor fails the test with what arrived so far if the condition stays false. */
 /**
  * A consumer's messages, each record once: a group delivers at least once, so after a rebalance
  * before its offsets were committed (a slow join on a busy machine) a record may come again, at the
- * same partition and offset.
+ * same partition and offset. waitFor fails the test with what arrived so far if the condition stays false.
  */
 function collect(consumer: Consumer): {
   push(partition: number, message: KafkaMessage): void;

@@ -27,12 +27,11 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, Producer } from 'kafkajs';
 import { decide, evolve, initialState, LeaseCommand, LeaseEvent, AgreementState, serializeLeaseEvent } from '@license-ledger/lease-domain';
-import { chainRecords, ChainPosition, checkpointDue, DEFAULT_CHECKPOINT_POLICY, initialChainPosition, PartitionLedger } from '@license-ledger/lease-ledger';
+import { chainRecords, ChainPosition, checkpointDue, DEFAULT_CHECKPOINT_POLICY, DEFAULT_FOLD_THREADS, initialChainPosition, PartitionLedger } from '@license-ledger/lease-ledger';
 import { KafkaJsMessageBus, ReceivedMessage } from '@license-ledger/platform-kafka';
 import { SigningKey, systemRandom } from '@license-ledger/protocol-crypto';
 
@@ -163,7 +162,7 @@ async function main(): Promise<void> {
  * threads), so that a machine's slower minute weighs on all three alike; medians of the rounds.
  */
 function atStartRounds(brokers: readonly string[], topic: string, label: string, judged: string): void {
-  const threads = Math.min(4, availableParallelism());
+  const { threads } = DEFAULT_FOLD_THREADS;
   const rounds: Array<{ raw: number | undefined; one: RangedResult; many: RangedResult }> = [];
   for (let round = 1; round <= AT_START_ROUNDS; round++) {
     const raw = rawRead(brokers, topic)?.rate;

@@ -13,14 +13,13 @@
  *
  *   KAFKA_BROKERS=… DATABASE_URL=… npx tsx tools/lease/bench-startup.ts [small] [large] [locks] [runs]
  */
-import { availableParallelism } from 'node:os';
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { ensureStateTopics, LeaseProcessor, LedgerTopics, stateTopicsOf } from '@license-ledger/lease-ledger';
+import { DEFAULT_FOLD_THREADS, ensureStateTopics, LeaseProcessor, LedgerTopics, stateTopicsOf } from '@license-ledger/lease-ledger';
 import { ensureTopics, KafkaJsMessageBus } from '@license-ledger/platform-kafka';
 import { freePort } from '@license-ledger/platform-testing';
 import { writeKeyPairFiles } from '@license-ledger/protocol-crypto';
@@ -79,8 +78,8 @@ async function firstFold(brokers: string[], scenario: Scenario): Promise<{ secon
   };
   const logger = { ...silent, info: note, warn: (fields: object, message: string) => say(`  warn: ${message} ${JSON.stringify(fields)}`) };
   const started = performance.now();
-  // Fold threads as the lease service has them by default (LEDGER_FOLD_THREADS, _MIN_RECORDS).
-  const foldThreads = { bus: { clientId: 'bench-first-fold', brokers }, threads: Math.min(4, availableParallelism()), minRecords: 200_000 };
+  // Fold threads as the lease service has them by default.
+  const foldThreads = { bus: { clientId: 'bench-first-fold', brokers }, ...DEFAULT_FOLD_THREADS };
   const processor = new LeaseProcessor({ bus, topics: scenario.topics, groupId: scenario.groupId, instanceId: 'bench-first', logger, claimTimeoutMs: 3_600_000, foldThreads });
   await processor.start();
   await allClaimed;

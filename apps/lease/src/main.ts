@@ -1,6 +1,5 @@
 import 'reflect-metadata';
-import { availableParallelism } from 'node:os';
-import { DEFAULT_SNAPSHOT_POLICY } from '@license-ledger/lease-ledger';
+import { DEFAULT_FOLD_THREADS, DEFAULT_SNAPSHOT_POLICY } from '@license-ledger/lease-ledger';
 import { Topics } from '@license-ledger/platform-kafka';
 import { runService } from '@license-ledger/platform-nest';
 import { readSigningKeyFile } from '@license-ledger/protocol-crypto';
@@ -21,8 +20,8 @@ void runService({
     LEDGER_SNAPSHOT_EVERY_SECONDS: z.coerce.number().int().min(1).max(7 * 86_400).default(DEFAULT_SNAPSHOT_POLICY.everyMs / 1_000),
     // Partitions without a snapshot are folded at start on this many threads (this one included),
     // when they hold at least this many records; 1 thread: no fold threads.
-    LEDGER_FOLD_THREADS: z.coerce.number().int().min(1).max(64).default(Math.min(4, availableParallelism())),
-    LEDGER_FOLD_THREADS_MIN_RECORDS: z.coerce.number().int().min(0).default(200_000),
+    LEDGER_FOLD_THREADS: z.coerce.number().int().min(1).max(64).default(DEFAULT_FOLD_THREADS.threads),
+    LEDGER_FOLD_THREADS_MIN_RECORDS: z.coerce.number().int().min(0).default(DEFAULT_FOLD_THREADS.minRecords),
     // Ed25519 key file (0600) that signs the events chain's checkpoints (docs/ledger-integrity.md).
     LEDGER_SIGN_KEY_FILE: z.string().min(1).optional(),
   },

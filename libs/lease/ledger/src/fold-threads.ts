@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { KafkaBusOptions, PartitionRange } from '@license-ledger/platform-kafka';
@@ -40,6 +41,9 @@ export interface FoldedPartition {
   /** Records applied from the log. */
   readonly applied: number;
 }
+
+/** What a lease instance folds with unless told otherwise (LEDGER_FOLD_THREADS, LEDGER_FOLD_THREADS_MIN_RECORDS). */
+export const DEFAULT_FOLD_THREADS: Pick<FoldThreadsConfig, 'threads' | 'minRecords'> = { threads: Math.min(4, availableParallelism()), minRecords: 200_000 };
 
 const recordsIn = (range: PartitionRange): number => Number(BigInt(range.end) - BigInt(range.start));
 

@@ -162,14 +162,13 @@ export class PartitionStates {
         config: this.options.foldThreads,
         topic: eventsTopic,
         ranges,
-        // A thread starts from nothing: a state that a snapshot began is folded on here.
-        movable: (range) => this.ledger(range.partition).nextOffset === 0n && !this.ledger(range.partition).ownerWriting,
+        movable: (range) => this.startsEmpty(range.partition),
         readHere,
         logger,
         stopped: this.options.stopped,
       });
       for (const [partition, { ledger, applied }] of folded) {
-        if (this.ledger(partition).nextOffset > 0n || this.ledger(partition).ownerWriting) continue;
+        if (!this.startsEmpty(partition)) continue;
         this.ledgers.set(partition, ledger);
         this.folded.set(partition, applied);
         onThreads += applied;
@@ -178,6 +177,15 @@ export class PartitionStates {
     } catch (error) {
       logger.warn({ event: 'catch_up_failed', records, err: error }, 'could not read the ledger up to its end at once; following it instead');
     }
+  }
+
+  /**
+   * True while a partition's state is still empty and nobody writes it: a fold thread, which starts
+   * from nothing, may fold it (a state a snapshot began is folded on here), and its result replaces it.
+   */
+  private startsEmpty(partition: number): boolean {
+    const ledger = this.ledger(partition);
+    return ledger.nextOffset === 0n && !ledger.ownerWriting;
   }
 
   /** Moves the log's reader of each partition to where its state is (a snapshot's offset, or on after a rejoin). */
